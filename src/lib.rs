@@ -1,4 +1,124 @@
-//! genstage: demand-driven pipelines with back-pressure.
+//! # genstage
+//!
+//! Demand-driven pipelines with back-pressure: Elixir's GenStage as a pure, synchronous,
+//! deterministic state machine. Producers make events only when consumers ask for them, so a
+//! fast stage never drowns a slow one.
+//!
+//! The core is `#![no_std]` and runs without an allocator ([`storage::Fixed`]); with the
+//! `alloc` feature its containers grow ([`storage::Heap`]). It never spawns, sleeps, locks,
+//! reads a clock or does I/O. Runtimes move its messages: the single-threaded simulator
+//! (`sim` feature, module `sim`) is the one in this crate today.
+//!
+//! ## The three kinds of stage
+//!
+//! A user implements one small trait — [`Producer`], [`ProducerConsumer`] or [`Consumer`] — and
+//! the core wraps it in a state machine — [`ProducerStage`], [`ProducerConsumerStage`] or
+//! [`ConsumerStage`] — that runs the whole protocol: subscriptions, demand, buffering,
+//! dispatch, cancellation.
+//!
+//! ## Driving a stage: the contract
+//!
+//! A stage is **sans-IO**. Everything it learns comes in through a method call:
+//!
+//! | input | producer | producer_consumer | consumer |
+//! |---|---|---|---|
+//! | a message from a consumer ([`ToProducer`]) | `handle_message` | `handle_message` | `handle_producer_message` (reported, ignored) |
+//! | events from a producer | – | `handle_events` | `handle_events` |
+//! | a control message from a producer ([`ToConsumer`]) | – | `handle_upstream_message` | `handle_message` |
+//! | a peer stage went down | `handle_down` | `handle_down` | `handle_down` |
+//! | subscribe / resubscribe / ask / cancel (own side) | – | yes | yes |
+//! | info, call | `info`, `call` | `info`, `call` | `info`, `call` |
+//! | demand mode | `set_demand_mode` | – | – |
+//!
+//! Everything it wants done goes out, **in order, before the call returns**, through the
+//! [`Outbox`] passed to that call: messages for other stages ([`Output::ToProducer`],
+//! [`Output::ToConsumer`], and event batches through [`Outbox::events`]), a reply, its decision to
+//! stop ([`Output::Stop`]), and reports worth logging ([`Output::Report`]: discards, excess
+//! events, protocol errors). A runtime's whole job is to deliver each output to the stage it
+//! names, one input at a time per stage; when a stage outputs `Stop`, the runtime calls
+//! `handle_down` on its peers.
+//!
+//! Each call does a bounded amount of protocol work plus the user callbacks it triggers, and
+//! the same calls in the same order give the same outputs, byte for byte.
+//!
+//! (A note on the design: outputs go to a caller-provided [`Outbox`] rather than an internal
+//! queue drained by `poll_*`. A fixed-capacity internal queue could not bound what one input
+//! produces without dropping outputs; the outbox lets a no-alloc host route each output where it
+//! belongs as it is produced, and with `alloc` a [`Recorder`] gives the queue-and-drain style.)
+//!
+//! ## A run loop
+//!
+//! Two stages and a hand-written loop that routes their outputs, which is all a runtime does:
+//!
+//! ```
+//! use genstage::*;
+//!
+//! struct Counter(u64);
+//! impl Producer for Counter {
+//!     type Event = u64;
+//!     fn handle_demand(&mut self, demand: usize, out: &mut Emit<'_, u64>) -> Flow {
+//!         let taken = out.extend(self.0..self.0 + demand as u64);
+//!         self.0 += taken as u64;
+//!         Flow::Continue
+//!     }
+//! }
+//!
+//! #[derive(Default)]
+//! struct Sum(u64, usize);
+//! impl Consumer for Sum {
+//!     type Event = u64;
+//!     fn handle_events(&mut self, events: Batch<'_, u64>, _from: SubId, _ctx: &mut Ctx<'_>) -> Flow {
+//!         self.1 += 1;
+//!         self.0 += events.sum::<u64>();
+//!         if self.1 == 10 { Flow::Stop(Reason::Normal) } else { Flow::Continue }
+//!     }
+//! }
+//!
+//! let mut producer: ProducerStage<Counter> =
+//!     ProducerStage::new(StageId(1), Counter(0), ProducerOptions::default()).unwrap();
+//! let mut consumer: ConsumerStage<Sum> = ConsumerStage::new(StageId(2), Sum::default());
+//!
+//! let mut to_p: Recorder<u64, u64> = Recorder::new(); // the consumer's outputs
+//! let mut to_c: Recorder<u64, u64> = Recorder::new(); // the producer's outputs
+//! consumer
+//!     .subscribe(producer.id(), Subscribe::new().max_demand(10).min_demand(5), &mut to_p)
+//!     .unwrap();
+//!
+//! // Route until idle.
+//! while !to_p.is_empty() || !to_c.is_empty() {
+//!     for r in to_p.take() {
+//!         match r {
+//!             Record::Output(Output::ToProducer(msg)) => producer.handle_message(msg, &mut to_c),
+//!             Record::Output(Output::Stop(reason)) => producer.handle_down(consumer.id(), reason, &mut to_c),
+//!             _ => {}
+//!         }
+//!     }
+//!     for r in to_c.take() {
+//!         match r {
+//!             Record::Events(sub, events) => consumer.handle_events(sub, events, &mut to_p),
+//!             Record::Output(Output::ToConsumer(msg)) => consumer.handle_message(msg, &mut to_p),
+//!             _ => {}
+//!         }
+//!     }
+//! }
+//! // Ten chunks of 5 events: 0 + 1 + ... + 49.
+//! assert_eq!(consumer.behaviour().0, (0..50).sum::<u64>());
+//! assert_eq!(consumer.stopped(), Some(Reason::Normal));
+//! assert!(producer.consumers().next().is_none()); // the producer saw it go down
+//! ```
+//!
+//! ## Where GenStage has quirks
+//!
+//! The port takes a documented stance on each quirk listed in the behaviour spec (§21); the
+//! docs of the type concerned say which, and the conformance suite tests it. In short:
+//! demand refills per chunk (Q1); cancel modes stop with the raw reason (Q2); `buffer_size` 0 is
+//! rejected (Q3); info markers never count as buffered events and are released as soon as the
+//! events before them are gone (Q4, Q17); an empty message calls no callback, manual or
+//! automatic (Q5); a producer's dispatcher forgets a departing consumer before its
+//! `handle_cancel` runs (Q6); an unknown-subscription cancel is ignored (Q8); orphaned
+//! producer_consumer events keep their subscription id (Q9); infos are not held by accumulate
+//! mode (Q10); calls a behaviour does not handle stop it with [`Reason::BadCall`] (Q11); a
+//! subscribe runs the consumer's `handle_subscribe` before returning (Q14).
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -8,5 +128,41 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
-/// Default `max_demand` of a subscription.
-pub const DEFAULT_MAX_DEMAND: usize = 1000;
+pub mod behaviour;
+pub mod buffer;
+pub mod callbacks;
+mod consumer_side;
+pub mod demand;
+pub mod dispatcher;
+pub mod id;
+pub mod message;
+pub mod options;
+mod producer_side;
+pub mod reason;
+#[cfg(feature = "alloc")]
+mod recorder;
+pub mod stage;
+pub mod stats;
+pub mod storage;
+
+#[cfg(feature = "sim")]
+#[path = "../adapters/sim/mod.rs"]
+pub mod sim;
+
+pub use behaviour::{Consumer, Flow, Producer, ProducerConsumer, Subscribed};
+pub use callbacks::{AskError, Batch, Ctx, Emit, Reply};
+pub use consumer_side::SubscribeError;
+pub use dispatcher::{DemandDispatcher, Dispatcher};
+pub use id::{MarkerId, StageId, SubId};
+pub use message::{DiscardReason, Outbox, Output, Report, ToConsumer, ToProducer};
+pub use options::{
+    BufferSize, DEFAULT_MAX_DEMAND, DemandMode, Keep, OptionsError, ProducerOptions, Subscribe,
+    SubscribeOptions,
+};
+pub use reason::{CancelMode, Cancellation, Reason, Refusal};
+#[cfg(feature = "alloc")]
+pub use recorder::{Record, Recorder};
+pub use stage::consumer::ConsumerStage;
+pub use stage::producer::ProducerStage;
+pub use stage::producer_consumer::ProducerConsumerStage;
+pub use stats::{Discards, StageStats, SubscriptionStats};

@@ -1,0 +1,188 @@
+//! The traits users implement: [`Producer`], [`ProducerConsumer`], [`Consumer`].
+//!
+//! Each has one required callback; the others have defaults. `M` is the type of the info
+//! messages and calls the stage takes (`()` unless you need them).
+
+use crate::callbacks::{Batch, Ctx, Emit, Reply};
+use crate::id::SubId;
+use crate::options::SubscribeOptions;
+use crate::reason::{Cancellation, Reason};
+
+/// What a callback wants next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Flow {
+    /// Keep running.
+    Continue,
+    /// Stop the stage with this reason. Its peers see the stage go down with it.
+    Stop(Reason),
+}
+
+/// How a consumer-role stage takes a new subscription to a producer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Subscribed {
+    /// The stage asks for events itself, within `min_demand..=max_demand` (spec §5).
+    Automatic,
+    /// The behaviour asks with [`Ctx::ask`] / [`Emit::ask`]; nothing is asked for it (spec §6).
+    Manual,
+    /// Stop the stage with this reason.
+    Stop(Reason),
+}
+
+/// A stage that makes events when asked.
+pub trait Producer<M = ()> {
+    /// The events it makes.
+    type Event;
+
+    /// `demand` more events were asked for (after the buffer served what it could). Emit up to
+    /// that many; emitting fewer is fine, but `handle_demand` is not called again for the
+    /// rest: remember it and emit from another callback (spec §7.3). Extra events are
+    /// buffered.
+    fn handle_demand(&mut self, demand: usize, out: &mut Emit<'_, Self::Event>) -> Flow;
+
+    /// A consumer subscribed.
+    fn handle_subscribe(&mut self, sub: SubId, opts: &SubscribeOptions<Self::Event>) -> Flow {
+        let _ = (sub, opts);
+        Flow::Continue
+    }
+
+    /// A consumer's subscription ended. Events emitted here are dispatched to the remaining
+    /// consumers (never to the departing one) or buffered.
+    fn handle_cancel(
+        &mut self,
+        how: Cancellation,
+        sub: SubId,
+        out: &mut Emit<'_, Self::Event>,
+    ) -> Flow {
+        let _ = (how, sub, out);
+        Flow::Continue
+    }
+
+    /// An info message, delivered after every event buffered before it was dispatched.
+    fn handle_info(&mut self, msg: M, out: &mut Emit<'_, Self::Event>) -> Flow {
+        let _ = (msg, out);
+        Flow::Continue
+    }
+
+    /// A call. The default stops the stage with [`Reason::BadCall`].
+    fn handle_call(
+        &mut self,
+        request: M,
+        reply: &mut Reply<M>,
+        out: &mut Emit<'_, Self::Event>,
+    ) -> Flow {
+        let _ = (request, reply, out);
+        Flow::Stop(Reason::BadCall)
+    }
+
+    /// `count` events were discarded from the buffer. Return false to ask for no log line;
+    /// the discard is counted and reported either way.
+    fn format_discarded(&mut self, count: usize) -> bool {
+        let _ = count;
+        true
+    }
+}
+
+/// A stage in the middle: takes events from upstream, emits events downstream.
+pub trait ProducerConsumer<M = ()> {
+    /// What it takes.
+    type In;
+    /// What it emits.
+    type Out;
+
+    /// Handles one chunk from the subscription `from`. Only called while downstream demand is
+    /// positive (spec §16).
+    fn handle_events(
+        &mut self,
+        events: Batch<'_, Self::In>,
+        from: SubId,
+        out: &mut Emit<'_, Self::Out>,
+    ) -> Flow;
+
+    /// This stage subscribed to a producer.
+    fn handle_subscribe(&mut self, sub: SubId, opts: &SubscribeOptions<Self::In>) -> Subscribed {
+        let _ = (sub, opts);
+        Subscribed::Automatic
+    }
+
+    /// A consumer subscribed to this stage.
+    fn handle_consumer_subscribe(
+        &mut self,
+        sub: SubId,
+        opts: &SubscribeOptions<Self::Out>,
+    ) -> Flow {
+        let _ = (sub, opts);
+        Flow::Continue
+    }
+
+    /// A subscription ended, upstream (`sub.consumer` is this stage) or downstream.
+    fn handle_cancel(
+        &mut self,
+        how: Cancellation,
+        sub: SubId,
+        out: &mut Emit<'_, Self::Out>,
+    ) -> Flow {
+        let _ = (how, sub, out);
+        Flow::Continue
+    }
+
+    /// An info message, delivered after every event queued or buffered before it.
+    fn handle_info(&mut self, msg: M, out: &mut Emit<'_, Self::Out>) -> Flow {
+        let _ = (msg, out);
+        Flow::Continue
+    }
+
+    /// A call. The default stops the stage with [`Reason::BadCall`].
+    fn handle_call(
+        &mut self,
+        request: M,
+        reply: &mut Reply<M>,
+        out: &mut Emit<'_, Self::Out>,
+    ) -> Flow {
+        let _ = (request, reply, out);
+        Flow::Stop(Reason::BadCall)
+    }
+
+    /// `count` events were discarded from the output buffer; return false for no log line.
+    fn format_discarded(&mut self, count: usize) -> bool {
+        let _ = count;
+        true
+    }
+}
+
+/// A stage at the end: takes events.
+pub trait Consumer<M = ()> {
+    /// What it takes.
+    type Event;
+
+    /// Handles one chunk from the subscription `from`.
+    fn handle_events(
+        &mut self,
+        events: Batch<'_, Self::Event>,
+        from: SubId,
+        ctx: &mut Ctx<'_>,
+    ) -> Flow;
+
+    /// This stage subscribed to a producer.
+    fn handle_subscribe(&mut self, sub: SubId, opts: &SubscribeOptions<Self::Event>) -> Subscribed {
+        let _ = (sub, opts);
+        Subscribed::Automatic
+    }
+
+    /// A subscription ended. The cancel mode then decides whether the stage stops.
+    fn handle_cancel(&mut self, how: Cancellation, sub: SubId, ctx: &mut Ctx<'_>) -> Flow {
+        let _ = (how, sub, ctx);
+        Flow::Continue
+    }
+
+    /// An info message (delivered at once: a consumer holds no events).
+    fn handle_info(&mut self, msg: M, ctx: &mut Ctx<'_>) -> Flow {
+        let _ = (msg, ctx);
+        Flow::Continue
+    }
+
+    /// A call. The default stops the stage with [`Reason::BadCall`].
+    fn handle_call(&mut self, request: M, reply: &mut Reply<M>, ctx: &mut Ctx<'_>) -> Flow {
+        let _ = (request, reply, ctx);
+        Flow::Stop(Reason::BadCall)
+    }
+}

@@ -1,0 +1,222 @@
+//! What user callbacks are handed: [`Emit`] to send events (and ask, in manual mode),
+//! [`Batch`] with the events to handle, [`Ctx`] for consumers, [`Reply`] for calls.
+
+use crate::id::SubId;
+use crate::reason::Reason;
+use crate::storage::Deque;
+use core::fmt;
+
+/// Why a manual ask or cancel from a callback was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AskError {
+    /// The subscription is not one of this stage's upstream subscriptions.
+    UnknownSubscription,
+    /// The subscription is in automatic mode; the stage asks for it.
+    NotManual,
+    /// This stage has no upstream side (a producer).
+    NotAConsumer,
+}
+
+impl fmt::Display for AskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AskError::UnknownSubscription => "unknown subscription",
+            AskError::NotManual => "the subscription's demand is automatic",
+            AskError::NotAConsumer => "a producer has no subscriptions to ask on",
+        })
+    }
+}
+
+impl core::error::Error for AskError {}
+
+/// The upstream side of a stage, as callbacks can reach it.
+pub(crate) trait Upstream {
+    fn ask(&mut self, sub: SubId, demand: usize) -> Result<(), AskError>;
+    fn cancel(&mut self, sub: SubId, reason: Reason) -> Result<(), AskError>;
+}
+
+/// Something events can be pushed into.
+pub(crate) trait Sink<E> {
+    fn push(&mut self, event: E) -> Result<(), E>;
+    fn len(&self) -> usize;
+    fn is_full(&self) -> bool;
+}
+
+impl<E, Q: Deque<E>> Sink<E> for Q {
+    fn push(&mut self, event: E) -> Result<(), E> {
+        self.push_back(event)
+    }
+    fn len(&self) -> usize {
+        Deque::len(self)
+    }
+    fn is_full(&self) -> bool {
+        Deque::is_full(self)
+    }
+}
+
+/// Where a callback puts the events it emits; they are dispatched as soon as it returns.
+///
+/// With growable storage a push never fails. With fixed storage the emit buffer holds as many
+/// events as one container of the storage; a push beyond that hands the event back, so a
+/// producer should remember unmet demand and emit the rest later (it must do so anyway when it
+/// emits fewer events than asked, spec §7.3).
+pub struct Emit<'a, E> {
+    sink: &'a mut dyn Sink<E>,
+    upstream: Option<&'a mut dyn Upstream>,
+}
+
+impl<'a, E> Emit<'a, E> {
+    pub(crate) fn new(sink: &'a mut dyn Sink<E>, upstream: Option<&'a mut dyn Upstream>) -> Self {
+        Emit { sink, upstream }
+    }
+    /// Emits one event, or hands it back when the emit buffer is full (fixed storage).
+    pub fn push(&mut self, event: E) -> Result<(), E> {
+        self.sink.push(event)
+    }
+    /// Emits events from `events` until it runs out or the emit buffer is full; returns how
+    /// many were taken. Nothing is pulled from the iterator that was not taken.
+    pub fn extend<I: IntoIterator<Item = E>>(&mut self, events: I) -> usize {
+        let mut n = 0;
+        for e in events {
+            if self.sink.push(e).is_err() {
+                // Only reachable when full, and `is_full` is checked before pulling again.
+                break;
+            }
+            n += 1;
+            if self.sink.is_full() {
+                break;
+            }
+        }
+        n
+    }
+    /// Events emitted so far in this callback.
+    pub fn len(&self) -> usize {
+        self.sink.len()
+    }
+    /// True when nothing was emitted yet.
+    pub fn is_empty(&self) -> bool {
+        self.sink.len() == 0
+    }
+    /// True when a push would be refused (fixed storage only).
+    pub fn is_full(&self) -> bool {
+        self.sink.is_full()
+    }
+    /// Asks for `demand` more events on a manual upstream subscription (producer_consumer).
+    /// An ask of 0 sends nothing.
+    pub fn ask(&mut self, sub: SubId, demand: usize) -> Result<(), AskError> {
+        match self.upstream.as_deref_mut() {
+            Some(u) => u.ask(sub, demand),
+            None => Err(AskError::NotAConsumer),
+        }
+    }
+    /// Cancels an upstream subscription (producer_consumer). The subscription ends when the
+    /// producer confirms, and its cancel mode then applies.
+    pub fn cancel(&mut self, sub: SubId, reason: Reason) -> Result<(), AskError> {
+        match self.upstream.as_deref_mut() {
+            Some(u) => u.cancel(sub, reason),
+            None => Err(AskError::NotAConsumer),
+        }
+    }
+}
+
+/// What a consumer's callbacks can do besides returning: ask on manual subscriptions and
+/// cancel subscriptions.
+pub struct Ctx<'a> {
+    upstream: &'a mut dyn Upstream,
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(upstream: &'a mut dyn Upstream) -> Self {
+        Ctx { upstream }
+    }
+    /// Asks for `demand` more events on a manual subscription. An ask of 0 sends nothing.
+    pub fn ask(&mut self, sub: SubId, demand: usize) -> Result<(), AskError> {
+        self.upstream.ask(sub, demand)
+    }
+    /// Cancels a subscription. It ends when the producer confirms, and its cancel mode then
+    /// applies (a permanent subscription stops this consumer, spec §15.5).
+    pub fn cancel(&mut self, sub: SubId, reason: Reason) -> Result<(), AskError> {
+        self.upstream.cancel(sub, reason)
+    }
+}
+
+/// The events of one chunk, handed to `handle_events`. An exact-size iterator of owned events;
+/// whatever the callback does not take is dropped when the batch is.
+pub struct Batch<'a, E> {
+    events: &'a mut dyn Iterator<Item = E>,
+    remaining: usize,
+}
+
+impl<'a, E> Batch<'a, E> {
+    pub(crate) fn new(events: &'a mut dyn Iterator<Item = E>, len: usize) -> Self {
+        Batch {
+            events,
+            remaining: len,
+        }
+    }
+}
+
+impl<E> Iterator for Batch<'_, E> {
+    type Item = E;
+    fn next(&mut self) -> Option<E> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let e = self.events.next();
+        debug_assert!(e.is_some(), "a batch's source holds at least its length");
+        self.remaining -= 1;
+        e
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl<E> ExactSizeIterator for Batch<'_, E> {}
+
+impl<E> Drop for Batch<'_, E> {
+    fn drop(&mut self) {
+        for _ in self.by_ref() {}
+    }
+}
+
+impl<E> fmt::Debug for Batch<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Batch")
+            .field("len", &self.remaining)
+            .finish()
+    }
+}
+
+/// The reply slot of a `handle_call`.
+///
+/// [`reply`](Reply::reply) answers after the events the callback emitted have been dispatched
+/// (GenStage's `{:reply, r, events, s}`); [`reply_now`](Reply::reply_now) answers before them
+/// (GenStage's `reply/2` then `{:noreply, events, s}`).
+#[derive(Debug)]
+pub struct Reply<M> {
+    pub(crate) before: Option<M>,
+    pub(crate) after: Option<M>,
+}
+
+impl<M> Reply<M> {
+    pub(crate) fn new() -> Self {
+        Reply {
+            before: None,
+            after: None,
+        }
+    }
+    /// Replies once the emitted events have been dispatched.
+    pub fn reply(&mut self, msg: M) {
+        self.after = Some(msg);
+    }
+    /// Replies before the emitted events are dispatched.
+    pub fn reply_now(&mut self, msg: M) {
+        self.before = Some(msg);
+    }
+    /// True once a reply was given.
+    pub fn is_set(&self) -> bool {
+        self.before.is_some() || self.after.is_some()
+    }
+}

@@ -1,0 +1,269 @@
+//! The consumer role shared by consumers and producer_consumers: the subscriptions this stage
+//! holds to producers, their demand accounting (automatic or manual) and cancel modes.
+
+use crate::behaviour::Flow;
+use crate::callbacks::{AskError, Upstream};
+use crate::demand::AutoDemand;
+use crate::id::{StageId, SubId};
+use crate::message::{Outbox, Output, Report, ToProducer};
+use crate::options::{OptionsError, SubscribeOptions};
+use crate::reason::{CancelMode, Reason};
+use crate::stats::{StageStats, SubscriptionStats};
+use crate::storage::{List, Storage};
+use core::fmt;
+use core::marker::PhantomData;
+
+/// Why a subscribe was refused. Nothing was sent and the stage is unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SubscribeError {
+    /// The options are out of range.
+    Options(OptionsError),
+    /// The stage has no room for another subscription (fixed storage).
+    TooManySubscriptions,
+    /// The stage has stopped.
+    Stopped,
+    /// The target cannot take subscribers, or this stage cannot subscribe (a producer).
+    NotAConsumer,
+    /// The target stage does not exist (runtimes).
+    NoSuchStage,
+    /// The target produces another event type than this stage consumes (runtimes).
+    WrongEventType,
+}
+
+impl fmt::Display for SubscribeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SubscribeError::Options(e) => write!(f, "bad subscription options: {e}"),
+            SubscribeError::TooManySubscriptions => f.write_str("too many subscriptions"),
+            SubscribeError::Stopped => f.write_str("the stage has stopped"),
+            SubscribeError::NotAConsumer => f.write_str("not a consumer"),
+            SubscribeError::NoSuchStage => f.write_str("no such stage"),
+            SubscribeError::WrongEventType => f.write_str("the stages' event types differ"),
+        }
+    }
+}
+
+impl core::error::Error for SubscribeError {}
+
+impl From<OptionsError> for SubscribeError {
+    fn from(e: OptionsError) -> Self {
+        SubscribeError::Options(e)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Mode {
+    /// Subscribe sent, `handle_subscribe` not yet answered.
+    Pending {
+        max: usize,
+        min: usize,
+    },
+    Auto(AutoDemand),
+    Manual,
+}
+
+pub(crate) struct UpSub {
+    pub sub: SubId,
+    pub mode: Mode,
+    pub cancel: CancelMode,
+    pub stats: SubscriptionStats,
+}
+
+pub(crate) struct ConsumerSide<S: Storage> {
+    pub me: StageId,
+    pub subs: S::List<UpSub>,
+    pub next_seq: u32,
+}
+
+impl<S: Storage> ConsumerSide<S> {
+    pub fn new(me: StageId) -> Self {
+        ConsumerSide {
+            me,
+            subs: Default::default(),
+            next_seq: 0,
+        }
+    }
+
+    pub fn index(&self, sub: SubId) -> Option<usize> {
+        self.subs.as_slice().iter().position(|s| s.sub == sub)
+    }
+
+    pub fn get_mut(&mut self, sub: SubId) -> Option<&mut UpSub> {
+        self.subs.as_mut_slice().iter_mut().find(|s| s.sub == sub)
+    }
+
+    pub fn remove(&mut self, sub: SubId) -> Option<UpSub> {
+        let i = self.index(sub)?;
+        Some(self.subs.remove(i))
+    }
+
+    /// Records a new subscription and sends Subscribe (spec §4.7 steps 1–2).
+    pub fn subscribe<In, Out, M, O: Outbox<In, Out, M>>(
+        &mut self,
+        producer: StageId,
+        opts: SubscribeOptions<In>,
+        previous: Option<(SubId, Reason)>,
+        out: &mut O,
+    ) -> Result<SubId, SubscribeError> {
+        let sub = SubId::new(producer, self.me, self.next_seq);
+        let entry = UpSub {
+            sub,
+            mode: Mode::Pending {
+                max: opts.max_demand(),
+                min: opts.min_demand(),
+            },
+            cancel: opts.cancel_mode(),
+            stats: SubscriptionStats::default(),
+        };
+        self.subs
+            .push(entry)
+            .map_err(|_| SubscribeError::TooManySubscriptions)?;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        out.push(Output::ToProducer(ToProducer::Subscribe {
+            sub,
+            previous,
+            opts,
+        }));
+        Ok(sub)
+    }
+
+    /// Applies the behaviour's answer to `handle_subscribe` (spec §4.7 step 4).
+    pub fn set_automatic<In, Out, M, O: Outbox<In, Out, M>>(
+        &mut self,
+        sub: SubId,
+        out: &mut O,
+        stats: &mut StageStats,
+    ) {
+        let Some(s) = self.get_mut(sub) else { return };
+        if let Mode::Pending { max, min } = s.mode {
+            s.mode = Mode::Auto(AutoDemand::new(max, min));
+            s.stats.asked += max as u64;
+            s.stats.outstanding += max as u64;
+            stats.asked += max as u64;
+            out.push(Output::ToProducer(ToProducer::Ask { sub, demand: max }));
+        }
+    }
+
+    pub fn set_manual(&mut self, sub: SubId) {
+        if let Some(s) = self.get_mut(sub) {
+            s.mode = Mode::Manual;
+        }
+    }
+
+    pub fn send_ask<In, Out, M, O: Outbox<In, Out, M>>(
+        s: &mut UpSub,
+        demand: usize,
+        out: &mut O,
+        stats: &mut StageStats,
+    ) {
+        if demand == 0 {
+            return;
+        }
+        s.stats.asked += demand as u64;
+        s.stats.outstanding += demand as u64;
+        stats.asked += demand as u64;
+        out.push(Output::ToProducer(ToProducer::Ask { sub: s.sub, demand }));
+    }
+}
+
+/// The upstream side as a callback sees it: manual asks and cancels go straight out.
+pub(crate) struct UpCtx<'a, In, Out, M, O, S: Storage> {
+    pub side: &'a mut ConsumerSide<S>,
+    pub out: &'a mut O,
+    pub stats: &'a mut StageStats,
+    pub _p: PhantomData<fn(In, Out, M)>,
+}
+
+impl<'a, In, Out, M, O: Outbox<In, Out, M>, S: Storage> UpCtx<'a, In, Out, M, O, S> {
+    pub fn new(side: &'a mut ConsumerSide<S>, out: &'a mut O, stats: &'a mut StageStats) -> Self {
+        UpCtx {
+            side,
+            out,
+            stats,
+            _p: PhantomData,
+        }
+    }
+}
+
+impl<In, Out, M, O: Outbox<In, Out, M>, S: Storage> Upstream for UpCtx<'_, In, Out, M, O, S> {
+    fn ask(&mut self, sub: SubId, demand: usize) -> Result<(), AskError> {
+        let s = self
+            .side
+            .get_mut(sub)
+            .ok_or(AskError::UnknownSubscription)?;
+        match s.mode {
+            Mode::Manual => {
+                ConsumerSide::<S>::send_ask(s, demand, self.out, self.stats);
+                Ok(())
+            }
+            _ => Err(AskError::NotManual),
+        }
+    }
+    fn cancel(&mut self, sub: SubId, reason: Reason) -> Result<(), AskError> {
+        if self.side.index(sub).is_none() {
+            return Err(AskError::UnknownSubscription);
+        }
+        self.out
+            .push(Output::ToProducer(ToProducer::Cancel { sub, reason }));
+        Ok(())
+    }
+}
+
+impl<S: Storage> ConsumerSide<S> {
+    /// Runs one incoming message of `len` events on `sub` through the demand rules: cut into
+    /// chunks (automatic: spec §5; manual: one chunk, none when empty; removed subscription:
+    /// one chunk, no ask), calling `handle(chunk_len, ..)` for each and asking after it.
+    /// Stops at the first `Flow::Stop` and returns it.
+    pub fn run_chunks<In, Out, M, O, F>(
+        &mut self,
+        sub: SubId,
+        len: usize,
+        out: &mut O,
+        stats: &mut StageStats,
+        mut handle: F,
+    ) -> Flow
+    where
+        O: Outbox<In, Out, M>,
+        F: FnMut(usize, &mut Self, &mut O, &mut StageStats) -> Flow,
+    {
+        let mode = self.get_mut(sub).map(|s| s.mode);
+        match mode {
+            None | Some(Mode::Manual) | Some(Mode::Pending { .. }) => {
+                if len == 0 {
+                    return Flow::Continue;
+                }
+                if let Some(s) = self.get_mut(sub) {
+                    s.stats.events += len as u64;
+                    s.stats.outstanding = s.stats.outstanding.saturating_sub(len as u64);
+                }
+                handle(len, self, out, stats)
+            }
+            Some(Mode::Auto(mut d)) => {
+                let mut remaining = len;
+                let mut budget = d.outstanding();
+                while let Some(chunk) = d.next_chunk(&mut remaining, &mut budget) {
+                    if let Some(s) = self.get_mut(sub) {
+                        s.mode = Mode::Auto(d);
+                        s.stats.events += chunk.len as u64;
+                        s.stats.outstanding = d.outstanding() as u64 - chunk.ask as u64;
+                    }
+                    if chunk.excess > 0 {
+                        stats.excess += chunk.excess as u64;
+                        out.push(Output::Report(Report::Excess {
+                            sub,
+                            excess: chunk.excess,
+                        }));
+                    }
+                    if let Flow::Stop(r) = handle(chunk.len, self, out, stats) {
+                        return Flow::Stop(r);
+                    }
+                    if let Some(s) = self.get_mut(sub) {
+                        Self::send_ask(s, chunk.ask, out, stats);
+                    }
+                }
+                Flow::Continue
+            }
+        }
+    }
+}

@@ -1,0 +1,433 @@
+//! The producer role shared by producers and producer_consumers: the consumers subscribed to
+//! this stage, the dispatcher, the buffer, the accumulate log, info markers and the stage's
+//! queue of messages to itself.
+
+use crate::buffer::Buffer;
+use crate::dispatcher::{DispatchContext, Dispatcher};
+use crate::id::{MarkerId, StageId, SubId};
+use crate::message::{DiscardReason, Outbox, Output, Report, ToConsumer};
+use crate::options::{DemandMode, Keep, SubscribeOptions};
+use crate::reason::Reason;
+use crate::stats::{StageStats, SubscriptionStats};
+use crate::storage::{Deque, List, Storage};
+use core::marker::PhantomData;
+
+/// A message a stage sends itself, handled after the current step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SelfMsg {
+    Info(MarkerId),
+    Ask(SubId, usize),
+}
+
+/// An entry of the accumulate log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Held {
+    Events(usize),
+    Demand(usize),
+}
+
+pub(crate) struct Downstream {
+    pub sub: SubId,
+    pub stats: SubscriptionStats,
+}
+
+pub(crate) struct ProducerSide<E, M, D, S: Storage> {
+    pub consumers: S::List<Downstream>,
+    pub dispatcher: D,
+    pub buffer: Buffer<E, S>,
+    pub mode: DemandMode,
+    pub log: S::Deque<Held>,
+    pub held: S::Deque<E>,
+    /// What the current callback emitted, before dispatch.
+    pub scratch: S::Deque<E>,
+    pub infos: S::List<(MarkerId, M)>,
+    pub next_marker: u64,
+    pub selfq: S::Deque<SelfMsg>,
+}
+
+/// The dispatch context: routes what the dispatcher does to the outbox and the counters.
+pub(crate) struct Ctx<'a, In, M, O, S: Storage> {
+    pub out: &'a mut O,
+    pub selfq: &'a mut S::Deque<SelfMsg>,
+    pub consumers: &'a mut S::List<Downstream>,
+    pub stats: &'a mut StageStats,
+    pub delivered: usize,
+    pub _p: PhantomData<fn(In, M)>,
+}
+
+impl<E, In, M, O: Outbox<In, E, M>, S: Storage> DispatchContext<E> for Ctx<'_, In, M, O, S> {
+    fn deliver<I: ExactSizeIterator<Item = E>>(&mut self, sub: SubId, events: I) {
+        let n = events.len();
+        if n == 0 {
+            return;
+        }
+        self.out.events(sub, events);
+        self.delivered += n;
+        self.stats.events_out += n as u64;
+        if let Some(d) = self
+            .consumers
+            .as_mut_slice()
+            .iter_mut()
+            .find(|d| d.sub == sub)
+        {
+            d.stats.events += n as u64;
+            d.stats.outstanding = d.stats.outstanding.saturating_sub(n as u64);
+        }
+    }
+    fn release_info(&mut self, marker: MarkerId) {
+        if self.selfq.push_back(SelfMsg::Info(marker)).is_err() {
+            self.out.push(Output::Report(Report::SelfQueueFull));
+        }
+    }
+    fn self_ask(&mut self, sub: SubId, demand: usize) {
+        if let Err(msg) = self.selfq.push_back(SelfMsg::Ask(sub, demand)) {
+            // Full (fixed storage): fold the ask into the last queued ask of the same
+            // subscription if there is one, so no demand is lost.
+            let _ = msg;
+            let mut folded = false;
+            if let Some(SelfMsg::Ask(s, n)) = self.selfq.back_mut()
+                && *s == sub
+            {
+                *n += demand;
+                folded = true;
+            }
+            if !folded {
+                self.out.push(Output::Report(Report::SelfQueueFull));
+            }
+        }
+    }
+    fn discarded(&mut self, count: usize, reason: DiscardReason) {
+        self.stats.discarded.add(reason, count);
+        self.out.push(Output::Report(Report::Discarded {
+            count,
+            reason,
+            log: true,
+        }));
+    }
+    fn report(&mut self, report: Report) {
+        self.out.push(Output::Report(report));
+    }
+}
+
+/// The pieces [`ProducerSide::split`] hands out.
+pub(crate) type Split<'a, E, In, M, D, O, S> = (
+    &'a mut D,
+    &'a mut <S as Storage>::Deque<E>,
+    &'a mut Buffer<E, S>,
+    Ctx<'a, In, M, O, S>,
+);
+
+/// Why a subscribe was not taken before the behaviour and dispatcher saw it.
+pub(crate) enum Admit {
+    Admitted,
+    Rejected,
+}
+
+impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
+    pub fn new(dispatcher: D, capacity: Option<usize>, keep: Keep, mode: DemandMode) -> Self {
+        ProducerSide {
+            consumers: Default::default(),
+            dispatcher,
+            buffer: Buffer::new(capacity, keep),
+            mode,
+            log: Default::default(),
+            held: Default::default(),
+            scratch: Default::default(),
+            infos: Default::default(),
+            next_marker: 0,
+            selfq: Default::default(),
+        }
+    }
+
+    /// Splits into the dispatcher and a context over the other fields.
+    pub fn split<'a, In, O: Outbox<In, E, M>>(
+        &'a mut self,
+        out: &'a mut O,
+        stats: &'a mut StageStats,
+    ) -> Split<'a, E, In, M, D, O, S> {
+        (
+            &mut self.dispatcher,
+            &mut self.scratch,
+            &mut self.buffer,
+            Ctx {
+                out,
+                selfq: &mut self.selfq,
+                consumers: &mut self.consumers,
+                stats,
+                delivered: 0,
+                _p: PhantomData,
+            },
+        )
+    }
+
+    pub fn knows(&self, sub: SubId) -> bool {
+        self.consumers.as_slice().iter().any(|d| d.sub == sub)
+    }
+
+    pub fn sub_stats(&self, sub: SubId) -> Option<SubscriptionStats> {
+        self.consumers
+            .as_slice()
+            .iter()
+            .find(|d| d.sub == sub)
+            .map(|d| d.stats)
+    }
+
+    /// Registers a new consumer, answering a duplicate or a full table with a cancel.
+    pub fn admit<In, O: Outbox<In, E, M>>(&mut self, sub: SubId, out: &mut O) -> Admit {
+        if self.knows(sub) {
+            out.push(Output::Report(Report::DuplicatedSubscription { sub }));
+            out.push(Output::ToConsumer(ToConsumer::Cancel {
+                sub,
+                reason: Reason::DuplicatedSubscription,
+            }));
+            return Admit::Rejected;
+        }
+        let entry = Downstream {
+            sub,
+            stats: SubscriptionStats::default(),
+        };
+        if self.consumers.push(entry).is_err() {
+            out.push(Output::ToConsumer(ToConsumer::Cancel {
+                sub,
+                reason: Reason::TooManySubscriptions,
+            }));
+            return Admit::Rejected;
+        }
+        Admit::Admitted
+    }
+
+    /// Hands a new subscription to the dispatcher: `Ok(upstream demand)` or the refusal.
+    pub fn dispatcher_subscribe<In, O: Outbox<In, E, M>>(
+        &mut self,
+        sub: SubId,
+        opts: &SubscribeOptions<E>,
+        out: &mut O,
+        stats: &mut StageStats,
+    ) -> Result<usize, Reason> {
+        let (d, _, _, mut ctx) = self.split(out, stats);
+        d.subscribe(sub, opts, &mut ctx)
+    }
+
+    /// Forgets `sub` (sending it `Cancel(reason)` when `notify` is set) and tells the
+    /// dispatcher; returns the upstream demand it gave back, or `None` for an unknown sub.
+    pub fn remove<In, O: Outbox<In, E, M>>(
+        &mut self,
+        sub: SubId,
+        notify: Option<Reason>,
+        in_dispatcher: bool,
+        out: &mut O,
+        stats: &mut StageStats,
+    ) -> Option<usize> {
+        let i = self
+            .consumers
+            .as_slice()
+            .iter()
+            .position(|d| d.sub == sub)?;
+        if let Some(reason) = notify {
+            out.push(Output::ToConsumer(ToConsumer::Cancel { sub, reason }));
+        }
+        self.consumers.remove(i);
+        if !in_dispatcher {
+            return Some(0);
+        }
+        let (d, _, _, mut ctx) = self.split(out, stats);
+        Some(d.cancel(sub, &mut ctx))
+    }
+
+    /// An ask from a consumer (or on its behalf): the upstream demand, or `None` for an unknown
+    /// subscription (answered with a cancel when `answer_unknown`).
+    pub fn ask<In, O: Outbox<In, E, M>>(
+        &mut self,
+        sub: SubId,
+        demand: usize,
+        answer_unknown: bool,
+        out: &mut O,
+        stats: &mut StageStats,
+    ) -> Option<usize> {
+        let Some(entry) = self
+            .consumers
+            .as_mut_slice()
+            .iter_mut()
+            .find(|d| d.sub == sub)
+        else {
+            if answer_unknown {
+                out.push(Output::Report(Report::UnknownSubscription { sub }));
+                out.push(Output::ToConsumer(ToConsumer::Cancel {
+                    sub,
+                    reason: Reason::UnknownSubscription,
+                }));
+            }
+            return None;
+        };
+        entry.stats.asked += demand as u64;
+        entry.stats.outstanding += demand as u64;
+        stats.demand_received += demand as u64;
+        let (d, _, _, mut ctx) = self.split(out, stats);
+        Some(d.ask(sub, demand, &mut ctx))
+    }
+
+    /// Dispatches what the last callback emitted (or holds it, while accumulating). Returns
+    /// `(delivered, dropped from the buffer)`.
+    pub fn dispatch_emitted<In, O: Outbox<In, E, M>>(
+        &mut self,
+        out: &mut O,
+        stats: &mut StageStats,
+    ) -> (usize, usize) {
+        if self.scratch.is_empty() {
+            return (0, 0);
+        }
+        stats.emitted += self.scratch.len() as u64;
+        if self.mode == DemandMode::Accumulate {
+            self.hold_scratch(out, stats);
+            return (0, 0);
+        }
+        let (d, scratch, buffer, mut ctx) = self.split(out, stats);
+        d.dispatch(scratch, &mut ctx);
+        let delivered = ctx.delivered;
+        let mut dropped = 0;
+        while let Some(e) = scratch.pop_front() {
+            dropped += buffer.push(e);
+        }
+        if dropped > 0 {
+            ctx.stats.discarded.add(DiscardReason::BufferFull, dropped);
+        }
+        // Markers whose events were pushed out are due now.
+        while let Some(m) = buffer.pop_released() {
+            d.info(m, &mut ctx);
+        }
+        (delivered, dropped)
+    }
+
+    fn hold_scratch<In, O: Outbox<In, E, M>>(&mut self, out: &mut O, stats: &mut StageStats) {
+        let can_log = matches!(self.log.back_mut(), Some(Held::Events(_))) || !self.log.is_full();
+        let mut n = 0;
+        let mut lost = 0;
+        while let Some(e) = self.scratch.pop_front() {
+            if can_log && self.held.push_back(e).is_ok() {
+                n += 1;
+            } else {
+                lost += 1;
+            }
+        }
+        if n > 0 {
+            if let Some(Held::Events(k)) = self.log.back_mut() {
+                *k += n;
+            } else {
+                let logged = self.log.push_back(Held::Events(n));
+                debug_assert!(logged.is_ok(), "checked can_log");
+            }
+        }
+        if lost > 0 {
+            stats.discarded.add(DiscardReason::AccumulateFull, lost);
+            out.push(Output::Report(Report::Discarded {
+                count: lost,
+                reason: DiscardReason::AccumulateFull,
+                log: true,
+            }));
+        }
+    }
+
+    /// Serves `demand` from the buffer (dispatching runs between info markers). Returns what
+    /// the buffer could not cover. While accumulating, the events are held instead and the
+    /// remainder is logged as held demand (returns 0).
+    pub fn serve_from_buffer<In, O: Outbox<In, E, M>>(
+        &mut self,
+        demand: usize,
+        out: &mut O,
+        stats: &mut StageStats,
+    ) -> usize {
+        let accumulate = self.mode == DemandMode::Accumulate;
+        let mut left = demand;
+        loop {
+            {
+                let (d, _, buffer, mut ctx) = self.split(out, stats);
+                while let Some(m) = buffer.pop_released() {
+                    d.info(m, &mut ctx);
+                }
+            }
+            if left == 0 || self.buffer.is_empty() {
+                break;
+            }
+            let k = left.min(self.buffer.run_len());
+            for _ in 0..k {
+                if let Some(e) = self.buffer.pop() {
+                    let pushed = self.scratch.push_back(e);
+                    debug_assert!(pushed.is_ok(), "scratch is empty when serving the buffer");
+                }
+            }
+            left -= k;
+            if accumulate {
+                self.hold_scratch(out, stats);
+            } else {
+                let (d, scratch, buffer, mut ctx) = self.split(out, stats);
+                d.dispatch(scratch, &mut ctx);
+                // Leftovers go back to the front, in order.
+                let unsent = scratch.len();
+                while let Some(e) = scratch.pop_back() {
+                    buffer.unpop(e);
+                }
+                left += unsent;
+                if unsent > 0 {
+                    // The dispatcher takes no more for now.
+                    break;
+                }
+            }
+        }
+        if accumulate {
+            if left > 0 {
+                self.log_demand(left, out);
+            }
+            return 0;
+        }
+        left
+    }
+
+    fn log_demand<In, O: Outbox<In, E, M>>(&mut self, demand: usize, out: &mut O) {
+        if let Err(Held::Demand(d)) = self.log.push_back(Held::Demand(demand)) {
+            // Full (fixed storage): fold into the last held demand so none is lost; failing
+            // that, report it.
+            match self.log.back_mut() {
+                Some(Held::Demand(k)) => *k += d,
+                _ => out.push(Output::Report(Report::SelfQueueFull)),
+            }
+        }
+    }
+
+    /// A new info message: behind the buffered events, or to the dispatcher at once.
+    pub fn info<In, O: Outbox<In, E, M>>(
+        &mut self,
+        msg: M,
+        out: &mut O,
+        stats: &mut StageStats,
+    ) -> Result<(), M> {
+        let id = MarkerId(self.next_marker);
+        if let Err((_, msg)) = self.infos.push((id, msg)) {
+            return Err(msg);
+        }
+        self.next_marker += 1;
+        if let Err(id) = self.buffer.push_marker(id) {
+            let (d, _, _, mut ctx) = self.split(out, stats);
+            d.info(id, &mut ctx);
+        }
+        Ok(())
+    }
+
+    /// Takes the payload of a released marker.
+    pub fn take_info(&mut self, id: MarkerId) -> Option<M> {
+        let i = self.infos.as_slice().iter().position(|(m, _)| *m == id)?;
+        Some(self.infos.remove(i).1)
+    }
+
+    pub fn consumer_ids(&self) -> impl Iterator<Item = SubId> + '_ {
+        self.consumers.as_slice().iter().map(|d| d.sub)
+    }
+
+    /// Consumers hosted by stage `id` (for a down notice).
+    pub fn consumers_of(&self, id: StageId) -> Option<SubId> {
+        self.consumers
+            .as_slice()
+            .iter()
+            .map(|d| d.sub)
+            .find(|s| s.consumer == id)
+    }
+}

@@ -1,0 +1,145 @@
+//! Why subscriptions end and stages stop, and how a consumer reacts to it.
+
+use core::fmt;
+
+/// The reason a subscription was cancelled or a stage stopped.
+///
+/// The GenStage reasons that the protocol itself produces have their own variants; anything
+/// else a user wants to say goes in [`Reason::Custom`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Reason {
+    /// A normal end: a finite source ran dry, a consumer is done.
+    Normal,
+    /// An orderly shutdown.
+    Shutdown,
+    /// An orderly shutdown with a note (GenStage's `{:shutdown, term}`).
+    ShutdownWith(&'static str),
+    /// The stage was killed (for instance, the runtime tore it down).
+    Killed,
+    /// The peer did not exist when the subscription was made.
+    NoProc,
+    /// A message named a subscription that its receiver does not know.
+    UnknownSubscription,
+    /// A subscribe reused a subscription id that the producer already has.
+    DuplicatedSubscription,
+    /// A broadcast producer refused a second subscription from the same consumer stage.
+    /// Never stops the consumer, whatever the cancel mode.
+    AlreadySubscribed,
+    /// The producer's dispatcher refused the subscription (for example a partition that is
+    /// unknown or taken); the producer keeps running.
+    Refused(Refusal),
+    /// The stage has no room for another subscription (fixed-capacity storage).
+    TooManySubscriptions,
+    /// A `call` reached a behaviour that does not handle calls.
+    BadCall,
+    /// A user callback panicked (set by runtimes that catch panics).
+    Panicked,
+    /// A user-defined reason.
+    Custom(&'static str),
+}
+
+impl Reason {
+    /// True for the reasons that a *transient* subscription treats as a clean end:
+    /// `Normal`, `Shutdown` and `ShutdownWith(_)`.
+    pub const fn is_clean(&self) -> bool {
+        matches!(
+            self,
+            Reason::Normal | Reason::Shutdown | Reason::ShutdownWith(_)
+        )
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Normal => f.write_str("normal"),
+            Reason::Shutdown => f.write_str("shutdown"),
+            Reason::ShutdownWith(s) => write!(f, "shutdown: {s}"),
+            Reason::Killed => f.write_str("killed"),
+            Reason::NoProc => f.write_str("no such stage"),
+            Reason::UnknownSubscription => f.write_str("unknown subscription"),
+            Reason::DuplicatedSubscription => f.write_str("duplicated subscription"),
+            Reason::AlreadySubscribed => f.write_str("consumer already subscribed"),
+            Reason::Refused(r) => write!(f, "subscription refused: {r}"),
+            Reason::TooManySubscriptions => f.write_str("too many subscriptions"),
+            Reason::BadCall => f.write_str("call not handled by this stage"),
+            Reason::Panicked => f.write_str("a callback panicked"),
+            Reason::Custom(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Why a dispatcher refused a subscription.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The subscription named no partition, but the dispatcher needs one.
+    MissingPartition,
+    /// The named partition does not exist.
+    UnknownPartition(usize),
+    /// Another subscription already holds this partition.
+    PartitionTaken(usize),
+    /// The dispatcher has no room for another subscription.
+    Full,
+    /// A dispatcher-specific reason.
+    Other(&'static str),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::MissingPartition => f.write_str("the partition option is required"),
+            Refusal::UnknownPartition(p) => write!(f, "unknown partition {p}"),
+            Refusal::PartitionTaken(p) => write!(f, "partition {p} is already taken"),
+            Refusal::Full => f.write_str("the dispatcher is full"),
+            Refusal::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+/// How a subscription ended, as handed to `handle_cancel`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cancellation {
+    /// The other side sent a cancel with this reason.
+    Cancel(Reason),
+    /// The other side's stage stopped (or never existed) with this reason.
+    Down(Reason),
+}
+
+impl Cancellation {
+    /// The reason, whichever way the subscription ended.
+    pub const fn reason(&self) -> Reason {
+        match self {
+            Cancellation::Cancel(r) | Cancellation::Down(r) => *r,
+        }
+    }
+}
+
+/// What a consumer does when one of its subscriptions ends (GenStage's `cancel:` option).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum CancelMode {
+    /// Stop with the subscription's reason, whatever it is (the default).
+    #[default]
+    Permanent,
+    /// Stop with the reason unless it is clean ([`Reason::is_clean`]).
+    Transient,
+    /// Keep running.
+    Temporary,
+}
+
+impl CancelMode {
+    /// Whether a consumer with this mode stops when its subscription ends with `reason`.
+    ///
+    /// [`Reason::AlreadySubscribed`] never stops a consumer (spec §15.3).
+    pub const fn stops_on(&self, reason: &Reason) -> bool {
+        if matches!(reason, Reason::AlreadySubscribed) {
+            return false;
+        }
+        match self {
+            CancelMode::Permanent => true,
+            CancelMode::Transient => !reason.is_clean(),
+            CancelMode::Temporary => false,
+        }
+    }
+}

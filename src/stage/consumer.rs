@@ -1,0 +1,297 @@
+//! The consumer stage: the consumer role plus a [`Consumer`] behaviour.
+
+use crate::behaviour::{Consumer, Flow, Subscribed};
+use crate::callbacks::{AskError, Batch, Ctx, Reply, Upstream};
+use crate::consumer_side::{ConsumerSide, SubscribeError, UpCtx};
+use crate::id::{StageId, SubId};
+use crate::message::{DiscardReason, Outbox, Output, Report, ToConsumer, ToProducer};
+use crate::options::Subscribe;
+use crate::reason::{Cancellation, Reason};
+use crate::stats::{StageStats, SubscriptionStats};
+use crate::storage::{DefaultStorage, List, Storage};
+
+/// A consumer: subscribes to producers, asks for events (automatically or as its behaviour
+/// says) and hands them to [`Consumer::handle_events`].
+///
+/// Like every stage, it is driven by calls (`handle_*`, `subscribe`, `info`, ...) and writes
+/// what it wants done to the [`Outbox`] it is given. See the [crate docs](crate) for the
+/// contract and a run loop.
+pub struct ConsumerStage<B, M = (), S: Storage = DefaultStorage>
+where
+    B: Consumer<M>,
+{
+    behaviour: B,
+    side: ConsumerSide<S>,
+    stats: StageStats,
+    stopped: Option<Reason>,
+    _m: core::marker::PhantomData<fn(M)>,
+}
+
+impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
+    /// A consumer at address `id`.
+    pub fn new(id: StageId, behaviour: B) -> Self {
+        ConsumerStage {
+            behaviour,
+            side: ConsumerSide::new(id),
+            stats: StageStats::default(),
+            stopped: None,
+            _m: core::marker::PhantomData,
+        }
+    }
+
+    /// This stage's address.
+    pub fn id(&self) -> StageId {
+        self.side.me
+    }
+    /// The behaviour.
+    pub fn behaviour(&self) -> &B {
+        &self.behaviour
+    }
+    /// The behaviour, mutably.
+    pub fn behaviour_mut(&mut self) -> &mut B {
+        &mut self.behaviour
+    }
+    /// The stage's counters.
+    pub fn stats(&self) -> &StageStats {
+        &self.stats
+    }
+    /// Counters of one of its subscriptions.
+    pub fn subscription_stats(&self, sub: SubId) -> Option<SubscriptionStats> {
+        self.side
+            .subs
+            .as_slice()
+            .iter()
+            .find(|s| s.sub == sub)
+            .map(|s| s.stats)
+    }
+    /// The subscriptions it holds.
+    pub fn subscriptions(&self) -> impl Iterator<Item = SubId> + '_ {
+        self.side.subs.as_slice().iter().map(|s| s.sub)
+    }
+    /// Why it stopped, once it has.
+    pub fn stopped(&self) -> Option<Reason> {
+        self.stopped
+    }
+    /// Demand asked on `sub` and not yet answered, for an automatic subscription.
+    pub fn outstanding(&self, sub: SubId) -> Option<usize> {
+        self.subscription_stats(sub).map(|s| s.outstanding as usize)
+    }
+
+    fn stop<Out, O: Outbox<B::Event, Out, M>>(&mut self, reason: Reason, out: &mut O) {
+        if self.stopped.is_none() {
+            self.stopped = Some(reason);
+            out.push(Output::Stop(reason));
+        }
+    }
+
+    fn flow<Out, O: Outbox<B::Event, Out, M>>(&mut self, flow: Flow, out: &mut O) {
+        if let Flow::Stop(r) = flow {
+            self.stop(r, out);
+        }
+    }
+
+    /// Subscribes to `producer` (spec §4.7): sends Subscribe, runs `handle_subscribe`, and in
+    /// automatic mode asks for `max_demand`. Bad options are an `Err` and nothing is sent.
+    pub fn subscribe<Out, O: Outbox<B::Event, Out, M>>(
+        &mut self,
+        producer: StageId,
+        opts: Subscribe<B::Event>,
+        out: &mut O,
+    ) -> Result<SubId, SubscribeError> {
+        self.subscribe_inner(producer, opts, None, out)
+    }
+
+    /// Subscribes to `producer` with a new subscription, asking it to cancel `old` with
+    /// `reason` first. `old`'s cancel mode applies when its cancel arrives (spec §4.9).
+    pub fn resubscribe<Out, O: Outbox<B::Event, Out, M>>(
+        &mut self,
+        old: SubId,
+        reason: Reason,
+        producer: StageId,
+        opts: Subscribe<B::Event>,
+        out: &mut O,
+    ) -> Result<SubId, SubscribeError> {
+        self.subscribe_inner(producer, opts, Some((old, reason)), out)
+    }
+
+    fn subscribe_inner<Out, O: Outbox<B::Event, Out, M>>(
+        &mut self,
+        producer: StageId,
+        opts: Subscribe<B::Event>,
+        previous: Option<(SubId, Reason)>,
+        out: &mut O,
+    ) -> Result<SubId, SubscribeError> {
+        if self.stopped.is_some() {
+            return Err(SubscribeError::Stopped);
+        }
+        let opts = opts.validate()?;
+        let sub = self.side.subscribe(producer, opts, previous, out)?;
+        match self.behaviour.handle_subscribe(sub, &opts) {
+            Subscribed::Automatic => self.side.set_automatic(sub, out, &mut self.stats),
+            Subscribed::Manual => self.side.set_manual(sub),
+            Subscribed::Stop(r) => self.stop(r, out),
+        }
+        Ok(sub)
+    }
+
+    /// Asks for `demand` more events on a manual subscription.
+    pub fn ask<Out, O: Outbox<B::Event, Out, M>>(
+        &mut self,
+        sub: SubId,
+        demand: usize,
+        out: &mut O,
+    ) -> Result<(), AskError> {
+        UpCtx::new(&mut self.side, out, &mut self.stats).ask(sub, demand)
+    }
+
+    /// Asks the producer to cancel `sub`. The subscription ends when the producer confirms.
+    pub fn cancel<Out, O: Outbox<B::Event, Out, M>>(
+        &mut self,
+        sub: SubId,
+        reason: Reason,
+        out: &mut O,
+    ) -> Result<(), AskError> {
+        UpCtx::new(&mut self.side, out, &mut self.stats).cancel(sub, reason)
+    }
+
+    /// Events from a producer on `sub`.
+    pub fn handle_events<I, Out, O>(&mut self, sub: SubId, events: I, out: &mut O)
+    where
+        I: IntoIterator<Item = B::Event>,
+        I::IntoIter: ExactSizeIterator,
+        O: Outbox<B::Event, Out, M>,
+    {
+        let mut events = events.into_iter();
+        let len = events.len();
+        if self.stopped.is_some() {
+            self.stats.discarded.add(DiscardReason::Stopped, len);
+            return;
+        }
+        self.stats.events_in += len as u64;
+        if self.side.index(sub).is_none() {
+            unknown_events(sub, len, out, &mut self.stats);
+            return;
+        }
+        let behaviour = &mut self.behaviour;
+        let flow = self
+            .side
+            .run_chunks(sub, len, out, &mut self.stats, |k, side, out, stats| {
+                let mut up = UpCtx::new(side, out, stats);
+                let mut ctx = Ctx::new(&mut up);
+                behaviour.handle_events(Batch::new(&mut events, k), sub, &mut ctx)
+            });
+        if let Flow::Stop(r) = flow {
+            self.stats
+                .discarded
+                .add(DiscardReason::Stopped, events.len());
+            self.stop(r, out);
+        }
+    }
+
+    /// A control message from a producer.
+    pub fn handle_message<Out, O: Outbox<B::Event, Out, M>>(
+        &mut self,
+        msg: ToConsumer,
+        out: &mut O,
+    ) {
+        match msg {
+            ToConsumer::Cancel { sub, reason } => self.end(sub, Cancellation::Cancel(reason), out),
+        }
+    }
+
+    /// A producer-bound message sent here by mistake: reported and ignored (spec §1.3).
+    pub fn handle_producer_message<E, Out, O: Outbox<B::Event, Out, M>>(
+        &mut self,
+        msg: ToProducer<E>,
+        out: &mut O,
+    ) {
+        out.push(Output::Report(Report::WrongKind { sub: msg.sub() }));
+    }
+
+    /// Stage `stage` went down with `reason`: every subscription to it ends (spec §3.10).
+    pub fn handle_down<Out, O: Outbox<B::Event, Out, M>>(
+        &mut self,
+        stage: StageId,
+        reason: Reason,
+        out: &mut O,
+    ) {
+        while let Some(sub) = self
+            .side
+            .subs
+            .as_slice()
+            .iter()
+            .map(|s| s.sub)
+            .find(|s| s.producer == stage)
+        {
+            self.end(sub, Cancellation::Down(reason), out);
+            if self.stopped.is_some() {
+                return;
+            }
+        }
+    }
+
+    fn end<Out, O: Outbox<B::Event, Out, M>>(
+        &mut self,
+        sub: SubId,
+        how: Cancellation,
+        out: &mut O,
+    ) {
+        if self.stopped.is_some() {
+            return;
+        }
+        let Some(up) = self.side.remove(sub) else {
+            return;
+        };
+        let mut upc = UpCtx::new(&mut self.side, out, &mut self.stats);
+        let flow = self
+            .behaviour
+            .handle_cancel(how, sub, &mut Ctx::new(&mut upc));
+        if let Flow::Stop(r) = flow {
+            self.stop(r, out);
+        } else if up.cancel.stops_on(&how.reason()) {
+            self.stop(how.reason(), out);
+        }
+    }
+
+    /// An info message: a consumer holds no events, so it is handled at once.
+    pub fn info<Out, O: Outbox<B::Event, Out, M>>(&mut self, msg: M, out: &mut O) {
+        if self.stopped.is_some() {
+            return;
+        }
+        let mut upc = UpCtx::new(&mut self.side, out, &mut self.stats);
+        let flow = self.behaviour.handle_info(msg, &mut Ctx::new(&mut upc));
+        self.flow(flow, out);
+    }
+
+    /// A call; the reply comes out as [`Output::Reply`].
+    pub fn call<Out, O: Outbox<B::Event, Out, M>>(&mut self, request: M, out: &mut O) {
+        if self.stopped.is_some() {
+            return;
+        }
+        let mut reply = Reply::new();
+        let mut upc = UpCtx::new(&mut self.side, out, &mut self.stats);
+        let flow = self
+            .behaviour
+            .handle_call(request, &mut reply, &mut Ctx::new(&mut upc));
+        if let Some(r) = reply.before.take().or(reply.after.take()) {
+            out.push(Output::Reply(r));
+        }
+        self.flow(flow, out);
+    }
+}
+
+/// Events on a subscription the stage does not know: dropped, counted, and the producer is
+/// told to cancel it (spec §3.8).
+pub(crate) fn unknown_events<In, Out, M, O: Outbox<In, Out, M>>(
+    sub: SubId,
+    len: usize,
+    out: &mut O,
+    stats: &mut StageStats,
+) {
+    stats.discarded.add(DiscardReason::UnknownSubscription, len);
+    out.push(Output::Report(Report::UnknownSubscription { sub }));
+    out.push(Output::ToProducer(ToProducer::Cancel {
+        sub,
+        reason: Reason::UnknownSubscription,
+    }));
+}

@@ -1,0 +1,347 @@
+//! The producer stage: the producer role plus a [`Producer`] behaviour.
+
+use crate::behaviour::{Flow, Producer};
+use crate::callbacks::{Emit, Reply};
+use crate::dispatcher::{DemandDispatcher, Dispatcher};
+use crate::id::{StageId, SubId};
+use crate::message::{DiscardReason, Outbox, Output, Report, ToProducer};
+use crate::options::{
+    BufferSize, DEFAULT_PRODUCER_BUFFER, DemandMode, OptionsError, ProducerOptions,
+    SubscribeOptions,
+};
+use crate::producer_side::{Admit, Held, ProducerSide, SelfMsg};
+use crate::reason::{Cancellation, Reason};
+use crate::stats::{StageStats, SubscriptionStats};
+use crate::storage::{DefaultStorage, Deque, Storage};
+
+/// A producer: answers demand from its consumers with events from its buffer, then from
+/// [`Producer::handle_demand`], through its dispatcher (spec §7).
+///
+/// See the [crate docs](crate) for the driving contract and a run loop.
+pub struct ProducerStage<B, M = (), S: Storage = DefaultStorage, D = DemandDispatcher<S>>
+where
+    B: Producer<M>,
+{
+    id: StageId,
+    behaviour: B,
+    side: ProducerSide<B::Event, M, D, S>,
+    stats: StageStats,
+    stopped: Option<Reason>,
+}
+
+impl<B, M, S, D> ProducerStage<B, M, S, D>
+where
+    B: Producer<M>,
+    S: Storage,
+    D: Dispatcher<B::Event>,
+{
+    /// A producer at address `id` with the default dispatcher. Options are checked first.
+    pub fn new(id: StageId, behaviour: B, opts: ProducerOptions) -> Result<Self, OptionsError>
+    where
+        D: Default,
+    {
+        Self::with_dispatcher(id, behaviour, opts, D::default())
+    }
+
+    /// A producer with the given dispatcher.
+    pub fn with_dispatcher(
+        id: StageId,
+        behaviour: B,
+        opts: ProducerOptions,
+        dispatcher: D,
+    ) -> Result<Self, OptionsError> {
+        let capacity =
+            opts.resolve_buffer(BufferSize::Bounded(DEFAULT_PRODUCER_BUFFER), S::CAPACITY)?;
+        Ok(ProducerStage {
+            id,
+            behaviour,
+            side: ProducerSide::new(dispatcher, capacity, opts.buffer_keep, opts.demand),
+            stats: StageStats::default(),
+            stopped: None,
+        })
+    }
+
+    /// This stage's address.
+    pub fn id(&self) -> StageId {
+        self.id
+    }
+    /// The behaviour.
+    pub fn behaviour(&self) -> &B {
+        &self.behaviour
+    }
+    /// The behaviour, mutably.
+    pub fn behaviour_mut(&mut self) -> &mut B {
+        &mut self.behaviour
+    }
+    /// The dispatcher.
+    pub fn dispatcher(&self) -> &D {
+        &self.side.dispatcher
+    }
+    /// The stage's counters.
+    pub fn stats(&self) -> &StageStats {
+        &self.stats
+    }
+    /// Counters of one consumer's subscription.
+    pub fn subscription_stats(&self, sub: SubId) -> Option<SubscriptionStats> {
+        self.side.sub_stats(sub)
+    }
+    /// The consumers subscribed.
+    pub fn consumers(&self) -> impl Iterator<Item = SubId> + '_ {
+        self.side.consumer_ids()
+    }
+    /// Events in the buffer (not counting held events of accumulate mode, nor info markers).
+    pub fn buffered_count(&self) -> usize {
+        self.side.buffer.len()
+    }
+    /// Events held by accumulate mode.
+    pub fn held_count(&self) -> usize {
+        self.side.held.len()
+    }
+    /// The demand mode.
+    pub fn demand_mode(&self) -> DemandMode {
+        self.side.mode
+    }
+    /// Why it stopped, once it has.
+    pub fn stopped(&self) -> Option<Reason> {
+        self.stopped
+    }
+
+    fn stop<In, O: Outbox<In, B::Event, M>>(&mut self, reason: Reason, out: &mut O) {
+        if self.stopped.is_none() {
+            self.stopped = Some(reason);
+            out.push(Output::Stop(reason));
+        }
+    }
+
+    /// Runs a callback that may emit, then dispatches what it emitted.
+    fn emitting<In, O, F>(&mut self, out: &mut O, f: F)
+    where
+        O: Outbox<In, B::Event, M>,
+        F: FnOnce(&mut B, &mut Emit<'_, B::Event>) -> Flow,
+    {
+        let flow = f(
+            &mut self.behaviour,
+            &mut Emit::new(&mut self.side.scratch, None),
+        );
+        self.dispatch(out);
+        if let Flow::Stop(r) = flow {
+            self.stop(r, out);
+        }
+    }
+
+    fn dispatch<In, O: Outbox<In, B::Event, M>>(&mut self, out: &mut O) {
+        let (_, dropped) = self.side.dispatch_emitted(out, &mut self.stats);
+        self.report_dropped(dropped, out);
+    }
+
+    fn report_dropped<In, O: Outbox<In, B::Event, M>>(&mut self, dropped: usize, out: &mut O) {
+        if dropped > 0 {
+            let log = self.behaviour.format_discarded(dropped);
+            out.push(Output::Report(Report::Discarded {
+                count: dropped,
+                reason: DiscardReason::BufferFull,
+                log,
+            }));
+        }
+    }
+
+    /// Upstream demand `u`: from the buffer first, then `handle_demand` for the rest.
+    fn demand<In, O: Outbox<In, B::Event, M>>(&mut self, u: usize, out: &mut O) {
+        if u == 0 || self.stopped.is_some() {
+            return;
+        }
+        let rest = self.side.serve_from_buffer(u, out, &mut self.stats);
+        if rest > 0 {
+            self.emitting(out, |b, e| b.handle_demand(rest, e));
+        }
+    }
+
+    /// A message from a consumer-role stage.
+    pub fn handle_message<In, O: Outbox<In, B::Event, M>>(
+        &mut self,
+        msg: ToProducer<B::Event>,
+        out: &mut O,
+    ) {
+        if self.stopped.is_some() {
+            return;
+        }
+        match msg {
+            ToProducer::Subscribe {
+                sub,
+                previous,
+                opts,
+            } => self.on_subscribe(sub, previous, opts, out),
+            ToProducer::Ask { sub, demand } => {
+                if let Some(u) = self.side.ask(sub, demand, true, out, &mut self.stats) {
+                    self.demand(u, out);
+                }
+            }
+            ToProducer::Cancel { sub, reason } => {
+                // An unknown subscription is ignored (spec §3.7, §21 Q8).
+                self.end(sub, Cancellation::Cancel(reason), out);
+            }
+        }
+        self.run_self_queue(out);
+    }
+
+    fn on_subscribe<In, O: Outbox<In, B::Event, M>>(
+        &mut self,
+        sub: SubId,
+        previous: Option<(SubId, Reason)>,
+        opts: SubscribeOptions<B::Event>,
+        out: &mut O,
+    ) {
+        if let Some((old, reason)) = previous {
+            self.end(old, Cancellation::Cancel(reason), out);
+            if self.stopped.is_some() {
+                return;
+            }
+        }
+        if let Admit::Rejected = self.side.admit(sub, out) {
+            return;
+        }
+        if let Flow::Stop(r) = self.behaviour.handle_subscribe(sub, &opts) {
+            self.stop(r, out);
+            return;
+        }
+        match self
+            .side
+            .dispatcher_subscribe(sub, &opts, out, &mut self.stats)
+        {
+            Ok(u) => self.demand(u, out),
+            Err(reason) => {
+                out.push(Output::Report(Report::SubscribeRefused { sub, reason }));
+                self.side
+                    .remove(sub, Some(reason), false, out, &mut self.stats);
+                self.emitting(out, |b, e| {
+                    b.handle_cancel(Cancellation::Cancel(reason), sub, e)
+                });
+            }
+        }
+    }
+
+    /// Ends a consumer's subscription: cancel sent (for a cancel), the dispatcher told first,
+    /// then `handle_cancel` (its events never reach the departing consumer, spec §21 Q6), then
+    /// the demand the dispatcher gave back.
+    fn end<In, O: Outbox<In, B::Event, M>>(&mut self, sub: SubId, how: Cancellation, out: &mut O) {
+        let notify = match how {
+            Cancellation::Cancel(r) => Some(r),
+            Cancellation::Down(_) => None,
+        };
+        let Some(u) = self.side.remove(sub, notify, true, out, &mut self.stats) else {
+            return;
+        };
+        self.emitting(out, |b, e| b.handle_cancel(how, sub, e));
+        self.demand(u, out);
+    }
+
+    /// Stage `stage` went down: each of its subscriptions here ends with `Down(reason)`.
+    pub fn handle_down<In, O: Outbox<In, B::Event, M>>(
+        &mut self,
+        stage: StageId,
+        reason: Reason,
+        out: &mut O,
+    ) {
+        while self.stopped.is_none() {
+            let Some(sub) = self.side.consumers_of(stage) else {
+                break;
+            };
+            self.end(sub, Cancellation::Down(reason), out);
+        }
+        self.run_self_queue(out);
+    }
+
+    /// An info message, handled by `handle_info` once every event buffered before it has been
+    /// dispatched (at once when the buffer is empty; spec §10). Accumulate mode does not hold
+    /// infos (spec §8.5, kept as GenStage does it). With fixed storage and no room for another
+    /// pending info, the message is handed back.
+    pub fn info<In, O: Outbox<In, B::Event, M>>(&mut self, msg: M, out: &mut O) -> Result<(), M> {
+        if self.stopped.is_some() {
+            return Err(msg);
+        }
+        self.side.info(msg, out, &mut self.stats)?;
+        self.run_self_queue(out);
+        Ok(())
+    }
+
+    /// A call. The reply comes out as [`Output::Reply`]: after the events the callback emitted
+    /// ([`Reply::reply`]) or before them ([`Reply::reply_now`]).
+    pub fn call<In, O: Outbox<In, B::Event, M>>(&mut self, request: M, out: &mut O) {
+        if self.stopped.is_some() {
+            return;
+        }
+        let mut reply = Reply::new();
+        let flow = self.behaviour.handle_call(
+            request,
+            &mut reply,
+            &mut Emit::new(&mut self.side.scratch, None),
+        );
+        if let Some(r) = reply.before.take() {
+            out.push(Output::Reply(r));
+        }
+        self.dispatch(out);
+        if let Some(r) = reply.after.take() {
+            out.push(Output::Reply(r));
+        }
+        if let Flow::Stop(r) = flow {
+            self.stop(r, out);
+        }
+        self.run_self_queue(out);
+    }
+
+    /// Switches the demand mode (spec §8). Back to forward, the held log replays in order:
+    /// held events are dispatched, each held demand runs the buffer-then-`handle_demand`
+    /// pipeline on its own.
+    pub fn set_demand_mode<In, O: Outbox<In, B::Event, M>>(
+        &mut self,
+        mode: DemandMode,
+        out: &mut O,
+    ) {
+        if self.stopped.is_some() || mode == self.side.mode {
+            return;
+        }
+        self.side.mode = mode;
+        if mode == DemandMode::Forward {
+            while let Some(item) = self.side.log.pop_front() {
+                match item {
+                    Held::Events(n) => {
+                        for _ in 0..n {
+                            if let Some(e) = self.side.held.pop_front() {
+                                let moved = self.side.scratch.push_back(e);
+                                debug_assert!(moved.is_ok(), "scratch holds what held holds");
+                            }
+                        }
+                        self.stats.emitted -= n as u64; // counted when first emitted
+                        self.dispatch(out);
+                    }
+                    Held::Demand(d) => self.demand(d, out),
+                }
+                if self.stopped.is_some() {
+                    break;
+                }
+            }
+        }
+        self.run_self_queue(out);
+    }
+
+    /// Handles the messages the stage sent itself (released infos, dispatcher self-asks).
+    fn run_self_queue<In, O: Outbox<In, B::Event, M>>(&mut self, out: &mut O) {
+        while self.stopped.is_none() {
+            let Some(msg) = self.side.selfq.pop_front() else {
+                break;
+            };
+            match msg {
+                SelfMsg::Info(id) => {
+                    if let Some(m) = self.side.take_info(id) {
+                        self.emitting(out, |b, e| b.handle_info(m, e));
+                    }
+                }
+                SelfMsg::Ask(sub, n) => {
+                    if let Some(u) = self.side.ask(sub, n, false, out, &mut self.stats) {
+                        self.demand(u, out);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,638 @@
+//! The producer_consumer stage: both roles plus a [`ProducerConsumer`] behaviour (spec §16).
+
+use crate::behaviour::{Flow, ProducerConsumer, Subscribed};
+use crate::callbacks::{AskError, Batch, Emit, Reply, Upstream};
+use crate::consumer_side::{ConsumerSide, SubscribeError, UpCtx};
+use crate::dispatcher::{DemandDispatcher, Dispatcher};
+use crate::id::{StageId, SubId};
+use crate::message::{DiscardReason, Outbox, Output, Report, ToConsumer, ToProducer};
+use crate::options::{
+    BufferSize, Keep, OptionsError, ProducerOptions, Subscribe, SubscribeOptions,
+};
+use crate::producer_side::{Admit, ProducerSide, SelfMsg};
+use crate::reason::{CancelMode, Cancellation, Reason};
+use crate::stage::consumer::unknown_events;
+use crate::stats::{StageStats, SubscriptionStats};
+use crate::storage::{DefaultStorage, Deque, List, Storage};
+
+/// One item of the input queue, in arrival order across all producers.
+enum Input<M> {
+    Events {
+        sub: SubId,
+        len: usize,
+    },
+    Info(M),
+    Cancel {
+        sub: SubId,
+        how: Cancellation,
+        mode: CancelMode,
+    },
+}
+
+/// A producer_consumer: asks its producers for events at once (its upstream side is
+/// decoupled from downstream demand), queues what arrives in one FIFO, and hands it to
+/// [`ProducerConsumer::handle_events`] only while its consumers have demand. Output beyond that
+/// demand goes to its buffer (unbounded by default).
+///
+/// Choices where GenStage has quirks (spec §21):
+/// - events queued from a producer whose subscription has since ended are still handled, as one
+///   chunk with no ask; `from` is that subscription's id as before (Q9);
+/// - a cancel from upstream that arrives while events are queued waits behind them: the
+///   subscription is forgotten at once, `handle_cancel` and the cancel mode apply when the
+///   notice is reached (§16.7). Unlike GenStage, this also holds when only the *output buffer*
+///   has events: a stage whose producer finished does not stop (and lose its buffer) before
+///   its consumers have asked for what it holds.
+pub struct ProducerConsumerStage<B, M = (), S: Storage = DefaultStorage, D = DemandDispatcher<S>>
+where
+    B: ProducerConsumer<M>,
+{
+    behaviour: B,
+    up: ConsumerSide<S>,
+    down: ProducerSide<B::Out, M, D, S>,
+    queue: S::Deque<Input<M>>,
+    inbox: S::Deque<B::In>,
+    counter: usize,
+    stats: StageStats,
+    stopped: Option<Reason>,
+}
+
+impl<B, M, S, D> ProducerConsumerStage<B, M, S, D>
+where
+    B: ProducerConsumer<M>,
+    S: Storage,
+    D: Dispatcher<B::Out>,
+{
+    /// A producer_consumer at address `id` with the default dispatcher. Its buffer is unbounded
+    /// by default (with fixed storage: the storage capacity); accumulate mode is refused.
+    pub fn new(id: StageId, behaviour: B, opts: ProducerOptions) -> Result<Self, OptionsError>
+    where
+        D: Default,
+    {
+        Self::with_dispatcher(id, behaviour, opts, D::default())
+    }
+
+    /// A producer_consumer with the given dispatcher.
+    pub fn with_dispatcher(
+        id: StageId,
+        behaviour: B,
+        opts: ProducerOptions,
+        dispatcher: D,
+    ) -> Result<Self, OptionsError> {
+        if opts.demand != crate::options::DemandMode::Forward {
+            return Err(OptionsError::DemandModeNotSupported);
+        }
+        let capacity = opts.resolve_buffer(BufferSize::Unbounded, S::CAPACITY)?;
+        let keep: Keep = opts.buffer_keep;
+        Ok(ProducerConsumerStage {
+            behaviour,
+            up: ConsumerSide::new(id),
+            down: ProducerSide::new(
+                dispatcher,
+                capacity,
+                keep,
+                crate::options::DemandMode::Forward,
+            ),
+            queue: Default::default(),
+            inbox: Default::default(),
+            counter: 0,
+            stats: StageStats::default(),
+            stopped: None,
+        })
+    }
+
+    /// This stage's address.
+    pub fn id(&self) -> StageId {
+        self.up.me
+    }
+    /// The behaviour.
+    pub fn behaviour(&self) -> &B {
+        &self.behaviour
+    }
+    /// The behaviour, mutably.
+    pub fn behaviour_mut(&mut self) -> &mut B {
+        &mut self.behaviour
+    }
+    /// The dispatcher.
+    pub fn dispatcher(&self) -> &D {
+        &self.down.dispatcher
+    }
+    /// The stage's counters.
+    pub fn stats(&self) -> &StageStats {
+        &self.stats
+    }
+    /// Counters of a subscription, upstream or downstream.
+    pub fn subscription_stats(&self, sub: SubId) -> Option<SubscriptionStats> {
+        self.up
+            .subs
+            .as_slice()
+            .iter()
+            .find(|s| s.sub == sub)
+            .map(|s| s.stats)
+            .or_else(|| self.down.sub_stats(sub))
+    }
+    /// Events in the output buffer.
+    pub fn buffered_count(&self) -> usize {
+        self.down.buffer.len()
+    }
+    /// Events received and not yet handled.
+    pub fn queued_count(&self) -> usize {
+        self.inbox.len()
+    }
+    /// Downstream demand not yet met (spec §16.2).
+    pub fn downstream_demand(&self) -> usize {
+        self.counter
+    }
+    /// The subscriptions to producers.
+    pub fn subscriptions(&self) -> impl Iterator<Item = SubId> + '_ {
+        self.up.subs.as_slice().iter().map(|s| s.sub)
+    }
+    /// The consumers subscribed.
+    pub fn consumers(&self) -> impl Iterator<Item = SubId> + '_ {
+        self.down.consumer_ids()
+    }
+    /// Why it stopped, once it has.
+    pub fn stopped(&self) -> Option<Reason> {
+        self.stopped
+    }
+
+    fn stop<O: Outbox<B::In, B::Out, M>>(&mut self, reason: Reason, out: &mut O) {
+        if self.stopped.is_none() {
+            self.stopped = Some(reason);
+            out.push(Output::Stop(reason));
+        }
+    }
+
+    // ----- upstream side -----
+
+    /// Subscribes to `producer` (spec §4.7).
+    pub fn subscribe<O: Outbox<B::In, B::Out, M>>(
+        &mut self,
+        producer: StageId,
+        opts: Subscribe<B::In>,
+        out: &mut O,
+    ) -> Result<SubId, SubscribeError> {
+        self.subscribe_inner(producer, opts, None, out)
+    }
+
+    /// Subscribes anew, asking the producer to cancel `old` first (spec §4.9).
+    pub fn resubscribe<O: Outbox<B::In, B::Out, M>>(
+        &mut self,
+        old: SubId,
+        reason: Reason,
+        producer: StageId,
+        opts: Subscribe<B::In>,
+        out: &mut O,
+    ) -> Result<SubId, SubscribeError> {
+        self.subscribe_inner(producer, opts, Some((old, reason)), out)
+    }
+
+    fn subscribe_inner<O: Outbox<B::In, B::Out, M>>(
+        &mut self,
+        producer: StageId,
+        opts: Subscribe<B::In>,
+        previous: Option<(SubId, Reason)>,
+        out: &mut O,
+    ) -> Result<SubId, SubscribeError> {
+        if self.stopped.is_some() {
+            return Err(SubscribeError::Stopped);
+        }
+        let opts = opts.validate()?;
+        let sub = self.up.subscribe(producer, opts, previous, out)?;
+        match self.behaviour.handle_subscribe(sub, &opts) {
+            Subscribed::Automatic => self.up.set_automatic(sub, out, &mut self.stats),
+            Subscribed::Manual => self.up.set_manual(sub),
+            Subscribed::Stop(r) => self.stop(r, out),
+        }
+        Ok(sub)
+    }
+
+    /// Asks on a manual upstream subscription.
+    pub fn ask<O: Outbox<B::In, B::Out, M>>(
+        &mut self,
+        sub: SubId,
+        demand: usize,
+        out: &mut O,
+    ) -> Result<(), AskError> {
+        UpCtx::new(&mut self.up, out, &mut self.stats).ask(sub, demand)
+    }
+
+    /// Asks the producer to cancel an upstream subscription.
+    pub fn cancel<O: Outbox<B::In, B::Out, M>>(
+        &mut self,
+        sub: SubId,
+        reason: Reason,
+        out: &mut O,
+    ) -> Result<(), AskError> {
+        UpCtx::new(&mut self.up, out, &mut self.stats).cancel(sub, reason)
+    }
+
+    /// Events from a producer: queued, then handled while downstream demand lasts.
+    pub fn handle_events<I, O>(&mut self, sub: SubId, events: I, out: &mut O)
+    where
+        I: IntoIterator<Item = B::In>,
+        I::IntoIter: ExactSizeIterator,
+        O: Outbox<B::In, B::Out, M>,
+    {
+        let events = events.into_iter();
+        let len = events.len();
+        if self.stopped.is_some() {
+            self.stats.discarded.add(DiscardReason::Stopped, len);
+            return;
+        }
+        self.stats.events_in += len as u64;
+        if self.up.index(sub).is_none() {
+            unknown_events(sub, len, out, &mut self.stats);
+            return;
+        }
+        if len == 0 {
+            return;
+        }
+        let mut queued = 0;
+        let mut lost = 0;
+        for e in events {
+            if self.inbox.push_back(e).is_ok() {
+                queued += 1;
+            } else {
+                lost += 1;
+            }
+        }
+        if lost > 0 {
+            self.stats
+                .discarded
+                .add(DiscardReason::InputQueueFull, lost);
+            out.push(Output::Report(Report::Discarded {
+                count: lost,
+                reason: DiscardReason::InputQueueFull,
+                log: true,
+            }));
+        }
+        if queued > 0
+            && self
+                .queue
+                .push_back(Input::Events { sub, len: queued })
+                .is_err()
+        {
+            // No room for the item (fixed storage): the events cannot be told apart from the
+            // previous message's, so drop them, counted.
+            for _ in 0..queued {
+                let _ = self.inbox.pop_back();
+            }
+            self.stats
+                .discarded
+                .add(DiscardReason::InputQueueFull, queued);
+            out.push(Output::Report(Report::Discarded {
+                count: queued,
+                reason: DiscardReason::InputQueueFull,
+                log: true,
+            }));
+        }
+        self.settle(out);
+    }
+
+    /// A control message from a producer (a cancel).
+    pub fn handle_upstream_message<O: Outbox<B::In, B::Out, M>>(
+        &mut self,
+        msg: ToConsumer,
+        out: &mut O,
+    ) {
+        match msg {
+            ToConsumer::Cancel { sub, reason } => {
+                self.end_upstream(sub, Cancellation::Cancel(reason), out)
+            }
+        }
+        self.settle(out);
+    }
+
+    fn end_upstream<O: Outbox<B::In, B::Out, M>>(
+        &mut self,
+        sub: SubId,
+        how: Cancellation,
+        out: &mut O,
+    ) {
+        if self.stopped.is_some() {
+            return;
+        }
+        let Some(up) = self.up.remove(sub) else {
+            return;
+        };
+        if !self.queue.is_empty() || !self.down.buffer.is_empty() {
+            let notice = Input::Cancel {
+                sub,
+                how,
+                mode: up.cancel,
+            };
+            if self.queue.push_back(notice).is_ok() {
+                return;
+            }
+            out.push(Output::Report(Report::SelfQueueFull));
+        }
+        self.upstream_cancelled(sub, how, up.cancel, out);
+    }
+
+    fn upstream_cancelled<O: Outbox<B::In, B::Out, M>>(
+        &mut self,
+        sub: SubId,
+        how: Cancellation,
+        mode: CancelMode,
+        out: &mut O,
+    ) {
+        let flow = self.emitting(out, |b, e| b.handle_cancel(how, sub, e));
+        if let Flow::Stop(r) = flow {
+            self.stop(r, out);
+        } else if mode.stops_on(&how.reason()) {
+            self.stop(how.reason(), out);
+        }
+    }
+
+    // ----- downstream side -----
+
+    /// A message from a consumer of this stage.
+    pub fn handle_message<O: Outbox<B::In, B::Out, M>>(
+        &mut self,
+        msg: ToProducer<B::Out>,
+        out: &mut O,
+    ) {
+        if self.stopped.is_some() {
+            return;
+        }
+        match msg {
+            ToProducer::Subscribe {
+                sub,
+                previous,
+                opts,
+            } => self.on_subscribe(sub, previous, opts, out),
+            ToProducer::Ask { sub, demand } => {
+                if let Some(u) = self.down.ask(sub, demand, true, out, &mut self.stats) {
+                    self.demand(u, out);
+                }
+            }
+            ToProducer::Cancel { sub, reason } => {
+                self.end_downstream(sub, Cancellation::Cancel(reason), out)
+            }
+        }
+        self.settle(out);
+    }
+
+    fn on_subscribe<O: Outbox<B::In, B::Out, M>>(
+        &mut self,
+        sub: SubId,
+        previous: Option<(SubId, Reason)>,
+        opts: SubscribeOptions<B::Out>,
+        out: &mut O,
+    ) {
+        if let Some((old, reason)) = previous {
+            self.end_downstream(old, Cancellation::Cancel(reason), out);
+            if self.stopped.is_some() {
+                return;
+            }
+        }
+        if let Admit::Rejected = self.down.admit(sub, out) {
+            return;
+        }
+        if let Flow::Stop(r) = self.behaviour.handle_consumer_subscribe(sub, &opts) {
+            self.stop(r, out);
+            return;
+        }
+        match self
+            .down
+            .dispatcher_subscribe(sub, &opts, out, &mut self.stats)
+        {
+            Ok(u) => self.demand(u, out),
+            Err(reason) => {
+                out.push(Output::Report(Report::SubscribeRefused { sub, reason }));
+                self.down
+                    .remove(sub, Some(reason), false, out, &mut self.stats);
+                let flow = self.emitting(out, |b, e| {
+                    b.handle_cancel(Cancellation::Cancel(reason), sub, e)
+                });
+                if let Flow::Stop(r) = flow {
+                    self.stop(r, out);
+                }
+            }
+        }
+    }
+
+    fn end_downstream<O: Outbox<B::In, B::Out, M>>(
+        &mut self,
+        sub: SubId,
+        how: Cancellation,
+        out: &mut O,
+    ) {
+        let notify = match how {
+            Cancellation::Cancel(r) => Some(r),
+            Cancellation::Down(_) => None,
+        };
+        let Some(u) = self.down.remove(sub, notify, true, out, &mut self.stats) else {
+            return;
+        };
+        let flow = self.emitting(out, |b, e| b.handle_cancel(how, sub, e));
+        if let Flow::Stop(r) = flow {
+            self.stop(r, out);
+            return;
+        }
+        self.demand(u, out);
+    }
+
+    /// Stage `stage` went down: subscriptions to it (upstream) and from it (downstream) end.
+    pub fn handle_down<O: Outbox<B::In, B::Out, M>>(
+        &mut self,
+        stage: StageId,
+        reason: Reason,
+        out: &mut O,
+    ) {
+        while self.stopped.is_none() {
+            let Some(sub) = self
+                .up
+                .subs
+                .as_slice()
+                .iter()
+                .map(|s| s.sub)
+                .find(|s| s.producer == stage)
+            else {
+                break;
+            };
+            self.end_upstream(sub, Cancellation::Down(reason), out);
+        }
+        while self.stopped.is_none() {
+            let Some(sub) = self.down.consumers_of(stage) else {
+                break;
+            };
+            self.end_downstream(sub, Cancellation::Down(reason), out);
+        }
+        self.settle(out);
+    }
+
+    /// An info message: behind the input queue if it holds anything, else behind the output
+    /// buffer, else at once (spec §10.5). Handed back when fixed storage has no room for it.
+    pub fn info<O: Outbox<B::In, B::Out, M>>(&mut self, msg: M, out: &mut O) -> Result<(), M> {
+        if self.stopped.is_some() {
+            return Err(msg);
+        }
+        if self.queue.is_empty() {
+            self.down.info(msg, out, &mut self.stats)?;
+        } else if let Err(Input::Info(msg)) = self.queue.push_back(Input::Info(msg)) {
+            return Err(msg);
+        }
+        self.settle(out);
+        Ok(())
+    }
+
+    /// A call; see [`ProducerStage::call`](crate::ProducerStage::call).
+    pub fn call<O: Outbox<B::In, B::Out, M>>(&mut self, request: M, out: &mut O) {
+        if self.stopped.is_some() {
+            return;
+        }
+        let mut reply = Reply::new();
+        let flow = {
+            let mut up = UpCtx::new(&mut self.up, out, &mut self.stats);
+            self.behaviour.handle_call(
+                request,
+                &mut reply,
+                &mut Emit::new(&mut self.down.scratch, Some(&mut up)),
+            )
+        };
+        if let Some(r) = reply.before.take() {
+            out.push(Output::Reply(r));
+        }
+        self.dispatch(out);
+        if let Some(r) = reply.after.take() {
+            out.push(Output::Reply(r));
+        }
+        if let Flow::Stop(r) = flow {
+            self.stop(r, out);
+        }
+        self.settle(out);
+    }
+
+    // ----- internals -----
+
+    fn emitting<O, F>(&mut self, out: &mut O, f: F) -> Flow
+    where
+        O: Outbox<B::In, B::Out, M>,
+        F: FnOnce(&mut B, &mut Emit<'_, B::Out>) -> Flow,
+    {
+        let flow = {
+            let mut up = UpCtx::new(&mut self.up, out, &mut self.stats);
+            f(
+                &mut self.behaviour,
+                &mut Emit::new(&mut self.down.scratch, Some(&mut up)),
+            )
+        };
+        self.dispatch(out);
+        flow
+    }
+
+    fn dispatch<O: Outbox<B::In, B::Out, M>>(&mut self, out: &mut O) {
+        let (delivered, dropped) = self.down.dispatch_emitted(out, &mut self.stats);
+        self.counter = self.counter.saturating_sub(delivered);
+        if dropped > 0 {
+            let log = self.behaviour.format_discarded(dropped);
+            out.push(Output::Report(Report::Discarded {
+                count: dropped,
+                reason: DiscardReason::BufferFull,
+                log,
+            }));
+        }
+    }
+
+    /// Downstream demand `u`: raises the counter, drains the output buffer against it.
+    fn demand<O: Outbox<B::In, B::Out, M>>(&mut self, u: usize, out: &mut O) {
+        if u == 0 || self.stopped.is_some() {
+            return;
+        }
+        let total = self.counter + u;
+        self.counter = self.down.serve_from_buffer(total, out, &mut self.stats);
+    }
+
+    /// Handles queued input while downstream demand is positive (spec §16.4).
+    fn process<O: Outbox<B::In, B::Out, M>>(&mut self, out: &mut O) {
+        while self.counter > 0 && self.stopped.is_none() {
+            let Some(item) = self.queue.pop_front() else {
+                break;
+            };
+            match item {
+                Input::Events { sub, len } => self.process_events(sub, len, out),
+                Input::Info(msg) => {
+                    if let Err(msg) = self.down.info(msg, out, &mut self.stats) {
+                        // No room for a marker (fixed storage): hand it over now rather than
+                        // lose it.
+                        let flow = self.emitting(out, |b, e| b.handle_info(msg, e));
+                        if let Flow::Stop(r) = flow {
+                            self.stop(r, out);
+                        }
+                    }
+                }
+                Input::Cancel { sub, how, mode } => self.upstream_cancelled(sub, how, mode, out),
+            }
+        }
+    }
+
+    fn process_events<O: Outbox<B::In, B::Out, M>>(&mut self, sub: SubId, len: usize, out: &mut O) {
+        let behaviour = &mut self.behaviour;
+        let down = &mut self.down;
+        let inbox = &mut self.inbox;
+        let counter = &mut self.counter;
+        let mut taken = 0;
+        let flow = self
+            .up
+            .run_chunks(sub, len, out, &mut self.stats, |k, side, out, stats| {
+                taken += k;
+                let flow = {
+                    let mut up = UpCtx::new(side, out, stats);
+                    let mut source = core::iter::from_fn(|| inbox.pop_front());
+                    behaviour.handle_events(
+                        Batch::new(&mut source, k),
+                        sub,
+                        &mut Emit::new(&mut down.scratch, Some(&mut up)),
+                    )
+                };
+                let (delivered, dropped) = down.dispatch_emitted(out, stats);
+                *counter = counter.saturating_sub(delivered);
+                if dropped > 0 {
+                    out.push(Output::Report(Report::Discarded {
+                        count: dropped,
+                        reason: DiscardReason::BufferFull,
+                        log: true,
+                    }));
+                }
+                flow
+            });
+        if let Flow::Stop(r) = flow {
+            let rest = len - taken;
+            for _ in 0..rest {
+                let _ = self.inbox.pop_front();
+            }
+            self.stats.discarded.add(DiscardReason::Stopped, rest);
+            self.stop(r, out);
+        }
+    }
+
+    /// Handles queued input while demand lasts, then the messages the stage sent itself
+    /// (released infos, dispatcher self-asks), until neither has anything to do.
+    fn settle<O: Outbox<B::In, B::Out, M>>(&mut self, out: &mut O) {
+        loop {
+            self.process(out);
+            if self.stopped.is_some() {
+                return;
+            }
+            let Some(msg) = self.down.selfq.pop_front() else {
+                return;
+            };
+            match msg {
+                SelfMsg::Info(id) => {
+                    if let Some(m) = self.down.take_info(id) {
+                        let flow = self.emitting(out, |b, e| b.handle_info(m, e));
+                        if let Flow::Stop(r) = flow {
+                            self.stop(r, out);
+                        }
+                    }
+                }
+                SelfMsg::Ask(sub, n) => {
+                    if let Some(u) = self.down.ask(sub, n, false, out, &mut self.stats) {
+                        self.demand(u, out);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! Where stages keep things: fixed capacities with no allocator, or growable with `alloc`.
+//!
+//! Every container inside a stage (its subscriptions, its buffer, its queues) comes from a
+//! [`Storage`]. [`Fixed<N>`] uses `heapless` containers that each hold at most `N` items and
+//! never allocate; [`Heap`] (feature `alloc`) uses `Vec`/`VecDeque`. The stage API is the same
+//! for both: the only difference a user sees is that, with `Fixed`, a full container refuses an
+//! item and the refusal is reported (a typed error or a counted discard), never hidden.
+//!
+//! ```
+//! use genstage::storage::{Deque, Fixed, Storage};
+//! let mut q: <Fixed<2> as Storage>::Deque<u8> = Default::default();
+//! assert_eq!(q.push_back(1), Ok(()));
+//! assert_eq!(q.push_back(2), Ok(()));
+//! assert_eq!(q.push_back(3), Err(3)); // full: the item is handed back
+//! assert_eq!(q.pop_front(), Some(1));
+//! ```
+
+/// A family of containers. Implemented by [`Fixed`] and [`Heap`].
+pub trait Storage: 'static {
+    /// A FIFO queue.
+    type Deque<T>: Deque<T>;
+    /// A list with insertion anywhere.
+    type List<T>: List<T>;
+    /// How many items one container holds at most; `None` when it grows as needed.
+    const CAPACITY: Option<usize>;
+}
+
+/// A FIFO queue of bounded or unbounded capacity.
+pub trait Deque<T>: Default {
+    /// Number of items held.
+    fn len(&self) -> usize;
+    /// True when it holds nothing.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Appends at the back, or hands the item back when full.
+    fn push_back(&mut self, item: T) -> Result<(), T>;
+    /// Puts an item back at the front, or hands it back when full.
+    fn push_front(&mut self, item: T) -> Result<(), T>;
+    /// Removes the front item.
+    fn pop_front(&mut self) -> Option<T>;
+    /// Removes the back item.
+    fn pop_back(&mut self) -> Option<T>;
+    /// The front item.
+    fn front(&self) -> Option<&T>;
+    /// The front item, mutably.
+    fn front_mut(&mut self) -> Option<&mut T>;
+    /// The back item, mutably.
+    fn back_mut(&mut self) -> Option<&mut T>;
+    /// The item at `index` from the front.
+    fn get(&self, index: usize) -> Option<&T>;
+    /// Removes everything.
+    fn clear(&mut self);
+    /// True when another `push_back` would be refused.
+    fn is_full(&self) -> bool;
+}
+
+/// A list with positional insert and remove.
+pub trait List<T>: Default {
+    /// Number of items held.
+    fn len(&self) -> usize;
+    /// True when it holds nothing.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Appends, or hands the item back when full.
+    fn push(&mut self, item: T) -> Result<(), T>;
+    /// Inserts at `index` (`index <= len`), or hands the item back when full.
+    fn insert(&mut self, index: usize, item: T) -> Result<(), T>;
+    /// Removes the item at `index` (`index < len`), shifting the rest down.
+    fn remove(&mut self, index: usize) -> T;
+    /// The items as a slice.
+    fn as_slice(&self) -> &[T];
+    /// The items as a mutable slice.
+    fn as_mut_slice(&mut self) -> &mut [T];
+    /// Removes everything.
+    fn clear(&mut self);
+    /// True when another `push` would be refused.
+    fn is_full(&self) -> bool;
+}
+
+/// Fixed capacity: every container holds at most `N` items, with no allocator.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Fixed<const N: usize>;
+
+impl<const N: usize> Storage for Fixed<N> {
+    type Deque<T> = heapless::Deque<T, N>;
+    type List<T> = heapless::Vec<T, N>;
+    const CAPACITY: Option<usize> = Some(N);
+}
+
+impl<T, const N: usize> Deque<T> for heapless::Deque<T, N> {
+    fn len(&self) -> usize {
+        heapless::Deque::len(self)
+    }
+    fn push_back(&mut self, item: T) -> Result<(), T> {
+        heapless::Deque::push_back(self, item)
+    }
+    fn push_front(&mut self, item: T) -> Result<(), T> {
+        heapless::Deque::push_front(self, item)
+    }
+    fn pop_front(&mut self) -> Option<T> {
+        heapless::Deque::pop_front(self)
+    }
+    fn pop_back(&mut self) -> Option<T> {
+        heapless::Deque::pop_back(self)
+    }
+    fn front(&self) -> Option<&T> {
+        heapless::Deque::front(self)
+    }
+    fn front_mut(&mut self) -> Option<&mut T> {
+        heapless::Deque::front_mut(self)
+    }
+    fn back_mut(&mut self) -> Option<&mut T> {
+        heapless::Deque::back_mut(self)
+    }
+    fn get(&self, index: usize) -> Option<&T> {
+        let (a, b) = self.as_slices();
+        if index < a.len() {
+            a.get(index)
+        } else {
+            b.get(index - a.len())
+        }
+    }
+    fn clear(&mut self) {
+        heapless::Deque::clear(self)
+    }
+    fn is_full(&self) -> bool {
+        heapless::Deque::is_full(self)
+    }
+}
+
+impl<T, const N: usize> List<T> for heapless::Vec<T, N> {
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+    fn push(&mut self, item: T) -> Result<(), T> {
+        heapless::Vec::push(self, item)
+    }
+    fn insert(&mut self, index: usize, item: T) -> Result<(), T> {
+        heapless::Vec::insert(self, index, item)
+    }
+    fn remove(&mut self, index: usize) -> T {
+        heapless::Vec::remove(self, index)
+    }
+    fn as_slice(&self) -> &[T] {
+        heapless::Vec::as_slice(self)
+    }
+    fn as_mut_slice(&mut self) -> &mut [T] {
+        heapless::Vec::as_mut_slice(self)
+    }
+    fn clear(&mut self) {
+        heapless::Vec::clear(self)
+    }
+    fn is_full(&self) -> bool {
+        heapless::Vec::is_full(self)
+    }
+}
+
+/// Growable storage on the heap (feature `alloc`): containers never refuse an item.
+#[cfg(feature = "alloc")]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Heap;
+
+#[cfg(feature = "alloc")]
+mod heap {
+    use super::{Deque, Heap, List, Storage};
+    use alloc::collections::VecDeque;
+    use alloc::vec::Vec;
+
+    impl Storage for Heap {
+        type Deque<T> = VecDeque<T>;
+        type List<T> = Vec<T>;
+        const CAPACITY: Option<usize> = None;
+    }
+
+    impl<T> Deque<T> for VecDeque<T> {
+        fn len(&self) -> usize {
+            VecDeque::len(self)
+        }
+        fn push_back(&mut self, item: T) -> Result<(), T> {
+            VecDeque::push_back(self, item);
+            Ok(())
+        }
+        fn push_front(&mut self, item: T) -> Result<(), T> {
+            VecDeque::push_front(self, item);
+            Ok(())
+        }
+        fn pop_front(&mut self) -> Option<T> {
+            VecDeque::pop_front(self)
+        }
+        fn pop_back(&mut self) -> Option<T> {
+            VecDeque::pop_back(self)
+        }
+        fn front(&self) -> Option<&T> {
+            VecDeque::front(self)
+        }
+        fn front_mut(&mut self) -> Option<&mut T> {
+            VecDeque::front_mut(self)
+        }
+        fn back_mut(&mut self) -> Option<&mut T> {
+            VecDeque::back_mut(self)
+        }
+        fn get(&self, index: usize) -> Option<&T> {
+            VecDeque::get(self, index)
+        }
+        fn clear(&mut self) {
+            VecDeque::clear(self)
+        }
+        fn is_full(&self) -> bool {
+            false
+        }
+    }
+
+    impl<T> List<T> for Vec<T> {
+        fn len(&self) -> usize {
+            Vec::len(self)
+        }
+        fn push(&mut self, item: T) -> Result<(), T> {
+            Vec::push(self, item);
+            Ok(())
+        }
+        fn insert(&mut self, index: usize, item: T) -> Result<(), T> {
+            Vec::insert(self, index, item);
+            Ok(())
+        }
+        fn remove(&mut self, index: usize) -> T {
+            Vec::remove(self, index)
+        }
+        fn as_slice(&self) -> &[T] {
+            Vec::as_slice(self)
+        }
+        fn as_mut_slice(&mut self) -> &mut [T] {
+            Vec::as_mut_slice(self)
+        }
+        fn clear(&mut self) {
+            Vec::clear(self)
+        }
+        fn is_full(&self) -> bool {
+            false
+        }
+    }
+}
+
+/// The storage the stage types use unless told otherwise: [`Heap`] with `alloc`,
+/// [`Fixed<64>`](Fixed) without.
+#[cfg(feature = "alloc")]
+pub type DefaultStorage = Heap;
+/// The storage the stage types use unless told otherwise: [`Heap`] with `alloc`,
+/// [`Fixed<64>`](Fixed) without.
+#[cfg(not(feature = "alloc"))]
+pub type DefaultStorage = Fixed<64>;
