@@ -166,3 +166,8 @@ pub use stage::consumer::ConsumerStage;
 pub use stage::producer::ProducerStage;
 pub use stage::producer_consumer::ProducerConsumerStage;
 pub use stats::{Discards, StageStats, SubscriptionStats};
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

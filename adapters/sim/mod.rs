@@ -735,6 +735,18 @@ impl Sim {
         self.net.queue.len()
     }
 
+    /// Events inside queued messages, not yet delivered.
+    pub fn events_in_flight(&self) -> usize {
+        self.net
+            .queue
+            .iter()
+            .map(|e| match e.body {
+                Body::Events(_, _, len) => len,
+                _ => 0,
+            })
+            .sum()
+    }
+
     /// The trace so far.
     pub fn trace(&self) -> &[TraceEntry] {
         &self.net.trace

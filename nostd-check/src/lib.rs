@@ -1,13 +1,88 @@
-//! Links the genstage core into a `#![no_std]` staticlib with no allocator.
+//! Links the genstage core into a `#![no_std]` staticlib with no allocator, and runs a real
+//! producer → consumer exchange on fixed-capacity storage.
 #![no_std]
+
+use genstage::storage::Fixed;
+use genstage::*;
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     loop {}
 }
 
-/// Touches the core so that it is really linked.
+type Store = Fixed<16>;
+
+struct Count(u32);
+impl Producer for Count {
+    type Event = u32;
+    fn handle_demand(&mut self, demand: usize, out: &mut Emit<'_, u32>) -> Flow {
+        let n = out.extend(self.0..self.0 + demand as u32);
+        self.0 += n as u32;
+        Flow::Continue
+    }
+}
+
+struct Sum(u32);
+impl Consumer for Sum {
+    type Event = u32;
+    fn handle_events(&mut self, events: Batch<'_, u32>, _: SubId, _: &mut Ctx<'_>) -> Flow {
+        self.0 += events.sum::<u32>();
+        Flow::Continue
+    }
+}
+
+/// An outbox on fixed storage: at most 8 control messages and 8 batches of 16 events.
+#[derive(Default)]
+struct Mail {
+    up: heapless::Vec<ToProducer<u32>, 8>,
+    down: heapless::Vec<(SubId, heapless::Vec<u32, 16>), 8>,
+}
+
+impl Outbox<u32, u32, ()> for Mail {
+    fn push(&mut self, output: Output<u32, ()>) {
+        if let Output::ToProducer(m) = output {
+            let _ = self.up.push(m);
+        }
+    }
+    fn events<I: ExactSizeIterator<Item = u32>>(&mut self, sub: SubId, events: I) {
+        let _ = self.down.push((sub, events.collect()));
+    }
+}
+
+/// Runs five rounds of demand between a producer and a consumer; returns the sum received
+/// (0 + 1 + ... + 39 = 780 with max_demand 8, min_demand 4).
 #[unsafe(no_mangle)]
-pub extern "C" fn genstage_default_max_demand() -> usize {
-    genstage::DEFAULT_MAX_DEMAND
+pub extern "C" fn genstage_nostd_roundtrip() -> u32 {
+    let Ok(mut p) = ProducerStage::<Count, (), Store, DemandDispatcher<Store>>::new(
+        StageId(0),
+        Count(0),
+        ProducerOptions::new().buffer_size(16),
+    ) else {
+        return 0;
+    };
+    let mut c = ConsumerStage::<Sum, (), Store>::new(StageId(1), Sum(0));
+    let mut to_p = Mail::default();
+    let mut to_c = Mail::default();
+    if c.subscribe(
+        p.id(),
+        Subscribe::new().max_demand(8).min_demand(4),
+        &mut to_p,
+    )
+    .is_err()
+    {
+        return 0;
+    }
+    let mut rounds = 0;
+    while rounds < 40 && !(to_p.up.is_empty() && to_c.down.is_empty()) {
+        rounds += 1;
+        for m in core::mem::take(&mut to_p.up) {
+            p.handle_message(m, &mut to_c);
+        }
+        for (sub, events) in core::mem::take(&mut to_c.down) {
+            if c.behaviour().0 < 780 {
+                c.handle_events(sub, events, &mut to_p);
+            }
+        }
+    }
+    c.behaviour().0
 }

@@ -3,3 +3,136 @@
 pub mod consumer;
 pub mod producer;
 pub mod producer_consumer;
+
+#[cfg(test)]
+mod fixed_storage_tests {
+    //! The stages on fixed-capacity storage, as a no-alloc host runs them.
+    use crate::storage::Fixed;
+    use crate::*;
+
+    type Store = Fixed<16>;
+
+    struct Count(u32);
+    impl Producer for Count {
+        type Event = u32;
+        fn handle_demand(&mut self, demand: usize, out: &mut Emit<'_, u32>) -> Flow {
+            let n = out.extend(self.0..self.0 + demand as u32);
+            self.0 += n as u32;
+            Flow::Continue
+        }
+    }
+
+    struct Sum(u32, u32);
+    impl Consumer for Sum {
+        type Event = u32;
+        fn handle_events(&mut self, events: Batch<'_, u32>, _: SubId, _: &mut Ctx<'_>) -> Flow {
+            self.1 += 1;
+            self.0 += events.sum::<u32>();
+            Flow::Continue
+        }
+    }
+
+    #[derive(Default)]
+    struct Mail {
+        up: heapless::Vec<ToProducer<u32>, 8>,
+        down: heapless::Vec<(SubId, heapless::Vec<u32, 16>), 8>,
+    }
+
+    impl Outbox<u32, u32, ()> for Mail {
+        fn push(&mut self, output: Output<u32, ()>) {
+            if let Output::ToProducer(m) = output {
+                self.up.push(m).expect("room for this test's messages");
+            }
+        }
+        fn events<I: ExactSizeIterator<Item = u32>>(&mut self, sub: SubId, events: I) {
+            self.down
+                .push((sub, events.collect()))
+                .expect("room for this test's batches");
+        }
+    }
+
+    #[test]
+    fn producer_and_consumer_run_on_fixed_storage() {
+        let mut p = ProducerStage::<Count, (), Store, DemandDispatcher<Store>>::new(
+            StageId(0),
+            Count(0),
+            ProducerOptions::new().buffer_size(16),
+        )
+        .unwrap();
+        let mut c = ConsumerStage::<Sum, (), Store>::new(StageId(1), Sum(0, 0));
+        let (mut to_p, mut to_c) = (Mail::default(), Mail::default());
+        c.subscribe(
+            p.id(),
+            Subscribe::new().max_demand(8).min_demand(4),
+            &mut to_p,
+        )
+        .unwrap();
+        while c.behaviour().1 < 10 {
+            for m in core::mem::take(&mut to_p.up) {
+                p.handle_message(m, &mut to_c);
+            }
+            for (sub, events) in core::mem::take(&mut to_c.down) {
+                c.handle_events(sub, events, &mut to_p);
+            }
+        }
+        // First message: 8 events in two chunks of 4; then asks of 4 answered 4 at a time.
+        assert_eq!(c.behaviour().0, (0..40).sum::<u32>());
+        assert_eq!(p.stats().events_out, 40);
+    }
+
+    #[test]
+    fn buffer_larger_than_fixed_storage_is_rejected() {
+        let r = ProducerStage::<Count, (), Store, DemandDispatcher<Store>>::new(
+            StageId(0),
+            Count(0),
+            ProducerOptions::new().buffer_size(17),
+        );
+        assert_eq!(
+            r.err(),
+            Some(OptionsError::BufferExceedsStorage {
+                size: 17,
+                capacity: 16
+            })
+        );
+        let r = ProducerStage::<Count, (), Store, DemandDispatcher<Store>>::new(
+            StageId(0),
+            Count(0),
+            ProducerOptions::new().unbounded_buffer(),
+        );
+        assert_eq!(
+            r.err(),
+            Some(OptionsError::UnboundedNeedsAlloc { capacity: 16 })
+        );
+    }
+
+    #[test]
+    fn emit_refuses_beyond_fixed_capacity_and_hands_the_event_back() {
+        struct Greedy;
+        impl Producer for Greedy {
+            type Event = u32;
+            fn handle_demand(&mut self, _: usize, out: &mut Emit<'_, u32>) -> Flow {
+                assert_eq!(out.extend(0..100), 16);
+                assert_eq!(out.push(99), Err(99));
+                Flow::Continue
+            }
+        }
+        let mut p = ProducerStage::<Greedy, (), Store, DemandDispatcher<Store>>::new(
+            StageId(0),
+            Greedy,
+            ProducerOptions::new(),
+        )
+        .unwrap();
+        let sub = SubId::new(StageId(0), StageId(1), 0);
+        let mut out = Mail::default();
+        p.handle_message(
+            ToProducer::Subscribe {
+                sub,
+                previous: None,
+                opts: Subscribe::new().validate().unwrap(),
+            },
+            &mut out,
+        );
+        p.handle_message(ToProducer::Ask { sub, demand: 100 }, &mut out);
+        assert_eq!(p.stats().events_out, 16);
+    }
+}
