@@ -130,11 +130,11 @@ fn main() {
             + sim.events_in_flight();
         largest_held = largest_held.max(held);
         if steps % 4096 == 0 {
-            bar.set_position(sim.stage(lucy).behaviour().boxed);
             bar.set_message(format!(
                 "made {}  on the belt now {held:>3}  most ever {largest_held}",
                 sim.stage(machine).behaviour().made
             ));
+            bar.set_position(sim.stage(lucy).behaviour().boxed);
         }
     }
     let l = sim.stage(lucy).behaviour();
