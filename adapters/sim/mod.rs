@@ -721,6 +721,21 @@ impl Sim {
         }
     }
 
+    /// Stops a stage from outside with `reason` (a crash, a kill): its callbacks run no more,
+    /// and every other live stage hears it went down, after the messages already queued.
+    /// Stopping a stage that has already stopped does nothing.
+    pub fn kill<T>(&mut self, h: Handle<T>, reason: Reason) {
+        if self.slots[h.id.0 as usize].stopped.is_none() {
+            self.net.trace.push(TraceEntry {
+                step: self.net.step,
+                stage: h.id,
+                kind: TraceKind::Stopped(reason),
+            });
+            self.net.stops.push((h.id, reason));
+            self.settle_stops();
+        }
+    }
+
     /// Delivers messages until none is queued; returns how many were delivered.
     pub fn run_until_idle(&mut self) -> u64 {
         let mut n = 0;
