@@ -361,12 +361,13 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
             } else {
                 let (d, scratch, buffer, mut ctx) = self.split(out, stats);
                 d.dispatch(scratch, &mut ctx);
-                // Leftovers go back to the front, in order.
+                // Leftovers go back to the front, in order. As in GenStage, the demand they
+                // were taken for counts as served: `handle_demand` is asked only for what the
+                // buffer did not hold.
                 let unsent = scratch.len();
                 while let Some(e) = scratch.pop_back() {
                     buffer.unpop(e);
                 }
-                left += unsent;
                 if unsent > 0 {
                     // The dispatcher takes no more for now.
                     break;
