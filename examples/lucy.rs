@@ -82,7 +82,7 @@ impl Consumer for Lucy {
             }
             self.checksum ^= x;
             self.boxed += 1;
-            if self.boxed % 12 == 0 {
+            if self.boxed.is_multiple_of(12) {
                 self.boxes += 1;
             }
         }
@@ -129,7 +129,7 @@ fn main() {
             + sim.stage(wrapper).buffered_count()
             + sim.events_in_flight();
         largest_held = largest_held.max(held);
-        if steps % 4096 == 0 {
+        if steps.is_multiple_of(4096) {
             bar.set_message(format!(
                 "made {}  on the belt now {held:>3}  most ever {largest_held}",
                 sim.stage(machine).behaviour().made
