@@ -118,7 +118,11 @@
 //! `handle_cancel` runs (Q6); an unknown-subscription cancel is ignored (Q8); orphaned
 //! producer_consumer events keep their subscription id (Q9); infos are not held by accumulate
 //! mode (Q10); calls a behaviour does not handle stop it with [`Reason::BadCall`] (Q11); a
-//! subscribe runs the consumer's `handle_subscribe` before returning (Q14).
+//! subscribe runs the consumer's `handle_subscribe` before returning (Q14); the
+//! [`BroadcastDispatcher`] sends no empty message when a selector rejects a whole dispatch but
+//! still gives the demand back (Q12), refusing a duplicate subscription leaves the live one
+//! alone (Q15), and events left over while nobody could take them pay down the demand in
+//! flight and are asked back first, so no ask is lost (Q16).
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -141,6 +145,7 @@ mod producer_side;
 pub mod reason;
 #[cfg(feature = "alloc")]
 mod recorder;
+pub mod rng;
 pub mod stage;
 pub mod stats;
 pub mod storage;
@@ -152,7 +157,8 @@ pub mod sim;
 pub use behaviour::{Consumer, Flow, Producer, ProducerConsumer, Subscribed};
 pub use callbacks::{AskError, Batch, Ctx, Emit, Reply};
 pub use consumer_side::SubscribeError;
-pub use dispatcher::{DemandDispatcher, Dispatcher};
+pub use dispatcher::PartitionDispatcher;
+pub use dispatcher::{BroadcastDispatcher, DemandDispatcher, Dispatcher};
 pub use id::{MarkerId, StageId, SubId};
 pub use message::{DiscardReason, Outbox, Output, Report, ToConsumer, ToProducer};
 pub use options::{

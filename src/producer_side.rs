@@ -38,6 +38,8 @@ pub(crate) struct ProducerSide<E, M, D, S: Storage> {
     pub mode: DemandMode,
     pub log: S::Deque<Held>,
     pub held: S::Deque<E>,
+    /// How many events at the front of `held` were taken from the buffer (see `hold_taken`).
+    pub held_taken: usize,
     /// What the current callback emitted, before dispatch.
     pub scratch: S::Deque<E>,
     pub infos: S::List<(MarkerId, M)>,
@@ -132,6 +134,7 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
             mode,
             log: Default::default(),
             held: Default::default(),
+            held_taken: 0,
             scratch: Default::default(),
             infos: Default::default(),
             next_marker: 0,
@@ -259,9 +262,14 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
             }
             return None;
         };
-        entry.stats.asked += demand as u64;
-        entry.stats.outstanding += demand as u64;
-        stats.demand_received += demand as u64;
+        if answer_unknown {
+            // The consumer's own ask. A self-ask (`!answer_unknown`: a dispatcher giving back
+            // the demand of events a selector rejected) is not demand the consumer asked, and
+            // its rejected events never lowered `outstanding`, so it counts nowhere.
+            entry.stats.asked += demand as u64;
+            entry.stats.outstanding += demand as u64;
+            stats.demand_received += demand as u64;
+        }
         let (d, _, _, mut ctx) = self.split(out, stats);
         Some(d.ask(sub, demand, &mut ctx))
     }
@@ -327,6 +335,55 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
         }
     }
 
+    /// Holds events just taken from the buffer. The buffer takes no events while accumulating,
+    /// so these are older than every event emitted since, and newer than the events taken
+    /// before them: they go right after those, at the front of the log, and a replay sends
+    /// them in emission order (per-subscription FIFO, spec §20.1).
+    fn hold_taken<In, O: Outbox<In, E, M>>(&mut self, out: &mut O, stats: &mut StageStats) {
+        let can_log = matches!(self.log.front(), Some(Held::Events(_))) || !self.log.is_full();
+        let at = self.held_taken.min(self.held.len());
+        // Rotate the events taken before to the back, put the new ones in front (newest
+        // first), and rotate the earlier ones back in front of them.
+        for _ in 0..at {
+            if let Some(e) = self.held.pop_front() {
+                let back = self.held.push_back(e);
+                debug_assert!(back.is_ok(), "one was just popped");
+            }
+        }
+        let mut n = 0;
+        let mut lost = 0;
+        while let Some(e) = self.scratch.pop_back() {
+            if can_log && self.held.push_front(e).is_ok() {
+                n += 1;
+            } else {
+                lost += 1;
+            }
+        }
+        for _ in 0..at {
+            if let Some(e) = self.held.pop_back() {
+                let front = self.held.push_front(e);
+                debug_assert!(front.is_ok(), "one was just popped");
+            }
+        }
+        self.held_taken = at + n;
+        if n > 0 {
+            if let Some(Held::Events(k)) = self.log.front_mut() {
+                *k += n;
+            } else {
+                let logged = self.log.push_front(Held::Events(n));
+                debug_assert!(logged.is_ok(), "checked can_log");
+            }
+        }
+        if lost > 0 {
+            stats.discarded.add(DiscardReason::AccumulateFull, lost);
+            out.push(Output::Report(Report::Discarded {
+                count: lost,
+                reason: DiscardReason::AccumulateFull,
+                log: true,
+            }));
+        }
+    }
+
     /// Serves `demand` from the buffer (dispatching runs between info markers). Returns what
     /// the buffer could not cover. While accumulating, the events are held instead and the
     /// remainder is logged as held demand (returns 0).
@@ -357,7 +414,7 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
             }
             left -= k;
             if accumulate {
-                self.hold_scratch(out, stats);
+                self.hold_taken(out, stats);
             } else {
                 let (d, scratch, buffer, mut ctx) = self.split(out, stats);
                 d.dispatch(scratch, &mut ctx);

@@ -1,24 +1,96 @@
 //! The default dispatcher: each event to the consumer with the highest outstanding demand
 //! (spec §12).
 //!
-//! Entries are kept sorted by descending demand, first-come first within a tie. An ask moves
-//! its entry to just before the first entry with strictly smaller demand. One dispatch gives
+//! Entries are kept sorted by descending demand, first-come first within a tie (the one
+//! exception: right after the optional first-dispatch shuffle). An ask moves its entry to just
+//! before the first entry with strictly smaller demand. One dispatch gives
 //! each consumer at most one message. Demand of a cancelled consumer becomes `pending`: it was
 //! already requested upstream, so later asks are reduced by it and leftovers pay it off.
+//!
+//! Options ([`DemandOptions`], spec §12.9): an explicit `max_demand` for the warning of
+//! §12.4, and `shuffle_demands_on_first_dispatch` with a seed, which spreads the first
+//! dispatch across consumers whose demands tie (GenStage #277).
+//!
+//! ```
+//! use genstage::dispatcher::{DemandDispatcher, DemandOptions, Dispatcher, Recorded};
+//! use genstage::{StageId, SubId, Subscribe};
+//!
+//! let (s1, s2) = (SubId::new(StageId(0), StageId(1), 0), SubId::new(StageId(0), StageId(2), 0));
+//! let opts = Subscribe::<char>::new().validate().unwrap();
+//! let mut d: DemandDispatcher = DemandDispatcher::with_options(DemandOptions::new().max_demand(3)).unwrap();
+//! let mut ctx = Recorded::default();
+//! d.subscribe(s1, &opts, &mut ctx).unwrap();
+//! d.subscribe(s2, &opts, &mut ctx).unwrap();
+//! assert_eq!(d.ask(s1, 3, &mut ctx), 3);
+//! assert_eq!(d.ask(s2, 2, &mut ctx), 2);
+//! let mut events: std::collections::VecDeque<char> = "abcdef".chars().collect();
+//! d.dispatch(&mut events, &mut ctx);
+//! // The highest demand first, one message each; what nobody asked for is left over.
+//! assert_eq!(ctx.sent, vec![(s1, vec!['a', 'b', 'c']), (s2, vec!['d', 'e'])]);
+//! assert_eq!(events, ['f']);
+//! ```
 
 use super::{DispatchContext, Dispatcher, drain_front};
 use crate::id::SubId;
 use crate::message::Report;
 use crate::options::{OptionsError, SubscribeOptions};
 use crate::reason::{Reason, Refusal};
+use crate::rng::SplitMix64;
 use crate::storage::{DefaultStorage, Deque, List, Storage};
 
-/// Options of the [`DemandDispatcher`].
+/// Options of the [`DemandDispatcher`] (spec §12.9), as a builder.
+///
+/// ```
+/// use genstage::dispatcher::DemandOptions;
+/// let opts = DemandOptions::new().max_demand(50).shuffle_demands_on_first_dispatch(7);
+/// assert_eq!(opts.max(), Some(50));
+/// assert_eq!(opts.shuffle_seed(), Some(7));
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DemandOptions {
-    /// The demand one consumer is expected to ask at most; larger asks are reported
-    /// ([`Report::DemandAboveMax`]). Unset: the first demand ever asked.
-    pub max_demand: Option<usize>,
+    max_demand: Option<usize>,
+    shuffle_seed: Option<u64>,
+}
+
+impl DemandOptions {
+    /// The defaults: no explicit `max_demand`, no shuffle.
+    pub const fn new() -> Self {
+        DemandOptions {
+            max_demand: None,
+            shuffle_seed: None,
+        }
+    }
+    /// The demand one consumer is expected to ask at most (≥ 1); larger asks are reported
+    /// ([`Report::DemandAboveMax`]) and served as usual. Unset, the first demand ever asked
+    /// sets it (spec §12.4). Useful when consumers ask manually with varying amounts (#291).
+    pub const fn max_demand(mut self, max: usize) -> Self {
+        self.max_demand = Some(max);
+        self
+    }
+    /// Shuffle the consumers once, on the first dispatch that can send anything, with a
+    /// [`SplitMix64`] seeded by `seed`: the same seed always gives the
+    /// same order. Later dispatches follow the demands as usual.
+    ///
+    /// Without it, consumers that tie on demand are served in subscription order, so with
+    /// many producers the first consumer gets every producer's first batch.
+    ///
+    /// Two departures from GenStage, which shuffles on the very first dispatch: a dispatch
+    /// with nobody to send to (events emitted before anyone subscribed or asked) does not use
+    /// the shuffle up, and after the shuffle the consumers with demand stay ahead of those
+    /// without (in shuffled order), where GenStage could put a zero-demand consumer first and
+    /// leave over events that others had asked for.
+    pub const fn shuffle_demands_on_first_dispatch(mut self, seed: u64) -> Self {
+        self.shuffle_seed = Some(seed);
+        self
+    }
+    /// The explicit `max_demand`, if set.
+    pub const fn max(&self) -> Option<usize> {
+        self.max_demand
+    }
+    /// The shuffle seed, if the shuffle is on.
+    pub const fn shuffle_seed(&self) -> Option<u64> {
+        self.shuffle_seed
+    }
 }
 
 /// The default dispatcher. See the [module docs](self).
@@ -26,6 +98,8 @@ pub struct DemandDispatcher<S: Storage = DefaultStorage> {
     entries: S::List<(usize, SubId)>,
     pending: usize,
     max: Option<usize>,
+    /// The seed of the shuffle still to come, if any.
+    shuffle: Option<u64>,
 }
 
 impl<S: Storage> Default for DemandDispatcher<S> {
@@ -34,6 +108,7 @@ impl<S: Storage> Default for DemandDispatcher<S> {
             entries: Default::default(),
             pending: 0,
             max: None,
+            shuffle: None,
         }
     }
 }
@@ -52,6 +127,7 @@ impl<S: Storage> DemandDispatcher<S> {
         }
         Ok(DemandDispatcher {
             max: opts.max_demand,
+            shuffle: opts.shuffle_seed,
             ..Self::default()
         })
     }
@@ -66,6 +142,10 @@ impl<S: Storage> DemandDispatcher<S> {
     /// The expected maximum demand, once known.
     pub fn max_demand(&self) -> Option<usize> {
         self.max
+    }
+    /// True while the first-dispatch shuffle is still to come.
+    pub fn shuffle_pending(&self) -> bool {
+        self.shuffle.is_some()
     }
 
     fn position(&self, sub: SubId) -> Option<usize> {
@@ -83,6 +163,31 @@ impl<S: Storage> DemandDispatcher<S> {
         // Removing an entry just made room, so this cannot be refused.
         let inserted = self.entries.insert(at, (demand, sub));
         debug_assert!(inserted.is_ok(), "an entry was removed just before");
+    }
+
+    /// The first-dispatch shuffle (spec §12.5 step 1), once some entry has demand.
+    ///
+    /// GenStage shuffles on the very first dispatch, even one with no consumer to send to (which
+    /// wastes the option when events are emitted before anyone subscribes), and may then stop
+    /// at a zero-demand entry that the shuffle put first, leaving events over that others had
+    /// asked for. Here the shuffle waits for a dispatch that can send something, and entries
+    /// with demand stay ahead of those without (their relative order shuffled).
+    fn shuffle_once(&mut self) {
+        let Some(seed) = self.shuffle else { return };
+        let entries = self.entries.as_mut_slice();
+        if !entries.iter().any(|e| e.0 > 0) {
+            return;
+        }
+        self.shuffle = None;
+        SplitMix64::new(seed).shuffle(entries);
+        // Stable partition: entries with demand first.
+        let mut with_demand = 0;
+        for i in 0..entries.len() {
+            if entries[i].0 > 0 {
+                entries[with_demand..=i].rotate_right(1);
+                with_demand += 1;
+            }
+        }
     }
 }
 
@@ -108,7 +213,7 @@ impl<E, S: Storage> Dispatcher<E> for DemandDispatcher<S> {
             return 0;
         };
         let (current, _) = self.entries.remove(i);
-        self.insert_sorted(current + demand, sub);
+        self.insert_sorted(current.saturating_add(demand), sub);
         let paid = self.pending.min(demand);
         self.pending -= paid;
         demand - paid
@@ -123,6 +228,9 @@ impl<E, S: Storage> Dispatcher<E> for DemandDispatcher<S> {
     }
 
     fn dispatch<Q: Deque<E>, C: DispatchContext<E>>(&mut self, events: &mut Q, ctx: &mut C) {
+        if !events.is_empty() {
+            self.shuffle_once();
+        }
         while !events.is_empty() {
             let Some(&(demand, sub)) = self.entries.as_slice().first() else {
                 break;

@@ -66,9 +66,13 @@
 //! assert_eq!(events, [5]); // a leftover, for the producer's buffer
 //! ```
 
+pub mod broadcast;
 pub mod demand;
+pub mod partition;
 
-pub use demand::DemandDispatcher;
+pub use broadcast::BroadcastDispatcher;
+pub use demand::{DemandDispatcher, DemandOptions};
+pub use partition::PartitionDispatcher;
 
 use crate::id::{MarkerId, SubId};
 use crate::message::{DiscardReason, Report};

@@ -302,6 +302,28 @@ where
         }
         self.side.mode = mode;
         if mode == DemandMode::Forward {
+            // The held events that were taken from the buffer are older than what the buffer
+            // still holds: they go back to its front and are served first, with the demand
+            // they were taken for (per-subscription FIFO, spec §20.1).
+            let taken = core::mem::take(&mut self.side.held_taken).min(self.side.held.len());
+            if taken > 0 {
+                for _ in 0..taken {
+                    if let Some(e) = self.side.held.pop_front() {
+                        let moved = self.side.scratch.push_back(e);
+                        debug_assert!(moved.is_ok(), "scratch holds what held holds");
+                    }
+                }
+                while let Some(e) = self.side.scratch.pop_back() {
+                    self.side.buffer.unpop(e);
+                }
+                if let Some(Held::Events(k)) = self.side.log.front_mut() {
+                    *k -= taken;
+                    if *k == 0 {
+                        self.side.log.pop_front();
+                    }
+                }
+                self.side.serve_from_buffer(taken, out, &mut self.stats);
+            }
             while let Some(item) = self.side.log.pop_front() {
                 match item {
                     Held::Events(n) => {
@@ -314,7 +336,21 @@ where
                         self.stats.emitted -= n as u64; // counted when first emitted
                         self.dispatch(out);
                     }
-                    Held::Demand(d) => self.demand(d, out),
+                    Held::Demand(d) => {
+                        let rest = self.side.serve_from_buffer(d, out, &mut self.stats);
+                        if rest > 0 {
+                            // What handle_demand emits now is newer than the held events still
+                            // in the log: it goes behind them (held again), so that every
+                            // consumer gets events in emission order (spec §20.1). Callbacks
+                            // still run in the log's order (spec §8.3).
+                            let log = &self.side.log;
+                            if (0..log.len()).any(|i| matches!(log.get(i), Some(Held::Events(_)))) {
+                                self.side.mode = DemandMode::Accumulate;
+                            }
+                            self.emitting(out, |b, e| b.handle_demand(rest, e));
+                            self.side.mode = DemandMode::Forward;
+                        }
+                    }
                 }
                 if self.stopped.is_some() {
                     break;

@@ -589,10 +589,11 @@ where
                 let (delivered, dropped) = down.dispatch_emitted(out, stats);
                 *counter = counter.saturating_sub(delivered);
                 if dropped > 0 {
+                    let log = behaviour.format_discarded(dropped);
                     out.push(Output::Report(Report::Discarded {
                         count: dropped,
                         reason: DiscardReason::BufferFull,
-                        log: true,
+                        log,
                     }));
                 }
                 flow

@@ -1,1 +1,250 @@
-//! (being written)
+//! H. producer_consumer: upstream asks at once, handles input only under downstream demand,
+//! one FIFO input queue across producers (spec §16).
+
+use crate::common::*;
+use genstage::*;
+
+/// Raw peers.
+const X: StageId = StageId(100);
+const X1: StageId = StageId(101);
+const X2: StageId = StageId(102);
+const D: StageId = StageId(110);
+
+#[test]
+fn h1_asks_upstream_at_once_but_processes_only_with_downstream_demand() {
+    let mut net = Net::new();
+    let pc = net.producer_consumer(doubler(), ProducerOptions::new());
+    let opts = Subscribe::new().max_demand(10).min_demand(5);
+    let s = net.subscribe(pc, X, opts).unwrap();
+    net.run();
+    // 1. X receives Subscribe and then Ask(10) immediately.
+    assert_trace(
+        &net.take(),
+        &[subscribe(s, opts), handle_subscribe(pc, s), ask(s, 10)],
+    );
+
+    // 2. Events and an info wait in the input queue.
+    net.send_events(s, ns(1..=10));
+    net.run();
+    net.info(pc, Msg::Info("marker"));
+    assert_trace(&net.take(), &[events(s, ns(1..=10))]);
+    assert_eq!(net.stage(pc).queued_count(), 10);
+
+    // 3. D subscribes and asks 4: the whole message is processed.
+    let d = sub_id(pc, D, 0);
+    net.send(subscribe_msg(d, Subscribe::new()));
+    net.send(ask_msg(d, 4));
+    net.run();
+    assert_trace(
+        &net.take(),
+        &[
+            subscribe(d, Subscribe::new()),
+            ask(d, 4),
+            handle_subscribe(pc, d),
+            handle_events(s, ns(1..=5)),
+            events(d, doubled(&ns(1..=2))),
+            ask(s, 5),
+            handle_events(s, ns(6..=10)),
+            ask(s, 5),
+        ],
+    );
+    assert_eq!(net.stage(pc).buffered_count(), 16);
+    assert_eq!(net.stage(pc).queued_count(), 0);
+
+    // 4. Ask(3) is served from the buffer; the input queue (the marker) is not touched.
+    net.send(ask_msg(d, 3));
+    net.run();
+    assert_trace(
+        &net.take(),
+        &[ask(d, 3), events(d, vec![Ev::N(3), Ev::N(3), Ev::N(4)])],
+    );
+    assert_eq!(net.stage(pc).buffered_count(), 13);
+
+    // 5. Ask(20): the 13 buffered events, then the leftover 7 demand reaches the marker.
+    net.send(ask_msg(d, 20));
+    net.run();
+    let mut rest = vec![Ev::N(4)];
+    rest.extend(doubled(&ns(5..=10)));
+    assert_trace(
+        &net.take(),
+        &[
+            ask(d, 20),
+            // The DemandDispatcher's expected maximum is the first ask it saw, 4 (spec §12.4):
+            // GenStage logs the same warning here.
+            report(
+                pc,
+                Report::DemandAboveMax {
+                    sub: d,
+                    max: 4,
+                    demand: 20,
+                },
+            ),
+            events(d, rest),
+            handle_info(pc, Msg::Info("marker")),
+        ],
+    );
+    assert_eq!(net.stage(pc).downstream_demand(), 7);
+
+    // 6. New events are handled at once; 7 go out, 3 are buffered.
+    net.send_events(s, ns(11..=15));
+    net.run();
+    let mut out = doubled(&ns(11..=15));
+    let kept = out.split_off(7);
+    assert_trace(
+        &net.take(),
+        &[
+            events(s, ns(11..=15)),
+            handle_events(s, ns(11..=15)),
+            events(d, out),
+            ask(s, 5),
+        ],
+    );
+    assert_eq!(kept.len(), 3);
+    assert_eq!(net.stage(pc).buffered_count(), 3);
+    assert_eq!(net.stage(pc).downstream_demand(), 0);
+}
+
+#[test]
+fn h3_several_upstream_producers_are_merged_into_one_fifo() {
+    let mut net = Net::new();
+    let pc = net.producer_consumer(doubler(), ProducerOptions::new());
+    let opts = Subscribe::new().max_demand(10);
+    let s1 = net.subscribe(pc, X1, opts).unwrap();
+    let s2 = net.subscribe(pc, X2, opts).unwrap();
+    net.run();
+    net.take();
+    let (a1, a2, a3, b1) = (Ev::T("a1"), Ev::T("a2"), Ev::T("a3"), Ev::T("b1"));
+    net.send_events(s1, vec![a1, a2]);
+    net.send_events(s2, vec![b1]);
+    net.send_events(s1, vec![a3]);
+    net.run();
+    net.take();
+    let d = sub_id(pc, D, 0);
+    net.send(subscribe_msg(d, Subscribe::new()));
+    net.send(ask_msg(d, 100));
+    net.run();
+    assert_trace(
+        &net.take(),
+        &[
+            subscribe(d, Subscribe::new()),
+            ask(d, 100),
+            handle_subscribe(pc, d),
+            handle_events(s1, vec![a1, a2]),
+            events(d, vec![a1, a1, a2, a2]),
+            handle_events(s2, vec![b1]),
+            events(d, vec![b1, b1]),
+            handle_events(s1, vec![a3]),
+            events(d, vec![a3, a3]),
+        ],
+    );
+}
+
+#[test]
+fn h4_a_producer_consumer_that_emits_nothing_keeps_pulling() {
+    let mut net = Net::new();
+    let p = net.producer(counter(0), ProducerOptions::new());
+    let pc = net.producer_consumer(discarder(), ProducerOptions::new());
+    let c = net.consumer(recorder());
+    let up = Subscribe::new().max_demand(100).min_demand(80);
+    let down = Subscribe::new().max_demand(100).min_demand(50);
+    let s = net.subscribe(pc, p, up).unwrap();
+    let d = net.subscribe(c, pc, down).unwrap();
+    net.run_until_logged(&handle_events(s, ns(1000..1020)));
+
+    let mut want = vec![
+        subscribe(s, up),
+        handle_subscribe(pc, s),
+        ask(s, 100),
+        subscribe(d, down),
+        handle_subscribe(c, d),
+        ask(d, 100),
+        handle_subscribe(p, s),
+        handle_demand(p, 100),
+        events(s, ns(0..100)),
+        handle_subscribe(pc, d),
+    ];
+    // Chunks of 20, each followed by Ask(20), as for a consumer (scenario A2).
+    for b in (0..100).step_by(20) {
+        want.extend([handle_events(s, ns(b..b + 20)), ask(s, 20)]);
+    }
+    'rounds: for round in (100..).step_by(100) {
+        for b in (round..round + 100).step_by(20) {
+            want.extend([handle_demand(p, 20), events(s, ns(b..b + 20))]);
+        }
+        for b in (round..round + 100).step_by(20) {
+            want.extend([handle_events(s, ns(b..b + 20)), ask(s, 20)]);
+            if b == 1000 {
+                break 'rounds;
+            }
+        }
+    }
+    assert_trace(&net.take(), &want);
+    // Nothing was delivered, so the downstream counter never dropped.
+    assert_eq!(net.stage(pc).downstream_demand(), 100);
+    assert_eq!(net.stage(c).behaviour().calls(), [Cb::Subscribe(d)]);
+}
+
+#[test]
+fn h6_last_producer_goes_away_under_a_non_stopping_mode() {
+    let mut net = Net::new();
+    let pc = net.producer_consumer(doubler(), ProducerOptions::new());
+    let s = net
+        .subscribe(pc, X, Subscribe::new().cancel(CancelMode::Transient))
+        .unwrap();
+    net.run();
+    net.take();
+    net.send_cancel(s, Reason::Normal);
+    net.run();
+    assert_trace(
+        &net.take(),
+        &[
+            cancel_down(s, Reason::Normal),
+            handle_cancel(pc, Cancellation::Cancel(Reason::Normal), s),
+        ],
+    );
+    assert_eq!(net.stopped(pc), None);
+    assert_eq!(net.stage(pc).subscriptions().count(), 0);
+}
+
+#[test]
+fn h6_a_permanent_cancel_waits_behind_queued_input() {
+    // Spec §16.7 [probe]: a cancel that arrives while input is queued waits behind it; the
+    // PC's handle_cancel and its stop decision come when the notice is reached, which needs
+    // downstream demand.
+    let mut net = Net::new();
+    let pc = net.producer_consumer(doubler(), ProducerOptions::new());
+    let s = net
+        .subscribe(pc, X, Subscribe::new().max_demand(10))
+        .unwrap();
+    net.run();
+    net.take();
+    net.send_events(s, ns(1..=4));
+    net.send_cancel(s, Reason::Normal);
+    net.run();
+    assert_trace(
+        &net.take(),
+        &[events(s, ns(1..=4)), cancel_down(s, Reason::Normal)],
+    );
+    assert_eq!(net.stopped(pc), None);
+    assert_eq!(net.stage(pc).subscriptions().count(), 0); // forgotten at once
+
+    let d = sub_id(pc, D, 0);
+    net.send(subscribe_msg(d, Subscribe::new()));
+    net.send(ask_msg(d, 100));
+    net.run();
+    assert_trace(
+        &net.take(),
+        &[
+            subscribe(d, Subscribe::new()),
+            ask(d, 100),
+            handle_subscribe(pc, d),
+            // Queued from a subscription that has ended: one chunk, no ask (spec §16.8; the
+            // `from` keeps its id, spec §21 Q9).
+            handle_events(s, ns(1..=4)),
+            events(d, doubled(&ns(1..=4))),
+            handle_cancel(pc, Cancellation::Cancel(Reason::Normal), s),
+            stop(pc, Reason::Normal),
+        ],
+    );
+    assert_eq!(net.stopped(pc), Some(Reason::Normal));
+}

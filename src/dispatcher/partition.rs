@@ -1,0 +1,1020 @@
+//! One consumer per partition, each event to the partition its hash names (spec §14).
+//!
+//! A [`PartitionDispatcher`] splits a producer's events into a fixed number of partitions,
+//! numbered `0..partitions`. Every partition has at most one consumer, which names it with
+//! [`Subscribe::partition`](crate::Subscribe::partition), and a queue for events that reached
+//! it before its consumer asked for them. The hash, given at construction, sends each event to
+//! one partition, may rewrite it on the way, or may drop it.
+//!
+//! ```
+//! use genstage::dispatcher::{Dispatcher, PartitionDispatcher, Recorded};
+//! use genstage::{StageId, SubId, Subscribe};
+//!
+//! // Two partitions: even numbers to 0, odd numbers to 1, multiples of 3 dropped.
+//! fn parity(x: u32) -> Option<(u32, usize)> {
+//!     if x.is_multiple_of(3) { None } else { Some((x, (x % 2) as usize)) }
+//! }
+//! let mut d: PartitionDispatcher<u32> = PartitionDispatcher::new(2, parity).unwrap();
+//! let (even, odd) = (SubId::new(StageId(0), StageId(1), 0), SubId::new(StageId(0), StageId(2), 0));
+//! let mut ctx = Recorded::default();
+//! d.subscribe(even, &Subscribe::new().partition(0).validate().unwrap(), &mut ctx).unwrap();
+//! d.subscribe(odd, &Subscribe::new().partition(1).validate().unwrap(), &mut ctx).unwrap();
+//! assert_eq!(d.ask(even, 2, &mut ctx), 2); // upstream demand
+//! assert_eq!(d.ask(odd, 2, &mut ctx), 2);
+//!
+//! let mut events: std::collections::VecDeque<u32> = (1..=8).collect();
+//! d.dispatch(&mut events, &mut ctx);
+//! // 3 was dropped (counted, and it used up no demand). Once 4 events were routed, nothing
+//! // more was owed: 6, 7 and 8 stay unhashed (6 is dropped only once owed and hashed).
+//! assert_eq!(ctx.sent, vec![(even, vec![2, 4]), (odd, vec![1, 5])]);
+//! assert_eq!(ctx.discarded, vec![(1, genstage::DiscardReason::Dispatcher)]);
+//! assert_eq!(events, [6, 7, 8]); // leftovers, for the producer's buffer
+//! assert_eq!(d.waiting(), 0);
+//! ```
+//!
+//! In a producer, pass it to [`ProducerStage::with_dispatcher`](crate::ProducerStage::with_dispatcher)
+//! (in the simulator, add the stage with `Sim::add`); consumers name their partition when they
+//! subscribe:
+//!
+//! ```
+//! use genstage::dispatcher::PartitionDispatcher;
+//! use genstage::storage::Heap;
+//! use genstage::*;
+//!
+//! struct Numbers(u64);
+//! impl Producer for Numbers {
+//!     type Event = u64;
+//!     fn handle_demand(&mut self, demand: usize, out: &mut Emit<'_, u64>) -> Flow {
+//!         self.0 += out.extend(self.0..self.0 + demand as u64) as u64;
+//!         Flow::Continue
+//!     }
+//! }
+//!
+//! let d = PartitionDispatcher::with_default_hash(2).unwrap();
+//! let mut p: ProducerStage<Numbers, (), Heap, PartitionDispatcher<u64>> =
+//!     ProducerStage::with_dispatcher(StageId(0), Numbers(0), ProducerOptions::new(), d).unwrap();
+//! let mut out: Recorder<u64, u64> = Recorder::new();
+//! let on = |p: usize| Subscribe::new().partition(p).validate().unwrap();
+//! let (a, b) = (SubId::new(StageId(0), StageId(1), 0), SubId::new(StageId(0), StageId(2), 0));
+//! p.handle_message(ToProducer::Subscribe { sub: a, previous: None, opts: on(1) }, &mut out);
+//! p.handle_message(ToProducer::Ask { sub: a, demand: 3 }, &mut out);
+//! // handle_demand(3) emitted 0, 1, 2; the default hash sends 0 and 1 to partition 1.
+//! assert_eq!(out.take(), vec![Record::Events(a, vec![0, 1])]);
+//! assert_eq!(p.dispatcher().queued(0), 1); // 2 waits for a consumer of partition 0
+//!
+//! // A second consumer for partition 1 is refused; the producer keeps running.
+//! p.handle_message(ToProducer::Subscribe { sub: b, previous: None, opts: on(1) }, &mut out);
+//! let reason = Reason::Refused(Refusal::PartitionTaken(1));
+//! assert!(out.take().contains(&Record::Output(Output::ToConsumer(ToConsumer::Cancel { sub: b, reason }))));
+//! assert_eq!(p.stopped(), None);
+//! ```
+//!
+//! # Partitions, names and the hash
+//!
+//! Partitions are indices. GenStage also accepts a list of names; here a name is a mapping the
+//! user keeps, typically a fieldless enum cast with `as usize`, used both by the hash and by the
+//! consumers' `partition` option:
+//!
+//! ```
+//! use genstage::dispatcher::PartitionDispatcher;
+//! use genstage::Subscribe;
+//!
+//! #[derive(Clone, Copy)]
+//! enum Shard { Even, Odd }
+//! const SHARDS: usize = 2;
+//!
+//! fn by_shard(x: u64) -> Option<(u64, usize)> {
+//!     let shard = if x.is_multiple_of(2) { Shard::Even } else { Shard::Odd };
+//!     Some((x, shard as usize))
+//! }
+//! let d: PartitionDispatcher<u64> = PartitionDispatcher::new(SHARDS, by_shard).unwrap();
+//! let opts = Subscribe::<u64>::new().partition(Shard::Odd as usize);
+//! # let _ = (d, opts);
+//! ```
+//!
+//! The hash is a plain `fn(E) -> Option<(E, usize)>` ([`HashFn`]):
+//! - `Some((event, p))` sends `event` (possibly rewritten) to partition `p`, using up one unit of
+//!   the demand the producer was asked for;
+//! - `None` drops the event. It uses up no demand, and it is counted: the dispatcher reports it
+//!   through [`DispatchContext::discarded`] with [`DiscardReason::Dispatcher`] (the producer
+//!   counts it in its stats and outputs a [`Report::Discarded`]), and
+//!   [`discards`](PartitionDispatcher::discards) counts it as `by_hash`;
+//! - `Some((_, p))` with `p` not below the partition count is a bug in the hash. GenStage crashes
+//!   the producer; here the event is dropped like `None`, counted the same way, and also
+//!   counted as `unknown_partition`, so the bug is visible without taking the pipeline down.
+//!
+//! [`PartitionDispatcher::with_default_hash`] uses the [`PartitionHash`] of the event type
+//! (implemented for the integer types, `bool` and `char`; implement it for your own keys). The
+//! partition is `splitmix64(key) % partitions` ([`splitmix64`], [`default_partition`]): stable
+//! across runs, platforms and Rust versions, and, for integers, a function of the numeric value
+//! alone (`5u8`, `5i64` and `5u128` land in the same partition). GenStage's default,
+//! `:erlang.phash2`, is Erlang-specific and not reproduced.
+//!
+//! # Demand and queues
+//!
+//! The dispatcher keeps `waiting`, the events it is owed (upstream demand it returned and that
+//! has not been dispatched yet), and `pending`, demand left behind by consumers that cancelled
+//! (see [`cancel`](Dispatcher::cancel)), which pays for later asks before they go upstream.
+//!
+//! - **ask(n)** on a partition with queued events sends up to `n` of them at once (a run of
+//!   events between two info markers goes out as one message) and keeps the rest of `n` as the
+//!   partition's demand. Upstream demand is `n − min(pending, n)`, and it is returned **even
+//!   when the queue served the ask**: the queued events were counted against `waiting` when
+//!   they were dispatched, and the producer now owes new ones.
+//! - **dispatch** hashes events from the front only while `waiting > 0`; events beyond what is
+//!   owed stay in the queue **unhashed**, as leftovers for the producer's buffer. Each partition
+//!   that got events receives at most its demand of them in one message (in partition order)
+//!   and queues the rest.
+//! - **cancel** frees the partition for a new consumer. If it held demand, that demand goes to
+//!   `pending` and the upstream demand is 0. If it held queued events, they are **dropped and
+//!   counted** ([`DiscardReason::PartitionCancelled`], `discards().cancelled`), and their count
+//!   is returned as upstream demand (and added to `waiting`): the producer replaces them for
+//!   the other partitions.
+//!
+//! A dropped event leaves the dispatcher owed one more. When the producer served a demand from
+//! its buffer and the hash dropped some of those events, the rest of the buffer waits for the
+//! next demand (as in GenStage), and events the producer emits meanwhile from another callback
+//! are dispatched at once, possibly ahead of the older buffered ones. A hash that drops nothing
+//! never leaves events owed while the buffer holds some, so per-partition order is kept.
+//!
+//! A partition with no consumer keeps collecting events in its queue (spec §14.6); they go to
+//! whoever subscribes to it and asks. The producer assumes an even spread: it cannot tell which
+//! partition asked, so with skewed data hot partitions build queues while cold ones wait (spec
+//! §14.10). Partition queues are not the producer's buffer: `buffer_size` does not apply and
+//! [`ProducerStage::buffered_count`](crate::ProducerStage::buffered_count) does not count them;
+//! [`queued_total`](PartitionDispatcher::queued_total) does.
+//!
+//! **Fixed storage.** With [`Heap`](crate::storage::Heap) the queues grow as needed, as in
+//! GenStage. With [`Fixed<N>`](crate::storage::Fixed) each queue holds `N` events; when one is
+//! full and its consumer has no demand, dispatch stops hashing and the remaining events stay
+//! unhashed in the producer's buffer (where its `buffer_size` and `Keep` policy apply and any
+//! loss is counted) until that partition drains. Nothing is dropped silently; the price is that
+//! a full partition holds the others back.
+//!
+//! # Info messages
+//!
+//! An info reaching the dispatcher (nothing is buffered ahead of it in the producer) is
+//! released at once when no partition has queued events. Otherwise a marker goes behind the
+//! last queued event of every partition that has some, and the info is released once each of
+//! those partitions has sent or dropped everything ahead of its marker. Markers keep FIFO order.
+//! A marker in the queue of a partition nobody consumes waits for a consumer, as in GenStage.
+//!
+//! # Decisions on GenStage's quirks
+//!
+//! - **Q13 (refusals).** GenStage raises inside the producer for a missing, unknown or taken
+//!   partition, crashing it and every other consumer with it. Here
+//!   [`subscribe`](Dispatcher::subscribe) returns `Err(Reason::Refused(..))` with
+//!   [`Refusal::MissingPartition`], [`Refusal::UnknownPartition`] or
+//!   [`Refusal::PartitionTaken`]; the producer then cancels only that subscription with that
+//!   reason and keeps running. A subscription id already holding a partition is refused with
+//!   [`Reason::DuplicatedSubscription`] (the producer catches that case before the dispatcher).
+//! - **Q18 (demand used up exactly).** In GenStage a partition whose demand is used up exactly
+//!   keeps an empty queue instead of demand 0, so an info waits for that consumer's next ask
+//!   although no event is held anywhere. Here a partition is just (consumer, demand, queue): an
+//!   empty queue and zero demand are the same state, and a marker with nothing left ahead of it
+//!   in a partition is passed at once. An info with nothing ahead of it is delivered.
+//! - Constructor errors are typed ([`PartitionsError`]); hash results never panic.
+
+use super::{DispatchContext, Dispatcher, drain_front};
+use crate::id::{MarkerId, SubId};
+use crate::message::{DiscardReason, Report};
+use crate::options::{OptionsError, SubscribeOptions};
+use crate::reason::{Reason, Refusal};
+use crate::storage::{DefaultStorage, Deque, List, Storage};
+use core::fmt;
+
+/// A partition hash: `Some((event, partition))` routes the (possibly rewritten) event, `None`
+/// drops it. See the [module docs](self).
+pub type HashFn<E> = fn(E) -> Option<(E, usize)>;
+
+/// A key for [`PartitionDispatcher::with_default_hash`]: the partition of an event is
+/// `splitmix64(event.partition_key()) % partitions`.
+///
+/// Implemented for all integer types, `bool` and `char`, so that the key depends on the value
+/// alone: a signed value is sign-extended, an unsigned one zero-extended, and a 128-bit value
+/// that fits in 64 bits has the key of its 64-bit form (larger ones fold their high half in).
+/// Implement it for your own event types, for example by returning an id field.
+///
+/// ```
+/// use genstage::dispatcher::partition::{PartitionHash, default_partition};
+/// assert_eq!(5u8.partition_key(), 5);
+/// assert_eq!((-1i32).partition_key(), u64::MAX);
+/// assert_eq!(default_partition(&5u8, 4), default_partition(&5i128, 4));
+/// ```
+pub trait PartitionHash {
+    /// The 64-bit key mixed into a partition.
+    fn partition_key(&self) -> u64;
+}
+
+macro_rules! key_unsigned {
+    ($($t:ty),*) => {$(
+        impl PartitionHash for $t {
+            fn partition_key(&self) -> u64 {
+                *self as u64
+            }
+        }
+    )*};
+}
+macro_rules! key_signed {
+    ($($t:ty),*) => {$(
+        impl PartitionHash for $t {
+            fn partition_key(&self) -> u64 {
+                *self as i64 as u64
+            }
+        }
+    )*};
+}
+key_unsigned!(u8, u16, u32, u64, usize);
+key_signed!(i8, i16, i32, i64, isize);
+
+/// The key of a 128-bit value given as its two halves.
+fn key128(lo: u64, hi: u64) -> u64 {
+    let sign_extension = ((lo as i64) >> 63) as u64;
+    if hi == 0 || hi == sign_extension {
+        lo
+    } else {
+        lo ^ splitmix64(hi)
+    }
+}
+
+impl PartitionHash for u128 {
+    fn partition_key(&self) -> u64 {
+        key128(*self as u64, (*self >> 64) as u64)
+    }
+}
+impl PartitionHash for i128 {
+    fn partition_key(&self) -> u64 {
+        key128(*self as u64, (*self >> 64) as u64)
+    }
+}
+impl PartitionHash for bool {
+    fn partition_key(&self) -> u64 {
+        *self as u64
+    }
+}
+impl PartitionHash for char {
+    fn partition_key(&self) -> u64 {
+        *self as u64
+    }
+}
+impl<T: PartitionHash + ?Sized> PartitionHash for &T {
+    fn partition_key(&self) -> u64 {
+        (**self).partition_key()
+    }
+}
+
+/// The first output of the splitmix64 generator seeded with `x`: `x` plus the golden-ratio
+/// increment `0x9E3779B97F4A7C15`, then splitmix64's finalizer (shifts 30, 27, 31 and the
+/// multipliers `0xBF58476D1CE4E5B9`, `0x94D049BB133111EB`). A bijection on `u64` that spreads
+/// consecutive values evenly.
+///
+/// ```
+/// assert_eq!(genstage::dispatcher::partition::splitmix64(0), 0xE220_A839_7B1D_CDAF);
+/// ```
+pub const fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The partition the default hash gives `event` among `partitions` (0 when `partitions` is 0):
+/// `splitmix64(event.partition_key()) % partitions`, computed in `u64` so it is the same on
+/// every platform.
+pub fn default_partition<E: PartitionHash + ?Sized>(event: &E, partitions: usize) -> usize {
+    if partitions == 0 {
+        return 0;
+    }
+    (splitmix64(event.partition_key()) % partitions as u64) as usize
+}
+
+/// An invalid configuration of a [`PartitionDispatcher`]. Nothing was built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PartitionsError {
+    /// The partition count was 0; it must be at least 1.
+    NoPartitions,
+    /// More partitions than one container of the fixed storage holds.
+    ExceedsStorage {
+        /// The partition count given.
+        partitions: usize,
+        /// What one container of the storage holds.
+        capacity: usize,
+    },
+}
+
+impl fmt::Display for PartitionsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PartitionsError::NoPartitions => {
+                f.write_str("expected partitions to be equal to or greater than 1, got: 0")
+            }
+            PartitionsError::ExceedsStorage {
+                partitions,
+                capacity,
+            } => write!(
+                f,
+                "expected partitions to be at most the storage capacity {capacity}, got: {partitions}"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for PartitionsError {}
+
+impl From<PartitionsError> for OptionsError {
+    fn from(e: PartitionsError) -> Self {
+        OptionsError::Dispatcher(match e {
+            PartitionsError::NoPartitions => {
+                "expected partitions to be equal to or greater than 1, got: 0"
+            }
+            PartitionsError::ExceedsStorage { .. } => {
+                "expected partitions to be at most the storage capacity"
+            }
+        })
+    }
+}
+
+/// Events a [`PartitionDispatcher`] dropped, by cause. Each is also reported through
+/// [`DispatchContext::discarded`] when it happens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PartitionDiscards {
+    /// The hash returned `None` (reported as [`DiscardReason::Dispatcher`]).
+    pub by_hash: u64,
+    /// The hash named a partition that does not exist (reported as
+    /// [`DiscardReason::Dispatcher`]).
+    pub unknown_partition: u64,
+    /// Queued for a partition whose consumer cancelled (reported as
+    /// [`DiscardReason::PartitionCancelled`]).
+    pub cancelled: u64,
+}
+
+impl PartitionDiscards {
+    /// All of them.
+    pub fn total(&self) -> u64 {
+        self.by_hash + self.unknown_partition + self.cancelled
+    }
+}
+
+enum Hasher<E> {
+    Custom(HashFn<E>),
+    Key(fn(&E) -> u64),
+}
+
+enum Route<E> {
+    To(E, usize),
+    Dropped,
+    Unknown,
+}
+
+/// One partition. Invariant outside `dispatch`: a non-empty queue means demand 0, and every
+/// marker has at least one queued event ahead of it.
+struct Partition<E, S: Storage> {
+    sub: Option<SubId>,
+    demand: usize,
+    queue: S::Deque<E>,
+    /// `(position, marker)`: the marker follows the event with absolute index `position - 1`.
+    markers: S::Deque<(u64, MarkerId)>,
+    /// Absolute index of the front event (events that left the queue, sent or dropped).
+    head: u64,
+}
+
+impl<E, S: Storage> Default for Partition<E, S> {
+    fn default() -> Self {
+        Partition {
+            sub: None,
+            demand: 0,
+            queue: Default::default(),
+            markers: Default::default(),
+            head: 0,
+        }
+    }
+}
+
+/// One consumer per partition, each event to its hash's partition. See the
+/// [module docs](self).
+pub struct PartitionDispatcher<E, S: Storage = DefaultStorage> {
+    partitions: S::List<Partition<E, S>>,
+    hash: Hasher<E>,
+    waiting: usize,
+    pending: usize,
+    discards: PartitionDiscards,
+}
+
+impl<E, S: Storage> PartitionDispatcher<E, S> {
+    /// `partitions` partitions (numbered `0..partitions`) and a hash.
+    pub fn new(partitions: usize, hash: HashFn<E>) -> Result<Self, PartitionsError> {
+        Self::build(partitions, Hasher::Custom(hash))
+    }
+
+    fn build(n: usize, hash: Hasher<E>) -> Result<Self, PartitionsError> {
+        if n == 0 {
+            return Err(PartitionsError::NoPartitions);
+        }
+        let too_many = PartitionsError::ExceedsStorage {
+            partitions: n,
+            capacity: S::CAPACITY.unwrap_or(usize::MAX),
+        };
+        if S::CAPACITY.is_some_and(|cap| n > cap) {
+            return Err(too_many);
+        }
+        let mut partitions: S::List<Partition<E, S>> = Default::default();
+        for _ in 0..n {
+            partitions
+                .push(Partition::default())
+                .map_err(|_| too_many)?;
+        }
+        Ok(PartitionDispatcher {
+            partitions,
+            hash,
+            waiting: 0,
+            pending: 0,
+            discards: PartitionDiscards::default(),
+        })
+    }
+
+    /// The number of partitions.
+    pub fn partitions(&self) -> usize {
+        self.partitions.len()
+    }
+    /// Events owed: upstream demand returned and not yet dispatched.
+    pub fn waiting(&self) -> usize {
+        self.waiting
+    }
+    /// Demand of cancelled consumers, which pays for later asks before they go upstream.
+    pub fn pending(&self) -> usize {
+        self.pending
+    }
+    /// The outstanding demand of a partition's consumer (0 for a partition that does not
+    /// exist).
+    pub fn demand(&self, partition: usize) -> usize {
+        self.get(partition).map_or(0, |p| p.demand)
+    }
+    /// Events queued for a partition (0 for a partition that does not exist).
+    pub fn queued(&self, partition: usize) -> usize {
+        self.get(partition).map_or(0, |p| p.queue.len())
+    }
+    /// Events queued over all partitions.
+    pub fn queued_total(&self) -> usize {
+        self.partitions
+            .as_slice()
+            .iter()
+            .map(|p| p.queue.len())
+            .sum()
+    }
+    /// Info markers waiting in a partition's queue.
+    pub fn markers(&self, partition: usize) -> usize {
+        self.get(partition).map_or(0, |p| p.markers.len())
+    }
+    /// The subscription consuming a partition.
+    pub fn subscriber(&self, partition: usize) -> Option<SubId> {
+        self.get(partition).and_then(|p| p.sub)
+    }
+    /// The partition a subscription consumes.
+    pub fn partition_of(&self, sub: SubId) -> Option<usize> {
+        self.partitions
+            .as_slice()
+            .iter()
+            .position(|p| p.sub == Some(sub))
+    }
+    /// Events dropped so far, by cause.
+    pub fn discards(&self) -> PartitionDiscards {
+        self.discards
+    }
+
+    fn get(&self, partition: usize) -> Option<&Partition<E, S>> {
+        self.partitions.as_slice().get(partition)
+    }
+
+    fn route(&self, event: E) -> Route<E> {
+        let n = self.partitions.len();
+        match self.hash {
+            Hasher::Custom(f) => match f(event) {
+                None => Route::Dropped,
+                Some((e, p)) if p < n => Route::To(e, p),
+                Some(_) => Route::Unknown,
+            },
+            Hasher::Key(key) => {
+                let p = (splitmix64(key(&event)) % n as u64) as usize;
+                Route::To(event, p)
+            }
+        }
+    }
+
+    /// True while some partition still holds `marker`.
+    fn holds(&self, marker: MarkerId) -> bool {
+        self.partitions
+            .as_slice()
+            .iter()
+            .any(|p| (0..p.markers.len()).any(|i| p.markers.get(i).is_some_and(|m| m.1 == marker)))
+    }
+
+    /// Passes the markers of partition `i` that have nothing ahead of them, releasing each one
+    /// no other partition still holds.
+    fn pass_markers<C: DispatchContext<E>>(&mut self, i: usize, ctx: &mut C) {
+        loop {
+            let p = &mut self.partitions.as_mut_slice()[i];
+            let marker = match p.markers.front() {
+                Some(&(at, m)) if at <= p.head => m,
+                _ => break,
+            };
+            p.markers.pop_front();
+            if !self.holds(marker) {
+                ctx.release_info(marker);
+            }
+        }
+    }
+
+    /// Sends partition `i` up to its demand from its queue (one message), during dispatch.
+    fn flush<C: DispatchContext<E>>(&mut self, i: usize, ctx: &mut C) {
+        let p = &mut self.partitions.as_mut_slice()[i];
+        let Some(sub) = p.sub else { return };
+        let k = p.demand.min(p.queue.len());
+        if k == 0 {
+            return;
+        }
+        ctx.deliver(sub, drain_front(&mut p.queue, k));
+        p.demand -= k;
+        p.head += k as u64;
+    }
+
+    /// With fixed storage: makes sure no queue is full before the next event is hashed,
+    /// flushing full partitions that have demand. False when a full queue cannot be flushed.
+    fn make_room<C: DispatchContext<E>>(&mut self, ctx: &mut C) -> bool {
+        for i in 0..self.partitions.len() {
+            if self.partitions.as_slice()[i].queue.is_full() {
+                self.flush(i, ctx);
+                if self.partitions.as_slice()[i].queue.is_full() {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Sends partition `i` up to `n` queued events, message by message between markers,
+    /// passing the markers it reaches; what is left of `n` becomes its demand.
+    fn drain<C: DispatchContext<E>>(&mut self, i: usize, n: usize, ctx: &mut C) {
+        let mut left = n;
+        loop {
+            self.pass_markers(i, ctx);
+            let p = &mut self.partitions.as_mut_slice()[i];
+            if left == 0 || p.queue.is_empty() {
+                break;
+            }
+            let Some(sub) = p.sub else { break };
+            // The run up to the next marker; never 0, since passed markers were just popped.
+            let run = p
+                .markers
+                .front()
+                .map_or(p.queue.len(), |&(at, _)| (at - p.head) as usize)
+                .min(p.queue.len());
+            let k = left.min(run);
+            ctx.deliver(sub, drain_front(&mut p.queue, k));
+            p.head += k as u64;
+            left -= k;
+        }
+        let p = &mut self.partitions.as_mut_slice()[i];
+        p.demand = p.demand.saturating_add(left);
+    }
+}
+
+impl<E: PartitionHash, S: Storage> PartitionDispatcher<E, S> {
+    /// `partitions` partitions and the default hash, `splitmix64(key) % partitions` (see
+    /// [`PartitionHash`]).
+    ///
+    /// ```
+    /// use genstage::dispatcher::PartitionDispatcher;
+    /// use genstage::dispatcher::partition::PartitionsError;
+    /// let d: PartitionDispatcher<u64> = PartitionDispatcher::with_default_hash(4).unwrap();
+    /// assert_eq!(d.partitions(), 4);
+    /// let none = PartitionDispatcher::<u64>::with_default_hash(0);
+    /// assert_eq!(none.err(), Some(PartitionsError::NoPartitions));
+    /// ```
+    ///
+    /// Events without a [`PartitionHash`] need a hash of their own ([`new`](Self::new)):
+    ///
+    /// ```compile_fail
+    /// use genstage::dispatcher::PartitionDispatcher;
+    /// let d: PartitionDispatcher<f64> = PartitionDispatcher::with_default_hash(2).unwrap();
+    /// ```
+    pub fn with_default_hash(partitions: usize) -> Result<Self, PartitionsError> {
+        Self::build(partitions, Hasher::Key(<E as PartitionHash>::partition_key))
+    }
+}
+
+impl<E, S: Storage> Dispatcher<E> for PartitionDispatcher<E, S> {
+    /// Takes the partition named by the options: refused with
+    /// [`Refusal::MissingPartition`], [`Refusal::UnknownPartition`] or
+    /// [`Refusal::PartitionTaken`] (spec §21 Q13). Returns 0.
+    fn subscribe<C: DispatchContext<E>>(
+        &mut self,
+        sub: SubId,
+        opts: &SubscribeOptions<E>,
+        _ctx: &mut C,
+    ) -> Result<usize, Reason> {
+        let p = opts
+            .partition()
+            .ok_or(Reason::Refused(Refusal::MissingPartition))?;
+        let taken = self
+            .get(p)
+            .ok_or(Reason::Refused(Refusal::UnknownPartition(p)))?
+            .sub
+            .is_some();
+        if taken {
+            return Err(Reason::Refused(Refusal::PartitionTaken(p)));
+        }
+        if self.partition_of(sub).is_some() {
+            return Err(Reason::DuplicatedSubscription);
+        }
+        self.partitions.as_mut_slice()[p].sub = Some(sub);
+        Ok(0)
+    }
+
+    fn ask<C: DispatchContext<E>>(&mut self, sub: SubId, demand: usize, ctx: &mut C) -> usize {
+        let Some(i) = self.partition_of(sub) else {
+            return 0;
+        };
+        self.drain(i, demand, ctx);
+        let paid = self.pending.min(demand);
+        self.pending -= paid;
+        let upstream = demand - paid;
+        self.waiting = self.waiting.saturating_add(upstream);
+        upstream
+    }
+
+    fn cancel<C: DispatchContext<E>>(&mut self, sub: SubId, ctx: &mut C) -> usize {
+        let Some(i) = self.partition_of(sub) else {
+            return 0;
+        };
+        let p = &mut self.partitions.as_mut_slice()[i];
+        p.sub = None;
+        if p.queue.is_empty() {
+            self.pending = self.pending.saturating_add(p.demand);
+            p.demand = 0;
+            return 0;
+        }
+        let dropped = p.queue.len();
+        p.queue.clear();
+        p.head += dropped as u64;
+        self.discards.cancelled += dropped as u64;
+        ctx.discarded(dropped, DiscardReason::PartitionCancelled);
+        self.pass_markers(i, ctx);
+        self.waiting = self.waiting.saturating_add(dropped);
+        dropped
+    }
+
+    fn dispatch<Q: Deque<E>, C: DispatchContext<E>>(&mut self, events: &mut Q, ctx: &mut C) {
+        let bounded = S::CAPACITY.is_some();
+        let (mut by_hash, mut unknown) = (0, 0);
+        while self.waiting > 0 {
+            if bounded && !self.make_room(ctx) {
+                break;
+            }
+            let Some(event) = events.pop_front() else {
+                break;
+            };
+            match self.route(event) {
+                Route::To(e, i) => {
+                    // `make_room` left no queue full (and growable queues never are full);
+                    // should a push still be refused, the event goes back as a leftover.
+                    if let Err(e) = self.partitions.as_mut_slice()[i].queue.push_back(e) {
+                        if events.push_front(e).is_err() {
+                            unknown += 1;
+                        }
+                        break;
+                    }
+                    self.waiting -= 1;
+                }
+                Route::Dropped => by_hash += 1,
+                Route::Unknown => unknown += 1,
+            }
+        }
+        for i in 0..self.partitions.len() {
+            self.flush(i, ctx);
+        }
+        if by_hash > 0 {
+            self.discards.by_hash += by_hash as u64;
+            ctx.discarded(by_hash, DiscardReason::Dispatcher);
+        }
+        if unknown > 0 {
+            self.discards.unknown_partition += unknown as u64;
+            ctx.discarded(unknown, DiscardReason::Dispatcher);
+        }
+    }
+
+    /// Released at once when no partition has queued events; otherwise once every partition
+    /// that has some has passed it (spec §14.8, §21 Q18).
+    fn info<C: DispatchContext<E>>(&mut self, marker: MarkerId, ctx: &mut C) {
+        let (mut held, mut refused) = (false, false);
+        for p in self.partitions.as_mut_slice() {
+            if p.queue.is_empty() {
+                continue;
+            }
+            let at = p.head + p.queue.len() as u64;
+            if p.markers.push_back((at, marker)).is_ok() {
+                held = true;
+            } else {
+                refused = true;
+            }
+        }
+        if refused {
+            // Only with fixed storage smaller than the producer's (which bounds pending infos):
+            // the marker skips the partitions that had no room for it.
+            ctx.report(Report::SelfQueueFull);
+        }
+        if !held {
+            ctx.release_info(marker);
+        }
+    }
+}
+
+#[cfg(all(test, feature = "alloc"))]
+mod tests {
+    use super::*;
+    use crate::dispatcher::Recorded;
+    use crate::id::StageId;
+    use crate::options::Subscribe;
+    use crate::storage::Fixed;
+    use alloc::collections::VecDeque;
+    use alloc::string::ToString;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    fn sub(n: u32) -> SubId {
+        SubId::new(StageId(0), StageId(n), 0)
+    }
+    fn on(p: usize) -> SubscribeOptions<u32> {
+        Subscribe::new().partition(p).validate().unwrap()
+    }
+    fn mod2(x: u32) -> Option<(u32, usize)> {
+        Some((x, (x % 2) as usize))
+    }
+    fn all_to_p0(x: u32) -> Option<(u32, usize)> {
+        Some((x, 0))
+    }
+    fn events(range: core::ops::RangeInclusive<u32>) -> VecDeque<u32> {
+        range.collect()
+    }
+
+    #[test]
+    fn default_hash_is_pinned_splitmix64_of_the_value() {
+        assert_eq!(splitmix64(0), 0xE220_A839_7B1D_CDAF);
+        assert_eq!(splitmix64(1), 0x910A_2DEC_8902_5CC1);
+        assert_eq!(splitmix64(42), 0xBDD7_3226_2FEB_6E95);
+        assert_eq!(splitmix64(u64::MAX), 0xE4D9_7177_1B65_2C20);
+        let four: Vec<usize> = (0u64..16).map(|x| default_partition(&x, 4)).collect();
+        assert_eq!(four, [3, 1, 2, 1, 2, 2, 0, 3, 2, 0, 2, 1, 3, 3, 2, 1]);
+        let three: Vec<usize> = (0u32..12).map(|x| default_partition(&x, 3)).collect();
+        assert_eq!(three, [1, 2, 1, 0, 1, 2, 2, 0, 1, 1, 1, 0]);
+        // The value decides, not the type.
+        assert_eq!(default_partition(&7u8, 4), default_partition(&7i128, 4));
+        assert_eq!(default_partition(&7usize, 4), default_partition(&7u128, 4));
+        assert_eq!((-1i8).partition_key(), u64::MAX);
+        assert_eq!((-1i128).partition_key(), u64::MAX);
+        assert_eq!((-1isize).partition_key(), u64::MAX);
+        assert_eq!(u128::from(u64::MAX).partition_key(), u64::MAX);
+        // Beyond 64 bits the high half is folded in.
+        let big = (1u128 << 64) + 5;
+        assert_eq!(big.partition_key(), 0x910A_2DEC_8902_5CC4);
+        assert_eq!(default_partition(&big, 4), 3);
+        assert_eq!(('a'.partition_key(), true.partition_key()), (97, 1));
+        assert_eq!((&&5u16).partition_key(), 5);
+        assert_eq!(default_partition(&5u16, 0), 0);
+    }
+
+    #[test]
+    fn default_hash_routes_by_splitmix64() {
+        let mut d: PartitionDispatcher<u64> = PartitionDispatcher::with_default_hash(4).unwrap();
+        let mut ctx = Recorded::default();
+        for p in 0..4 {
+            d.subscribe(
+                sub(p as u32),
+                &Subscribe::new().partition(p).validate().unwrap(),
+                &mut ctx,
+            )
+            .unwrap();
+            d.ask(sub(p as u32), 10, &mut ctx);
+        }
+        let mut q: VecDeque<u64> = (0..8).collect();
+        d.dispatch(&mut q, &mut ctx);
+        assert_eq!(
+            ctx.sent,
+            vec![
+                (sub(0), vec![6]),
+                (sub(1), vec![1, 3]),
+                (sub(2), vec![2, 4, 5]),
+                (sub(3), vec![0, 7]),
+            ]
+        );
+    }
+
+    #[test]
+    fn constructor_errors_are_typed() {
+        let e = PartitionDispatcher::<u32, Fixed<2>>::new(3, mod2).err();
+        assert_eq!(
+            e,
+            Some(PartitionsError::ExceedsStorage {
+                partitions: 3,
+                capacity: 2
+            })
+        );
+        assert_eq!(
+            e.unwrap().to_string(),
+            "expected partitions to be at most the storage capacity 2, got: 3"
+        );
+        assert_eq!(
+            OptionsError::from(e.unwrap()),
+            OptionsError::Dispatcher("expected partitions to be at most the storage capacity")
+        );
+        assert!(PartitionDispatcher::<u32, Fixed<2>>::new(2, mod2).is_ok());
+    }
+
+    #[test]
+    fn q18_demand_used_up_exactly_by_a_dispatch_is_zero_demand_and_an_info_passes() {
+        let mut d: PartitionDispatcher<u32> = PartitionDispatcher::new(2, mod2).unwrap();
+        let mut ctx = Recorded::default();
+        d.subscribe(sub(1), &on(0), &mut ctx).unwrap();
+        d.ask(sub(1), 2, &mut ctx);
+        let mut q: VecDeque<u32> = VecDeque::from([0, 2]);
+        d.dispatch(&mut q, &mut ctx);
+        assert_eq!(ctx.sent, vec![(sub(1), vec![0, 2])]);
+        assert_eq!((d.demand(0), d.queued(0)), (0, 0));
+        d.info(MarkerId(1), &mut ctx);
+        assert_eq!(ctx.released, vec![MarkerId(1)], "nothing is ahead of it");
+        // The same state as a fresh partition: a cancel gives nothing back.
+        assert_eq!(d.cancel(sub(1), &mut ctx), 0);
+        assert_eq!(d.pending(), 0);
+    }
+
+    #[test]
+    fn q18_a_marker_reached_when_an_ask_is_used_up_exactly_passes_at_once() {
+        let mut d: PartitionDispatcher<u32> = PartitionDispatcher::new(1, all_to_p0).unwrap();
+        let mut ctx = Recorded::default();
+        d.subscribe(sub(1), &on(0), &mut ctx).unwrap();
+        d.ask(sub(1), 1, &mut ctx);
+        // Owe one event to a partition with no demand: ask, cancel, resubscribe.
+        d.cancel(sub(1), &mut ctx);
+        d.subscribe(sub(2), &on(0), &mut ctx).unwrap();
+        let mut q = events(1..=1);
+        d.dispatch(&mut q, &mut ctx);
+        assert_eq!(d.queued(0), 1);
+        d.info(MarkerId(7), &mut ctx);
+        assert!(ctx.released.is_empty(), "1 is ahead of it");
+        assert_eq!(d.markers(0), 1);
+        d.ask(sub(2), 1, &mut ctx);
+        assert_eq!(ctx.sent, vec![(sub(2), vec![1])]);
+        assert_eq!(
+            ctx.released,
+            vec![MarkerId(7)],
+            "GenStage would wait for the next ask"
+        );
+        assert_eq!((d.demand(0), d.queued(0), d.markers(0)), (0, 0, 0));
+    }
+
+    #[test]
+    fn markers_split_runs_and_wait_for_every_partition_that_holds_them() {
+        let mut d: PartitionDispatcher<u32> = PartitionDispatcher::new(2, mod2).unwrap();
+        let mut ctx = Recorded::default();
+        d.subscribe(sub(1), &on(0), &mut ctx).unwrap();
+        d.subscribe(sub(2), &on(1), &mut ctx).unwrap();
+        assert_eq!(d.ask(sub(1), 1, &mut ctx), 1);
+        assert_eq!(d.ask(sub(2), 3, &mut ctx), 3);
+        let mut q = events(1..=4); // 1 -> p1, 2 -> p0, 3 -> p1, 4 -> p0
+        d.dispatch(&mut q, &mut ctx);
+        assert_eq!(ctx.sent, vec![(sub(1), vec![2]), (sub(2), vec![1, 3])]);
+        // p0 queued [4], p1 has demand 1.
+        assert_eq!((d.queued(0), d.demand(1)), (1, 1));
+        d.info(MarkerId(1), &mut ctx); // behind 4 in p0 only
+        assert_eq!((d.markers(0), d.markers(1)), (1, 0));
+        assert_eq!(d.ask(sub(2), 4, &mut ctx), 4);
+        let mut q = events(5..=8); // 5 -> p1, 6 -> p0, 7 -> p1, 8 -> p0
+        d.dispatch(&mut q, &mut ctx);
+        assert_eq!(ctx.sent[2..], [(sub(2), vec![5, 7])]);
+        // p0: [4], m1, [6, 8]; p1: demand 3, no queue.
+        d.info(MarkerId(2), &mut ctx);
+        assert_eq!((d.markers(0), d.markers(1)), (2, 0));
+        assert!(ctx.released.is_empty());
+        d.ask(sub(1), 10, &mut ctx);
+        assert_eq!(ctx.sent[3..], [(sub(1), vec![4]), (sub(1), vec![6, 8])]);
+        assert_eq!(ctx.released, vec![MarkerId(1), MarkerId(2)]);
+        assert_eq!(d.demand(0), 7);
+    }
+
+    #[test]
+    fn a_marker_held_by_two_partitions_is_released_by_the_last_one() {
+        let mut d: PartitionDispatcher<u32> = PartitionDispatcher::new(2, mod2).unwrap();
+        let mut ctx = Recorded::default();
+        d.subscribe(sub(1), &on(0), &mut ctx).unwrap();
+        d.subscribe(sub(2), &on(1), &mut ctx).unwrap();
+        d.ask(sub(1), 2, &mut ctx);
+        d.cancel(sub(1), &mut ctx); // pending 2, waiting 2
+        d.subscribe(sub(3), &on(0), &mut ctx).unwrap();
+        let mut q = events(1..=2);
+        d.dispatch(&mut q, &mut ctx); // p1: [1], p0: [2]
+        d.info(MarkerId(9), &mut ctx);
+        assert_eq!((d.markers(0), d.markers(1)), (1, 1));
+        assert_eq!(d.ask(sub(3), 1, &mut ctx), 0, "paid by pending");
+        assert!(ctx.released.is_empty(), "p1 still holds it");
+        assert_eq!(d.ask(sub(2), 1, &mut ctx), 0);
+        assert_eq!(ctx.released, vec![MarkerId(9)]);
+        assert_eq!(ctx.sent, vec![(sub(3), vec![2]), (sub(2), vec![1])]);
+    }
+
+    #[test]
+    fn cancel_with_a_queue_drops_counts_and_gives_the_demand_back() {
+        let mut d: PartitionDispatcher<u32> = PartitionDispatcher::new(1, all_to_p0).unwrap();
+        let mut ctx = Recorded::default();
+        d.subscribe(sub(1), &on(0), &mut ctx).unwrap();
+        d.ask(sub(1), 3, &mut ctx);
+        d.cancel(sub(1), &mut ctx);
+        d.subscribe(sub(2), &on(0), &mut ctx).unwrap();
+        let mut q = events(1..=3);
+        d.dispatch(&mut q, &mut ctx);
+        assert_eq!(d.queued(0), 3);
+        d.info(MarkerId(0), &mut ctx);
+        assert_eq!(d.cancel(sub(2), &mut ctx), 3);
+        assert_eq!(ctx.discarded, vec![(3, DiscardReason::PartitionCancelled)]);
+        assert_eq!(ctx.released, vec![MarkerId(0)]);
+        assert_eq!((d.waiting(), d.pending(), d.queued(0)), (3, 3, 0));
+        assert_eq!(d.discards().cancelled, 3);
+        assert_eq!(d.discards().total(), 3);
+        // Unknown subscriptions change nothing.
+        assert_eq!(d.ask(sub(9), 5, &mut ctx), 0);
+        assert_eq!(d.cancel(sub(9), &mut ctx), 0);
+        assert_eq!((d.waiting(), d.pending()), (3, 3));
+    }
+
+    #[test]
+    fn a_subscription_holds_one_partition_only() {
+        let mut d: PartitionDispatcher<u32> = PartitionDispatcher::new(2, mod2).unwrap();
+        let mut ctx = Recorded::default();
+        d.subscribe(sub(1), &on(0), &mut ctx).unwrap();
+        assert_eq!(
+            d.subscribe(sub(1), &on(1), &mut ctx),
+            Err(Reason::DuplicatedSubscription)
+        );
+        assert_eq!(d.subscriber(1), None);
+    }
+
+    #[test]
+    fn fixed_storage_flushes_full_queues_with_demand_in_several_messages() {
+        let mut d: PartitionDispatcher<u32, Fixed<2>> =
+            PartitionDispatcher::new(2, all_to_p0).unwrap();
+        let mut ctx = Recorded::default();
+        d.subscribe(sub(1), &on(0), &mut ctx).unwrap();
+        d.ask(sub(1), 5, &mut ctx);
+        let mut q = events(1..=6);
+        d.dispatch(&mut q, &mut ctx);
+        assert_eq!(
+            ctx.sent,
+            vec![
+                (sub(1), vec![1, 2]),
+                (sub(1), vec![3, 4]),
+                (sub(1), vec![5])
+            ]
+        );
+        assert_eq!(q, [6]);
+        assert_eq!((d.waiting(), d.demand(0), d.queued(0)), (0, 0, 0));
+    }
+
+    #[test]
+    fn fixed_storage_holds_events_back_unhashed_when_a_queue_is_full() {
+        let mut d: PartitionDispatcher<u32, Fixed<2>> = PartitionDispatcher::new(2, mod2).unwrap();
+        let mut ctx = Recorded::default();
+        d.subscribe(sub(1), &on(0), &mut ctx).unwrap();
+        d.subscribe(sub(2), &on(1), &mut ctx).unwrap();
+        d.ask(sub(2), 6, &mut ctx); // p0 has no demand
+        let mut q = events(1..=8);
+        d.dispatch(&mut q, &mut ctx);
+        // 1 -> p1, 2 -> p0, 3 -> p1, 4 -> p0: p0 is full, so 5.. stay unhashed.
+        assert_eq!(ctx.sent, vec![(sub(2), vec![1, 3])]);
+        assert_eq!(q, [5, 6, 7, 8]);
+        assert_eq!((d.queued(0), d.waiting()), (2, 2));
+        assert!(ctx.discarded.is_empty(), "nothing is lost");
+        // p0 drains; the leftovers go through on the next dispatch.
+        d.ask(sub(1), 2, &mut ctx);
+        assert_eq!(ctx.sent[1], (sub(1), vec![2, 4]));
+        d.dispatch(&mut q, &mut ctx);
+        assert_eq!(ctx.sent[2..], [(sub(2), vec![5, 7])]);
+        assert!(q.is_empty());
+        assert_eq!((d.queued(0), d.demand(1), d.waiting()), (2, 2, 0));
+    }
+
+    #[test]
+    fn fixed_storage_without_room_for_a_marker_reports_and_releases_it() {
+        let mut d: PartitionDispatcher<u32, Fixed<1>> =
+            PartitionDispatcher::new(1, all_to_p0).unwrap();
+        let mut ctx = Recorded::default();
+        d.subscribe(sub(1), &on(0), &mut ctx).unwrap();
+        d.ask(sub(1), 1, &mut ctx);
+        d.cancel(sub(1), &mut ctx);
+        let mut q = events(1..=1);
+        d.dispatch(&mut q, &mut ctx);
+        d.info(MarkerId(1), &mut ctx);
+        assert!(ctx.released.is_empty());
+        d.info(MarkerId(2), &mut ctx);
+        assert_eq!(ctx.reports, vec![Report::SelfQueueFull]);
+        assert_eq!(ctx.released, vec![MarkerId(2)]);
+    }
+}
