@@ -16,6 +16,8 @@ pub enum AskError {
     NotManual,
     /// This stage has no upstream side (a producer).
     NotAConsumer,
+    /// The stage has stopped.
+    Stopped,
 }
 
 impl fmt::Display for AskError {
@@ -24,6 +26,7 @@ impl fmt::Display for AskError {
             AskError::UnknownSubscription => "unknown subscription",
             AskError::NotManual => "the subscription's demand is automatic",
             AskError::NotAConsumer => "a producer has no subscriptions to ask on",
+            AskError::Stopped => "the stage has stopped",
         })
     }
 }

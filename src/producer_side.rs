@@ -402,17 +402,27 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
                     d.info(m, &mut ctx);
                 }
             }
-            if left == 0 || self.buffer.is_empty() {
+            if self.buffer.is_empty() {
                 break;
             }
-            let k = left.min(self.buffer.run_len());
+            // While forwarding, serve what the dispatcher can still hand out too (see
+            // `Dispatcher::ready`), so that nothing newer overtakes the buffer.
+            let want = if accumulate {
+                left
+            } else {
+                left.max(self.dispatcher.ready())
+            };
+            if want == 0 {
+                break;
+            }
+            let k = want.min(self.buffer.run_len());
             for _ in 0..k {
                 if let Some(e) = self.buffer.pop() {
                     let pushed = self.scratch.push_back(e);
                     debug_assert!(pushed.is_ok(), "scratch is empty when serving the buffer");
                 }
             }
-            left -= k;
+            left -= k.min(left);
             if accumulate {
                 self.hold_taken(out, stats);
             } else {

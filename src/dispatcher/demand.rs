@@ -227,6 +227,12 @@ impl<E, S: Storage> Dispatcher<E> for DemandDispatcher<S> {
         0
     }
 
+    /// The consumers' outstanding demand, all of it: buffered events go to them before any
+    /// newer event, whatever `pending` says about upstream demand.
+    fn ready(&self) -> usize {
+        self.entries.as_slice().iter().map(|e| e.0).sum()
+    }
+
     fn dispatch<Q: Deque<E>, C: DispatchContext<E>>(&mut self, events: &mut Q, ctx: &mut C) {
         if !events.is_empty() {
             self.shuffle_once();

@@ -112,6 +112,16 @@ pub trait Dispatcher<E> {
     fn cancel<C: DispatchContext<E>>(&mut self, sub: SubId, ctx: &mut C) -> usize;
     /// Sends what it can of `events`, taking them from the front; what stays are leftovers.
     fn dispatch<Q: Deque<E>, C: DispatchContext<E>>(&mut self, events: &mut Q, ctx: &mut C);
+    /// How many more events [`dispatch`](Self::dispatch) would hand to consumers right now,
+    /// beyond the upstream demand already returned. After every call that changes demand the
+    /// producer serves its buffer while this is positive, so that buffered events reach
+    /// consumers that have demand even when no new upstream demand was returned (for
+    /// example when the DemandDispatcher's `pending` absorbed an ask), and newer events never
+    /// overtake buffered ones (per-subscription FIFO). The default, 0, serves the buffer only
+    /// against returned demand, as GenStage does.
+    fn ready(&self) -> usize {
+        0
+    }
     /// An info marker reached the dispatcher with nothing buffered ahead of it. The default
     /// releases it at once.
     fn info<C: DispatchContext<E>>(&mut self, marker: MarkerId, ctx: &mut C) {

@@ -664,6 +664,12 @@ impl<E, S: Storage> Dispatcher<E> for PartitionDispatcher<E, S> {
         dropped
     }
 
+    /// Events still owed (`waiting`): when a hash dropped events served from the buffer, the
+    /// rest of the buffer makes up for them before any newer event.
+    fn ready(&self) -> usize {
+        self.waiting
+    }
+
     fn dispatch<Q: Deque<E>, C: DispatchContext<E>>(&mut self, events: &mut Q, ctx: &mut C) {
         let bounded = S::CAPACITY.is_some();
         let (mut by_hash, mut unknown) = (0, 0);

@@ -141,6 +141,9 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
         demand: usize,
         out: &mut O,
     ) -> Result<(), AskError> {
+        if self.stopped.is_some() {
+            return Err(AskError::Stopped);
+        }
         UpCtx::new(&mut self.side, out, &mut self.stats).ask(sub, demand)
     }
 
@@ -151,6 +154,9 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
         reason: Reason,
         out: &mut O,
     ) -> Result<(), AskError> {
+        if self.stopped.is_some() {
+            return Err(AskError::Stopped);
+        }
         UpCtx::new(&mut self.side, out, &mut self.stats).cancel(sub, reason)
     }
 

@@ -147,7 +147,7 @@ where
 
     /// Upstream demand `u`: from the buffer first, then `handle_demand` for the rest.
     fn demand<In, O: Outbox<In, B::Event, M>>(&mut self, u: usize, out: &mut O) {
-        if u == 0 || self.stopped.is_some() {
+        if self.stopped.is_some() || (u == 0 && self.side.buffer.is_empty()) {
             return;
         }
         let rest = self.side.serve_from_buffer(u, out, &mut self.stats);
@@ -291,7 +291,9 @@ where
 
     /// Switches the demand mode (spec §8). Back to forward, the held log replays in order:
     /// held events are dispatched, each held demand runs the buffer-then-`handle_demand`
-    /// pipeline on its own.
+    /// pipeline on its own. Consumers still get events in emission order (spec §20.1): events
+    /// taken from the buffer while accumulating go first, and what a replayed `handle_demand`
+    /// emits goes behind the older held events that follow it in the log.
     pub fn set_demand_mode<In, O: Outbox<In, B::Event, M>>(
         &mut self,
         mode: DemandMode,

@@ -213,6 +213,9 @@ where
         demand: usize,
         out: &mut O,
     ) -> Result<(), AskError> {
+        if self.stopped.is_some() {
+            return Err(AskError::Stopped);
+        }
         UpCtx::new(&mut self.up, out, &mut self.stats).ask(sub, demand)
     }
 
@@ -223,6 +226,9 @@ where
         reason: Reason,
         out: &mut O,
     ) -> Result<(), AskError> {
+        if self.stopped.is_some() {
+            return Err(AskError::Stopped);
+        }
         UpCtx::new(&mut self.up, out, &mut self.stats).cancel(sub, reason)
     }
 
@@ -537,7 +543,7 @@ where
 
     /// Downstream demand `u`: raises the counter, drains the output buffer against it.
     fn demand<O: Outbox<B::In, B::Out, M>>(&mut self, u: usize, out: &mut O) {
-        if u == 0 || self.stopped.is_some() {
+        if self.stopped.is_some() || (u == 0 && self.down.buffer.is_empty()) {
             return;
         }
         let total = self.counter + u;
