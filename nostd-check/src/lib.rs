@@ -49,6 +49,47 @@ impl Outbox<u32, u32, ()> for Mail {
     }
 }
 
+/// One round through each dispatcher on fixed storage: a producer with `D` and two consumers
+/// on partitions 0 and 1 that ask 4 each; returns the events sent.
+fn dispatch_round<D: Dispatcher<u32>>(d: D) -> u64 {
+    let Ok(mut p) = ProducerStage::<Count, (), Store, D>::with_dispatcher(
+        StageId(0),
+        Count(0),
+        ProducerOptions::new().buffer_size(16),
+        d,
+    ) else {
+        return 0;
+    };
+    let mut mail = Mail::default();
+    for (seq, part) in [(0u32, 0usize), (1, 1)] {
+        let sub = SubId::new(StageId(0), StageId(1 + seq), seq);
+        let Ok(opts) = Subscribe::new().max_demand(4).partition(part).validate() else {
+            return 0;
+        };
+        p.handle_message(
+            ToProducer::Subscribe {
+                sub,
+                previous: None,
+                opts,
+            },
+            &mut mail,
+        );
+        p.handle_message(ToProducer::Ask { sub, demand: 4 }, &mut mail);
+    }
+    p.stats().events_out
+}
+
+/// Broadcast and Partition dispatchers, linked with no allocator.
+#[unsafe(no_mangle)]
+pub extern "C" fn genstage_nostd_dispatchers() -> u64 {
+    let broadcast = dispatch_round(BroadcastDispatcher::<u32, Store>::new());
+    let partition = match PartitionDispatcher::<u32, Store>::with_default_hash(2) {
+        Ok(d) => dispatch_round(d),
+        Err(_) => 0,
+    };
+    broadcast + partition
+}
+
 /// Runs five rounds of demand between a producer and a consumer; returns the sum received
 /// (0 + 1 + ... + 39 = 780 with max_demand 8, min_demand 4).
 #[unsafe(no_mangle)]
