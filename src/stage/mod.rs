@@ -1,6 +1,7 @@
 //! The three stage kinds, each the core's state machine around a user behaviour.
 
 pub mod consumer;
+mod downstream;
 pub mod producer;
 pub mod producer_consumer;
 

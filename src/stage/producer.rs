@@ -9,8 +9,9 @@ use crate::options::{
     BufferSize, DEFAULT_PRODUCER_BUFFER, DemandMode, OptionsError, ProducerOptions,
     SubscribeOptions,
 };
-use crate::producer_side::{Admit, Held, ProducerSide, SelfMsg};
+use crate::producer_side::{Held, ProducerSide, SelfMsg};
 use crate::reason::{Cancellation, Reason};
+use crate::stage::downstream::{Host, Parts};
 use crate::stats::{StageStats, SubscriptionStats};
 use crate::storage::{DefaultStorage, Deque, Storage};
 
@@ -162,77 +163,8 @@ where
         msg: ToProducer<B::Event>,
         out: &mut O,
     ) {
-        if self.stopped.is_some() {
-            return;
-        }
-        match msg {
-            ToProducer::Subscribe {
-                sub,
-                previous,
-                opts,
-            } => self.on_subscribe(sub, previous, opts, out),
-            ToProducer::Ask { sub, demand } => {
-                if let Some(u) = self.side.ask(sub, demand, true, out, &mut self.stats) {
-                    self.demand(u, out);
-                }
-            }
-            ToProducer::Cancel { sub, reason } => {
-                // An unknown subscription is ignored (spec §3.7, §21 Q8).
-                self.end(sub, Cancellation::Cancel(reason), out);
-            }
-        }
+        self.consumer_message(msg, out);
         self.run_self_queue(out);
-    }
-
-    fn on_subscribe<In, O: Outbox<In, B::Event, M>>(
-        &mut self,
-        sub: SubId,
-        previous: Option<(SubId, Reason)>,
-        opts: SubscribeOptions<B::Event>,
-        out: &mut O,
-    ) {
-        if let Some((old, reason)) = previous {
-            self.end(old, Cancellation::Cancel(reason), out);
-            if self.stopped.is_some() {
-                return;
-            }
-        }
-        if let Admit::Rejected = self.side.admit(sub, out) {
-            return;
-        }
-        if let Flow::Stop(r) = self.behaviour.handle_subscribe(sub, &opts) {
-            self.stop(r, out);
-            return;
-        }
-        match self
-            .side
-            .dispatcher_subscribe(sub, &opts, out, &mut self.stats)
-        {
-            Ok(u) => self.demand(u, out),
-            Err(reason) => {
-                out.push(Output::Report(Report::SubscribeRefused { sub, reason }));
-                self.side
-                    .remove(sub, Some(reason), false, out, &mut self.stats);
-                self.emitting(out, |b, e| {
-                    b.handle_cancel(Cancellation::Cancel(reason), sub, e)
-                });
-            }
-        }
-    }
-
-    /// Ends a consumer's subscription: cancel sent (for a cancel), the dispatcher told first,
-    /// then `handle_cancel` (its events never reach the departing consumer, spec §21 Q6), then
-    /// the demand the dispatcher gave back.
-    fn end<In, O: Outbox<In, B::Event, M>>(&mut self, sub: SubId, how: Cancellation, out: &mut O) {
-        let notify = match how {
-            Cancellation::Cancel(r) => Some(r),
-            Cancellation::Down(_) => None,
-        };
-        let Some(u) = self.side.remove(sub, notify, true, out, &mut self.stats) else {
-            return;
-        };
-        self.emitting(out, |b, e| b.handle_cancel(how, sub, e));
-        self.demand(u, out);
     }
 
     /// Stage `stage` went down: each of its subscriptions here ends with `Down(reason)`.
@@ -242,12 +174,7 @@ where
         reason: Reason,
         out: &mut O,
     ) {
-        while self.stopped.is_none() {
-            let Some(sub) = self.side.consumers_of(stage) else {
-                break;
-            };
-            self.end(sub, Cancellation::Down(reason), out);
-        }
+        self.consumers_down(stage, reason, out);
         self.run_self_queue(out);
     }
 
@@ -381,5 +308,44 @@ where
                 }
             }
         }
+    }
+}
+
+impl<In, B, M, S, D> Host<In, M> for ProducerStage<B, M, S, D>
+where
+    B: Producer<M>,
+    S: Storage,
+    D: Dispatcher<B::Event>,
+{
+    type Out = B::Event;
+    type D = D;
+    type S = S;
+
+    fn parts(&mut self) -> Parts<'_, B::Event, M, D, S> {
+        (&mut self.side, &mut self.stats)
+    }
+    fn is_stopped(&self) -> bool {
+        self.stopped.is_some()
+    }
+    fn halt<O: Outbox<In, B::Event, M>>(&mut self, reason: Reason, out: &mut O) {
+        self.stop(reason, out);
+    }
+    fn subscribed(&mut self, sub: SubId, opts: &SubscribeOptions<B::Event>) -> Flow {
+        self.behaviour.handle_subscribe(sub, opts)
+    }
+    fn cancelled<O: Outbox<In, B::Event, M>>(
+        &mut self,
+        how: Cancellation,
+        sub: SubId,
+        out: &mut O,
+    ) -> Flow {
+        let flow =
+            self.behaviour
+                .handle_cancel(how, sub, &mut Emit::new(&mut self.side.scratch, None));
+        self.dispatch(out);
+        flow
+    }
+    fn demand<O: Outbox<In, B::Event, M>>(&mut self, u: usize, out: &mut O) {
+        ProducerStage::demand(self, u, out);
     }
 }

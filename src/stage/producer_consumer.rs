@@ -9,9 +9,10 @@ use crate::message::{DiscardReason, Outbox, Output, Report, ToConsumer, ToProduc
 use crate::options::{
     BufferSize, Keep, OptionsError, ProducerOptions, Subscribe, SubscribeOptions,
 };
-use crate::producer_side::{Admit, ProducerSide, SelfMsg};
+use crate::producer_side::{ProducerSide, SelfMsg};
 use crate::reason::{CancelMode, Cancellation, Reason};
 use crate::stage::consumer::unknown_events;
+use crate::stage::downstream::{Host, Parts};
 use crate::stats::{StageStats, SubscriptionStats};
 use crate::storage::{DefaultStorage, Deque, List, Storage};
 
@@ -358,85 +359,8 @@ where
         msg: ToProducer<B::Out>,
         out: &mut O,
     ) {
-        if self.stopped.is_some() {
-            return;
-        }
-        match msg {
-            ToProducer::Subscribe {
-                sub,
-                previous,
-                opts,
-            } => self.on_subscribe(sub, previous, opts, out),
-            ToProducer::Ask { sub, demand } => {
-                if let Some(u) = self.down.ask(sub, demand, true, out, &mut self.stats) {
-                    self.demand(u, out);
-                }
-            }
-            ToProducer::Cancel { sub, reason } => {
-                self.end_downstream(sub, Cancellation::Cancel(reason), out)
-            }
-        }
+        self.consumer_message(msg, out);
         self.settle(out);
-    }
-
-    fn on_subscribe<O: Outbox<B::In, B::Out, M>>(
-        &mut self,
-        sub: SubId,
-        previous: Option<(SubId, Reason)>,
-        opts: SubscribeOptions<B::Out>,
-        out: &mut O,
-    ) {
-        if let Some((old, reason)) = previous {
-            self.end_downstream(old, Cancellation::Cancel(reason), out);
-            if self.stopped.is_some() {
-                return;
-            }
-        }
-        if let Admit::Rejected = self.down.admit(sub, out) {
-            return;
-        }
-        if let Flow::Stop(r) = self.behaviour.handle_consumer_subscribe(sub, &opts) {
-            self.stop(r, out);
-            return;
-        }
-        match self
-            .down
-            .dispatcher_subscribe(sub, &opts, out, &mut self.stats)
-        {
-            Ok(u) => self.demand(u, out),
-            Err(reason) => {
-                out.push(Output::Report(Report::SubscribeRefused { sub, reason }));
-                self.down
-                    .remove(sub, Some(reason), false, out, &mut self.stats);
-                let flow = self.emitting(out, |b, e| {
-                    b.handle_cancel(Cancellation::Cancel(reason), sub, e)
-                });
-                if let Flow::Stop(r) = flow {
-                    self.stop(r, out);
-                }
-            }
-        }
-    }
-
-    fn end_downstream<O: Outbox<B::In, B::Out, M>>(
-        &mut self,
-        sub: SubId,
-        how: Cancellation,
-        out: &mut O,
-    ) {
-        let notify = match how {
-            Cancellation::Cancel(r) => Some(r),
-            Cancellation::Down(_) => None,
-        };
-        let Some(u) = self.down.remove(sub, notify, true, out, &mut self.stats) else {
-            return;
-        };
-        let flow = self.emitting(out, |b, e| b.handle_cancel(how, sub, e));
-        if let Flow::Stop(r) = flow {
-            self.stop(r, out);
-            return;
-        }
-        self.demand(u, out);
     }
 
     /// Stage `stage` went down: subscriptions to it (upstream) and from it (downstream) end.
@@ -459,12 +383,7 @@ where
             };
             self.end_upstream(sub, Cancellation::Down(reason), out);
         }
-        while self.stopped.is_none() {
-            let Some(sub) = self.down.consumers_of(stage) else {
-                break;
-            };
-            self.end_downstream(sub, Cancellation::Down(reason), out);
-        }
+        self.consumers_down(stage, reason, out);
         self.settle(out);
     }
 
@@ -641,5 +560,40 @@ where
                 }
             }
         }
+    }
+}
+
+impl<B, M, S, D> Host<B::In, M> for ProducerConsumerStage<B, M, S, D>
+where
+    B: ProducerConsumer<M>,
+    S: Storage,
+    D: Dispatcher<B::Out>,
+{
+    type Out = B::Out;
+    type D = D;
+    type S = S;
+
+    fn parts(&mut self) -> Parts<'_, B::Out, M, D, S> {
+        (&mut self.down, &mut self.stats)
+    }
+    fn is_stopped(&self) -> bool {
+        self.stopped.is_some()
+    }
+    fn halt<O: Outbox<B::In, B::Out, M>>(&mut self, reason: Reason, out: &mut O) {
+        self.stop(reason, out);
+    }
+    fn subscribed(&mut self, sub: SubId, opts: &SubscribeOptions<B::Out>) -> Flow {
+        self.behaviour.handle_consumer_subscribe(sub, opts)
+    }
+    fn cancelled<O: Outbox<B::In, B::Out, M>>(
+        &mut self,
+        how: Cancellation,
+        sub: SubId,
+        out: &mut O,
+    ) -> Flow {
+        self.emitting(out, |b, e| b.handle_cancel(how, sub, e))
+    }
+    fn demand<O: Outbox<B::In, B::Out, M>>(&mut self, u: usize, out: &mut O) {
+        ProducerConsumerStage::demand(self, u, out);
     }
 }
