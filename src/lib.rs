@@ -122,7 +122,18 @@
 //! [`BroadcastDispatcher`] sends no empty message when a selector rejects a whole dispatch but
 //! still gives the demand back (Q12), refusing a duplicate subscription leaves the live one
 //! alone (Q15), and events left over while nobody could take them pay down the demand in
-//! flight and are asked back first, so no ask is lost (Q16).
+//! flight and are asked back first, so no ask is lost (Q16); a producer_consumer reports its
+//! demand mode as forward and refuses accumulate with a typed error (Q7); the
+//! [`PartitionDispatcher`] refuses a missing, unknown or taken partition by cancelling only that
+//! subscription, with a typed [`Refusal`] (Q13), and treats an empty queue and zero demand as
+//! the same state, so an info with nothing ahead of it is delivered (Q18).
+//!
+//! Beyond the listed quirks, three places where GenStage can reorder or lose events are fixed,
+//! each pinned by a property test: a producer serves its buffer to every consumer with
+//! demand before newer events go out, even when the DemandDispatcher's `pending` absorbed an
+//! ask ([`Dispatcher::ready`]); leaving accumulate mode replays held events, events taken from
+//! the buffer and new `handle_demand` output in emission order; and a producer_consumer whose
+//! producer ended waits until its consumers have taken its output buffer before it stops.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -151,6 +151,21 @@ where
     pub fn consumers(&self) -> impl Iterator<Item = SubId> + '_ {
         self.down.consumer_ids()
     }
+    /// The demand mode: always forward (spec §8.6; GenStage's query crashes a producer_consumer,
+    /// §21 Q7).
+    pub fn demand_mode(&self) -> crate::options::DemandMode {
+        crate::options::DemandMode::Forward
+    }
+    /// Setting the demand mode: forward is a no-op, accumulate is refused (spec §8.6).
+    pub fn set_demand_mode(
+        &mut self,
+        mode: crate::options::DemandMode,
+    ) -> Result<(), OptionsError> {
+        match mode {
+            crate::options::DemandMode::Forward => Ok(()),
+            crate::options::DemandMode::Accumulate => Err(OptionsError::DemandModeNotSupported),
+        }
+    }
     /// Why it stopped, once it has.
     pub fn stopped(&self) -> Option<Reason> {
         self.stopped

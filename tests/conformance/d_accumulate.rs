@@ -112,3 +112,38 @@ fn d4_info_messages_bypass_accumulate_mode() {
     net.set_demand_mode(p, DemandMode::Forward);
     assert_trace(&net.take(), &[handle_demand(p, 5), events(s, ls("ab"))]);
 }
+
+/// Spec §8.6 / §21 Q7: GenStage's `demand(pc)` query crashes the producer_consumer; here it
+/// answers forward, and asking a producer_consumer to accumulate is a typed error that changes
+/// nothing.
+#[test]
+fn d_q7_a_producer_consumer_reports_forward_and_refuses_accumulate() {
+    struct Pass;
+    impl ProducerConsumer for Pass {
+        type In = u8;
+        type Out = u8;
+        fn handle_events(&mut self, e: Batch<'_, u8>, _: SubId, out: &mut Emit<'_, u8>) -> Flow {
+            out.extend(e);
+            Flow::Continue
+        }
+    }
+    let mut pc: ProducerConsumerStage<Pass> =
+        ProducerConsumerStage::new(StageId(0), Pass, ProducerOptions::new()).unwrap();
+    assert_eq!(pc.demand_mode(), DemandMode::Forward);
+    assert_eq!(pc.set_demand_mode(DemandMode::Forward), Ok(()));
+    assert_eq!(
+        pc.set_demand_mode(DemandMode::Accumulate),
+        Err(OptionsError::DemandModeNotSupported)
+    );
+    assert_eq!(pc.demand_mode(), DemandMode::Forward);
+    // Nor can one be built accumulating.
+    assert_eq!(
+        ProducerConsumerStage::<Pass>::new(
+            StageId(0),
+            Pass,
+            ProducerOptions::new().demand(DemandMode::Accumulate)
+        )
+        .err(),
+        Some(OptionsError::DemandModeNotSupported)
+    );
+}
