@@ -196,4 +196,31 @@ mod tests {
         assert_eq!(fill(&mut b, &[3]), 1);
         assert_eq!(b.len(), 2);
     }
+
+    #[test]
+    fn capacity_is_the_configured_bound() {
+        assert_eq!(
+            Buffer::<u32, Fixed<8>>::new(Some(3), Keep::Last).capacity(),
+            Some(3)
+        );
+        assert_eq!(
+            Buffer::<u32, Fixed<8>>::new(None, Keep::Last).capacity(),
+            None
+        );
+    }
+
+    #[test]
+    fn an_unpopped_event_keeps_markers_behind_it() {
+        let mut b = Buffer::<u32, Fixed<8>>::new(None, Keep::Last);
+        fill(&mut b, &[1, 2, 3]);
+        b.push_marker(MarkerId(1)).unwrap();
+        assert_eq!((b.pop(), b.pop()), (Some(1), Some(2)));
+        assert_eq!(b.run_len(), 1);
+        b.unpop(2);
+        b.unpop(1);
+        // Both events are back in front of the marker, in their order.
+        assert_eq!(b.run_len(), 3);
+        assert_eq!((b.pop(), b.pop(), b.pop()), (Some(1), Some(2), Some(3)));
+        assert_eq!(b.pop_released(), Some(MarkerId(1)));
+    }
 }

@@ -194,4 +194,17 @@ mod tests {
         let mut d = AutoDemand::new(10, 5);
         assert!(plan(&mut d, 0).is_empty());
     }
+
+    #[test]
+    fn accessors_report_the_plan_state() {
+        let mut d = AutoDemand::new(10, 4);
+        assert_eq!((d.max(), d.min(), d.outstanding()), (10, 4, 10));
+        let mut p = d.plan(9);
+        assert_eq!(p.remaining(), 9);
+        assert_eq!(p.next().map(|c| c.len), Some(6));
+        assert_eq!(p.remaining(), 3);
+        assert_eq!(p.next().map(|c| c.len), Some(3));
+        assert_eq!(p.remaining(), 0);
+        assert_eq!(p.next(), None);
+    }
 }

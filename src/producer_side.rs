@@ -499,3 +499,76 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
             .find(|s| s.consumer == id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Fixed-storage limits of the producer role, which no stage-level run reaches easily.
+    use super::*;
+    use crate::dispatcher::DemandDispatcher;
+    use crate::storage::Fixed;
+
+    type Side = ProducerSide<u32, (), DemandDispatcher<Fixed<2>>, Fixed<2>>;
+
+    #[derive(Default)]
+    struct Reports(heapless::Vec<Report, 8>);
+    impl Outbox<u32, u32, ()> for Reports {
+        fn push(&mut self, output: Output<u32, ()>) {
+            if let Output::Report(r) = output {
+                self.0.push(r).expect("room for this test's reports");
+            }
+        }
+        fn events<I: ExactSizeIterator<Item = u32>>(&mut self, _: SubId, _: I) {
+            panic!("nothing is delivered in these tests");
+        }
+    }
+
+    fn side(mode: DemandMode) -> Side {
+        ProducerSide::new(DemandDispatcher::new(), Some(2), Keep::Last, mode)
+    }
+
+    fn sub(n: u32) -> SubId {
+        SubId::new(StageId(0), StageId(n), 0)
+    }
+
+    #[test]
+    fn a_full_self_queue_folds_asks_of_the_same_subscription_and_reports_the_rest() {
+        let mut s = side(DemandMode::Forward);
+        let (mut out, mut stats) = (Reports::default(), StageStats::default());
+        let (_, _, _, mut ctx) = s.split(&mut out, &mut stats);
+        ctx.self_ask(sub(1), 1);
+        ctx.self_ask(sub(2), 2);
+        // Full: the next ask of sub 2 joins the last queued one, an ask of sub 1 cannot.
+        ctx.self_ask(sub(2), 5);
+        ctx.self_ask(sub(1), 4);
+        assert_eq!(s.selfq.len(), 2);
+        assert_eq!(s.selfq.get(0), Some(&SelfMsg::Ask(sub(1), 1)));
+        assert_eq!(s.selfq.get(1), Some(&SelfMsg::Ask(sub(2), 7)));
+        assert_eq!(out.0.as_slice(), [Report::SelfQueueFull]);
+    }
+
+    #[test]
+    fn events_beyond_a_full_accumulate_log_are_counted_and_reported() {
+        let mut s = side(DemandMode::Accumulate);
+        let (mut out, mut stats) = (Reports::default(), StageStats::default());
+        for e in [1, 2, 3] {
+            let _ = s.scratch.push_back(e);
+            s.dispatch_emitted(&mut out, &mut stats);
+        }
+        // Two events are held, in order; the third found the held storage full.
+        assert_eq!(
+            (s.held.get(0), s.held.get(1), s.held.len()),
+            (Some(&1), Some(&2), 2)
+        );
+        assert_eq!((s.log.front(), s.log.len()), (Some(&Held::Events(2)), 1));
+        assert_eq!(stats.emitted, 3);
+        assert_eq!(stats.discarded.accumulate_full, 1);
+        assert_eq!(
+            out.0.as_slice(),
+            [Report::Discarded {
+                count: 1,
+                reason: DiscardReason::AccumulateFull,
+                log: true
+            }]
+        );
+    }
+}
