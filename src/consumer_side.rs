@@ -267,3 +267,45 @@ impl<S: Storage> ConsumerSide<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::fmt::Write;
+
+    #[test]
+    fn subscribe_errors_say_what_went_wrong() {
+        let cases = [
+            (
+                SubscribeError::Options(OptionsError::MaxDemandZero),
+                "bad subscription options: ",
+            ),
+            (
+                SubscribeError::TooManySubscriptions,
+                "too many subscriptions",
+            ),
+            (SubscribeError::Stopped, "the stage has stopped"),
+            (SubscribeError::NotAConsumer, "not a consumer"),
+            (SubscribeError::NoSuchStage, "no such stage"),
+            (
+                SubscribeError::WrongEventType,
+                "the stages' event types differ",
+            ),
+        ];
+        for (e, start) in cases {
+            let mut s = heapless::String::<200>::new();
+            write!(s, "{e}").expect("room for the text");
+            assert!(s.starts_with(start), "{s}");
+        }
+        let mut s = heapless::String::<200>::new();
+        write!(s, "{}", SubscribeError::from(OptionsError::MaxDemandZero)).unwrap();
+        let mut o = heapless::String::<200>::new();
+        write!(
+            o,
+            "bad subscription options: {}",
+            OptionsError::MaxDemandZero
+        )
+        .unwrap();
+        assert_eq!(s, o);
+    }
+}

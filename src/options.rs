@@ -359,3 +359,57 @@ impl fmt::Display for OptionsError {
 }
 
 impl core::error::Error for OptionsError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::fmt::Write;
+
+    fn even(e: &u32) -> bool {
+        e % 2 == 0
+    }
+    fn odd(e: &u32) -> bool {
+        e % 2 == 1
+    }
+
+    fn text(v: &impl fmt::Debug) -> heapless::String<160> {
+        let mut s = heapless::String::new();
+        write!(s, "{v:?}").expect("room for the text");
+        s
+    }
+
+    #[test]
+    fn subscribe_options_are_equal_only_when_every_field_is() {
+        let base = Subscribe::<u32>::new().max_demand(8).selector(even);
+        let copy = base;
+        assert_eq!(copy, base);
+        assert_eq!(base.validate(), copy.validate());
+        let others = [
+            base.max_demand(9),
+            base.min_demand(3),
+            base.cancel(CancelMode::Temporary),
+            base.partition(1),
+            base.selector(odd),
+            Subscribe::new().max_demand(8),
+        ];
+        for other in others {
+            assert_ne!(other, base, "{other:?}");
+            assert_ne!(other.validate().unwrap(), base.validate().unwrap());
+        }
+    }
+
+    #[test]
+    fn subscribe_options_print_their_fields() {
+        let s = Subscribe::<u32>::new().max_demand(8).partition(2);
+        assert_eq!(
+            text(&s),
+            "Subscribe { max_demand: 8, min_demand: None, cancel: Permanent, partition: Some(2), \
+             selector: false }"
+        );
+        assert_eq!(
+            text(&s.selector(even).validate().unwrap()),
+            "SubscribeOptions { max_demand: 8, min_demand: 4, cancel: Permanent, \
+             partition: Some(2), selector: true }"
+        );
+    }
+}

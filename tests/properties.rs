@@ -1104,6 +1104,10 @@ struct ModelSub {
     msgs: VecDeque<usize>,
     /// Steps still expected, in order.
     plan: VecDeque<Step>,
+    /// Demand asked on this subscription (every ask output).
+    asked: u64,
+    /// Events handed to the consumer's `handle_events` from this subscription.
+    events: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -1154,6 +1158,10 @@ fn check_demand(run: &Run, checks: Checks) -> Result<(), TestCaseError> {
                             sub
                         );
                         prop_assert!(m.d <= m.max);
+                    }
+                    if st.stopped.is_none() {
+                        prop_assert_eq!(stats.asked, m.asked, "#{}: demand asked on {}", i, sub);
+                        prop_assert_eq!(stats.events, m.events, "#{}: events on {}", i, sub);
                     }
                 }
             }
@@ -1216,13 +1224,17 @@ fn check_demand(run: &Run, checks: Checks) -> Result<(), TestCaseError> {
                             alive: true,
                             msgs: VecDeque::new(),
                             plan: VecDeque::new(),
+                            asked: 0,
+                            events: 0,
                         },
                     );
                 }
                 Output::ToProducer(ToProducer::Ask { sub, demand }) => {
-                    let m = subs.get(sub);
+                    let m = subs.get_mut(sub);
                     prop_assert!(m.is_some(), "#{i}: ask on {sub}, never subscribed");
-                    if m.and_then(|m| m.manual) != Some(true) && checks.asks {
+                    let m = m.expect("checked");
+                    m.asked += *demand as u64;
+                    if m.manual != Some(true) && checks.asks {
                         step = Some((*sub, Step::Ask(*demand)));
                     }
                 }
@@ -1254,6 +1266,9 @@ fn check_demand(run: &Run, checks: Checks) -> Result<(), TestCaseError> {
                 at,
                 cb: Cb::Events(sub, ids),
             } if *at != P => {
+                if let Some(m) = subs.get_mut(sub) {
+                    m.events += ids.len() as u64;
+                }
                 step = Some((*sub, Step::Chunk(ids.len())));
             }
             _ => {}
