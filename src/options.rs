@@ -366,10 +366,10 @@ mod tests {
     use core::fmt::Write;
 
     fn even(e: &u32) -> bool {
-        e % 2 == 0
+        e.is_multiple_of(2)
     }
     fn odd(e: &u32) -> bool {
-        e % 2 == 1
+        !e.is_multiple_of(2)
     }
 
     fn text(v: &impl fmt::Debug) -> heapless::String<160> {
