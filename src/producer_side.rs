@@ -571,4 +571,57 @@ mod tests {
             }]
         );
     }
+
+    #[test]
+    fn events_taken_from_the_buffer_beyond_a_full_accumulate_log_are_counted() {
+        let mut s = side(DemandMode::Forward);
+        let (mut out, mut stats) = (Reports::default(), StageStats::default());
+        assert_eq!(s.buffer.push(10) + s.buffer.push(11), 0);
+        s.mode = DemandMode::Accumulate;
+        for e in [1, 2] {
+            let _ = s.scratch.push_back(e);
+            s.dispatch_emitted(&mut out, &mut stats);
+        }
+        // Held storage is full: both buffered events are taken for the ask, and lost.
+        assert_eq!(s.serve_from_buffer(2, &mut out, &mut stats), 0);
+        assert!(s.buffer.is_empty());
+        assert_eq!(
+            (s.held.get(0), s.held.get(1), s.held.len()),
+            (Some(&1), Some(&2), 2)
+        );
+        assert_eq!(stats.discarded.accumulate_full, 2);
+        assert_eq!(
+            out.0.as_slice(),
+            [Report::Discarded {
+                count: 2,
+                reason: DiscardReason::AccumulateFull,
+                log: true
+            }]
+        );
+    }
+
+    #[test]
+    fn demand_beyond_a_full_accumulate_log_joins_the_last_held_demand_or_is_reported() {
+        let mut s = side(DemandMode::Accumulate);
+        let (mut out, mut stats) = (Reports::default(), StageStats::default());
+        let _ = s.scratch.push_back(1);
+        s.dispatch_emitted(&mut out, &mut stats);
+        assert_eq!(s.serve_from_buffer(3, &mut out, &mut stats), 0);
+        assert_eq!(s.serve_from_buffer(4, &mut out, &mut stats), 0);
+        assert_eq!(s.log.len(), 2);
+        assert_eq!(s.log.get(0), Some(&Held::Events(1)));
+        assert_eq!(s.log.get(1), Some(&Held::Demand(7)));
+        assert!(out.0.is_empty());
+
+        let mut s = side(DemandMode::Accumulate);
+        let mut out = Reports::default();
+        assert_eq!(s.serve_from_buffer(3, &mut out, &mut stats), 0);
+        let _ = s.scratch.push_back(1);
+        s.dispatch_emitted(&mut out, &mut stats);
+        // The log ends with events: this demand has nowhere to go.
+        assert_eq!(s.serve_from_buffer(4, &mut out, &mut stats), 0);
+        assert_eq!(s.log.get(0), Some(&Held::Demand(3)));
+        assert_eq!(s.log.get(1), Some(&Held::Events(1)));
+        assert_eq!(out.0.as_slice(), [Report::SelfQueueFull]);
+    }
 }

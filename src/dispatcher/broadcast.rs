@@ -377,11 +377,14 @@ mod tests {
     fn a_selector_rejecting_everything_sends_nothing_but_gives_the_demand_back() {
         let mut d: BroadcastDispatcher<u32> = BroadcastDispatcher::new();
         let mut ctx = Recorded::default();
+        assert!(d.is_empty());
         let none = Subscribe::new()
             .selector(|_: &u32| false)
             .validate()
             .unwrap();
         d.subscribe(sub(1, 0), &none, &mut ctx).unwrap();
+        assert!(!d.is_empty());
+        assert_eq!(d.len(), 1);
         assert_eq!(d.ask(sub(1, 0), 3, &mut ctx), 3);
         let mut events: VecDeque<u32> = (1..=3).collect();
         d.dispatch(&mut events, &mut ctx);

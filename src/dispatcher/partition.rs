@@ -784,7 +784,9 @@ mod tests {
         let big = (1u128 << 64) + 5;
         assert_eq!(big.partition_key(), 0x910A_2DEC_8902_5CC4);
         assert_eq!(default_partition(&big, 4), 3);
+        assert_eq!(((1i128 << 64) + 5).partition_key(), big.partition_key());
         assert_eq!(('a'.partition_key(), true.partition_key()), (97, 1));
+        assert_eq!(false.partition_key(), 0);
         assert_eq!((&&5u16).partition_key(), 5);
         assert_eq!(default_partition(&5u16, 0), 0);
     }
@@ -1022,5 +1024,16 @@ mod tests {
         d.info(MarkerId(2), &mut ctx);
         assert_eq!(ctx.reports, vec![Report::SelfQueueFull]);
         assert_eq!(ctx.released, vec![MarkerId(2)]);
+    }
+
+    #[test]
+    fn discard_total_adds_every_cause() {
+        let d = PartitionDiscards {
+            by_hash: 2,
+            unknown_partition: 3,
+            cancelled: 5,
+        };
+        assert_eq!(d.total(), 10);
+        assert_eq!(PartitionDiscards::default().total(), 0);
     }
 }
