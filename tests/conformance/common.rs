@@ -403,6 +403,10 @@ pub struct TestPc {
     pub manual: bool,
     /// What `format_discarded` returns.
     pub log_discards: bool,
+    /// `handle_events` stops the stage with this reason after its first call.
+    pub stop_on_events: Option<Reason>,
+    /// `handle_consumer_subscribe` stops the stage with this reason.
+    pub stop_on_consumer: Option<Reason>,
     /// What it saw.
     pub seen: Seen,
 }
@@ -413,6 +417,8 @@ pub fn doubler() -> TestPc {
         double: true,
         manual: false,
         log_discards: true,
+        stop_on_events: None,
+        stop_on_consumer: None,
         seen: Seen::default(),
     }
 }
@@ -422,6 +428,8 @@ pub fn discarder() -> TestPc {
         double: false,
         manual: false,
         log_discards: true,
+        stop_on_events: None,
+        stop_on_consumer: None,
         seen: Seen::default(),
     }
 }
@@ -430,6 +438,21 @@ impl TestPc {
     /// `format_discarded` returns `log`.
     pub fn log_discards(mut self, log: bool) -> Self {
         self.log_discards = log;
+        self
+    }
+    /// Its upstream subscriptions are manual.
+    pub fn manual(mut self) -> Self {
+        self.manual = true;
+        self
+    }
+    /// `handle_events` stops the stage with `reason` (after emitting).
+    pub fn stop_on_events(mut self, reason: Reason) -> Self {
+        self.stop_on_events = Some(reason);
+        self
+    }
+    /// `handle_consumer_subscribe` stops the stage with `reason`.
+    pub fn stop_on_consumer(mut self, reason: Reason) -> Self {
+        self.stop_on_consumer = Some(reason);
         self
     }
     /// The callbacks so far.
@@ -459,7 +482,10 @@ impl ProducerConsumer<Msg> for TestPc {
         if self.double {
             out.extend(doubled(&events));
         }
-        Flow::Continue
+        match self.stop_on_events {
+            Some(reason) => Flow::Stop(reason),
+            None => Flow::Continue,
+        }
     }
 
     fn handle_subscribe(&mut self, sub: SubId, _opts: &SubscribeOptions<Ev>) -> Subscribed {
@@ -473,7 +499,10 @@ impl ProducerConsumer<Msg> for TestPc {
 
     fn handle_consumer_subscribe(&mut self, sub: SubId, _opts: &SubscribeOptions<Ev>) -> Flow {
         self.seen.record(Cb::Subscribe(sub));
-        Flow::Continue
+        match self.stop_on_consumer {
+            Some(reason) => Flow::Stop(reason),
+            None => Flow::Continue,
+        }
     }
 
     fn handle_cancel(&mut self, how: Cancellation, sub: SubId, _out: &mut Emit<'_, Ev>) -> Flow {

@@ -248,3 +248,118 @@ fn h6_a_permanent_cancel_waits_behind_queued_input() {
     );
     assert_eq!(net.stopped(pc), Some(Reason::Normal));
 }
+
+// Beyond the scenarios: the producer_consumer's own API and its stops.
+
+/// A producer_consumer with consumer D subscribed (nothing asked yet), and a raw producer X.
+fn pc_between(b: TestPc) -> (Net, H<ProducerConsumerStage<TestPc, Msg>>, SubId, SubId) {
+    let mut net = Net::new();
+    let pc = net.producer_consumer(b, ProducerOptions::new());
+    let up = net
+        .subscribe(pc, X, Subscribe::new().max_demand(4).min_demand(2))
+        .unwrap();
+    let d = sub_id(pc, D, 0);
+    net.send(subscribe_msg(d, Subscribe::new()));
+    net.run();
+    net.take();
+    (net, pc, up, d)
+}
+
+#[test]
+fn h_a_call_replies_and_its_events_are_dispatched_like_handle_events_output() {
+    let (mut net, pc, _, d) = pc_between(doubler());
+    net.send(ask_msg(d, 2));
+    net.run();
+    net.take();
+    net.call(pc, Msg::Emit(ls("abc")));
+    // Two go out under D's demand, the third waits in the output buffer.
+    assert_trace(
+        &net.take(),
+        &[
+            handle_call(pc, Msg::Emit(ls("abc"))),
+            events(d, ls("ab")),
+            reply(pc, Msg::Ok),
+        ],
+    );
+    assert_eq!(net.stage(pc).buffered_count(), 1);
+    assert_eq!(net.stage(pc).downstream_demand(), 0);
+    net.call(pc, Msg::Stop(Reason::Shutdown));
+    let trace = net.take();
+    assert_eq!(trace[0], handle_call(pc, Msg::Stop(Reason::Shutdown)));
+    assert_eq!(trace[1], reply(pc, Msg::Ok));
+    assert!(trace.contains(&stop(pc, Reason::Shutdown)), "{trace:#?}");
+    assert_eq!(net.stopped(pc), Some(Reason::Shutdown));
+}
+
+#[test]
+fn h_manual_upstream_demand_is_asked_and_cancelled_through_the_stage() {
+    let (mut net, pc, up, _) = pc_between(doubler().manual());
+    assert_eq!(net.stage(pc).subscriptions().collect::<Vec<_>>(), [up]);
+    assert_eq!(
+        net.stage(pc).consumers().collect::<Vec<_>>(),
+        [sub_id(pc, D, 0)]
+    );
+    assert_eq!(net.ask(pc, up, 3), Ok(()));
+    assert_trace(&net.take(), &[ask(up, 3)]);
+    let stranger = sub_id(X, pc, 9);
+    assert_eq!(net.ask(pc, stranger, 1), Err(AskError::UnknownSubscription));
+    assert_eq!(
+        net.cancel(pc, stranger, Reason::Normal),
+        Err(AskError::UnknownSubscription)
+    );
+    assert_eq!(net.cancel(pc, up, Reason::Normal), Ok(()));
+    assert_trace(&net.take(), &[cancel_up(up, Reason::Normal)]);
+
+    net.call(pc, Msg::Stop(Reason::Shutdown));
+    net.run();
+    net.take();
+    assert_eq!(net.stopped(pc), Some(Reason::Shutdown));
+    assert_eq!(net.ask(pc, up, 1), Err(AskError::Stopped));
+    assert_eq!(net.cancel(pc, up, Reason::Normal), Err(AskError::Stopped));
+}
+
+#[test]
+fn h_automatic_upstream_demand_cannot_be_asked_by_hand() {
+    let (mut net, pc, up, _) = pc_between(doubler());
+    assert_eq!(net.ask(pc, up, 1), Err(AskError::NotManual));
+    assert_eq!(net.stage(pc).demand_mode(), DemandMode::Forward);
+}
+
+#[test]
+fn h_a_stop_in_handle_events_drops_the_rest_of_the_message_counted() {
+    let (mut net, pc, up, d) = pc_between(doubler().stop_on_events(Reason::Custom("seven")));
+    net.send(ask_msg(d, 10));
+    net.run();
+    net.take();
+    // Chunks of max - min = 2: the first chunk stops the stage, the other two are dropped.
+    net.send_events(up, ns(1..=4));
+    net.run();
+    let trace = net.take();
+    assert_eq!(trace[1], handle_events(up, ns(1..=2)));
+    assert_eq!(trace[2], events(d, doubled(&ns(1..=2))));
+    assert!(
+        trace.contains(&stop(pc, Reason::Custom("seven"))),
+        "{trace:#?}"
+    );
+    assert!(!trace.contains(&handle_events(up, ns(3..=4))));
+    assert_eq!(net.stage(pc).stats().discarded.stopped, 2);
+}
+
+#[test]
+fn h_a_stop_in_handle_consumer_subscribe_stops_the_stage() {
+    let mut net = Net::new();
+    let pc = net.producer_consumer(
+        doubler().stop_on_consumer(Reason::Custom("three")),
+        ProducerOptions::new(),
+    );
+    let d = sub_id(pc, D, 0);
+    net.send(subscribe_msg(d, Subscribe::new()));
+    net.run();
+    let trace = net.take();
+    assert!(trace.contains(&handle_subscribe(pc, d)), "{trace:#?}");
+    assert!(
+        trace.contains(&stop(pc, Reason::Custom("three"))),
+        "{trace:#?}"
+    );
+    assert_eq!(net.stopped(pc), Some(Reason::Custom("three")));
+}
