@@ -539,6 +539,7 @@ mod tests {
         ctx.self_ask(sub(2), 2);
         // Full: the next ask of sub 2 joins the last queued one, an ask of sub 1 cannot.
         ctx.self_ask(sub(2), 5);
+        assert!(ctx.out.0.is_empty(), "a folded ask loses nothing");
         ctx.self_ask(sub(1), 4);
         assert_eq!(s.selfq.len(), 2);
         assert_eq!(s.selfq.get(0), Some(&SelfMsg::Ask(sub(1), 1)));
