@@ -383,6 +383,12 @@ mod tests {
         let base = Subscribe::<u32>::new().max_demand(8).selector(even);
         let copy = base;
         assert_eq!(copy, base);
+        #[allow(clippy::clone_on_copy)]
+        let cloned = base.clone();
+        assert_eq!(cloned, base);
+        #[allow(clippy::clone_on_copy)]
+        let cloned = base.validate().unwrap().clone();
+        assert_eq!(cloned, base.validate().unwrap());
         assert_eq!(base.validate(), copy.validate());
         let others = [
             base.max_demand(9),

@@ -183,4 +183,38 @@ mod fixed_storage_tests {
             8
         );
     }
+
+    #[test]
+    fn a_producer_consumer_counts_input_beyond_its_fixed_queue() {
+        struct Pass;
+        impl ProducerConsumer for Pass {
+            type In = u32;
+            type Out = u32;
+            fn handle_events(
+                &mut self,
+                events: Batch<'_, u32>,
+                _: SubId,
+                out: &mut Emit<'_, u32>,
+            ) -> Flow {
+                out.extend(events);
+                Flow::Continue
+            }
+        }
+        type Small = Fixed<4>;
+        let mut pc = ProducerConsumerStage::<Pass, (), Small, DemandDispatcher<Small>>::new(
+            StageId(1),
+            Pass,
+            ProducerOptions::new().buffer_size(4),
+        )
+        .unwrap();
+        let mut mail = Mail::default();
+        let sub = pc
+            .subscribe(StageId(0), Subscribe::new().max_demand(4), &mut mail)
+            .unwrap();
+        // A peer sends six events; no consumer asked, so they queue, and two find no room.
+        pc.handle_events(sub, 0..6u32, &mut mail);
+        assert_eq!(pc.queued_count(), 4);
+        assert_eq!(pc.stats().events_in, 6);
+        assert_eq!(pc.stats().discarded.input_queue_full, 2);
+    }
 }

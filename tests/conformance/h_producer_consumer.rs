@@ -253,11 +253,21 @@ fn h6_a_permanent_cancel_waits_behind_queued_input() {
 
 /// A producer_consumer with consumer D subscribed (nothing asked yet), and a raw producer X.
 fn pc_between(b: TestPc) -> (Net, H<ProducerConsumerStage<TestPc, Msg>>, SubId, SubId) {
+    pc_with(
+        b,
+        ProducerOptions::new(),
+        Subscribe::new().max_demand(4).min_demand(2),
+    )
+}
+
+fn pc_with(
+    b: TestPc,
+    popts: ProducerOptions,
+    up_opts: Subscribe<Ev>,
+) -> (Net, H<ProducerConsumerStage<TestPc, Msg>>, SubId, SubId) {
     let mut net = Net::new();
-    let pc = net.producer_consumer(b, ProducerOptions::new());
-    let up = net
-        .subscribe(pc, X, Subscribe::new().max_demand(4).min_demand(2))
-        .unwrap();
+    let pc = net.producer_consumer(b, popts);
+    let up = net.subscribe(pc, X, up_opts).unwrap();
     let d = sub_id(pc, D, 0);
     net.send(subscribe_msg(d, Subscribe::new()));
     net.run();
@@ -294,6 +304,8 @@ fn h_a_call_replies_and_its_events_are_dispatched_like_handle_events_output() {
 #[test]
 fn h_manual_upstream_demand_is_asked_and_cancelled_through_the_stage() {
     let (mut net, pc, up, _) = pc_between(doubler().manual());
+    let stats = net.stage(pc).subscription_stats(up).unwrap();
+    assert_eq!((stats.asked, stats.outstanding, stats.events), (0, 0, 0));
     assert_eq!(net.stage(pc).subscriptions().collect::<Vec<_>>(), [up]);
     assert_eq!(
         net.stage(pc).consumers().collect::<Vec<_>>(),
@@ -321,6 +333,9 @@ fn h_manual_upstream_demand_is_asked_and_cancelled_through_the_stage() {
 #[test]
 fn h_automatic_upstream_demand_cannot_be_asked_by_hand() {
     let (mut net, pc, up, _) = pc_between(doubler());
+    // The automatic subscription asked for max_demand at once.
+    let stats = net.stage(pc).subscription_stats(up).unwrap();
+    assert_eq!((stats.asked, stats.outstanding, stats.events), (4, 4, 0));
     assert_eq!(net.ask(pc, up, 1), Err(AskError::NotManual));
     assert_eq!(net.stage(pc).demand_mode(), DemandMode::Forward);
 }
@@ -362,4 +377,33 @@ fn h_a_stop_in_handle_consumer_subscribe_stops_the_stage() {
         "{trace:#?}"
     );
     assert_eq!(net.stopped(pc), Some(Reason::Custom("three")));
+}
+
+#[test]
+fn h_a_full_output_buffer_drops_what_a_call_emits_counted_and_reported() {
+    let (mut net, pc, _, _) = pc_with(
+        doubler(),
+        ProducerOptions::new().buffer_size(1),
+        Subscribe::new(),
+    );
+    // D asked nothing: of three events emitted by a call, the buffer keeps the last.
+    net.call(pc, Msg::Emit(ls("abc")));
+    assert_trace(
+        &net.take(),
+        &[
+            handle_call(pc, Msg::Emit(ls("abc"))),
+            format_discarded(pc, 2),
+            report(
+                pc,
+                Report::Discarded {
+                    count: 2,
+                    reason: DiscardReason::BufferFull,
+                    log: true,
+                },
+            ),
+            reply(pc, Msg::Ok),
+        ],
+    );
+    assert_eq!(net.stage(pc).buffered_count(), 1);
+    assert_eq!(net.stage(pc).stats().discarded.buffer_full, 2);
 }
