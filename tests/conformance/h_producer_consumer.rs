@@ -336,28 +336,33 @@ fn h_automatic_upstream_demand_cannot_be_asked_by_hand() {
     // The automatic subscription asked for max_demand at once.
     let stats = net.stage(pc).subscription_stats(up).unwrap();
     assert_eq!((stats.asked, stats.outstanding, stats.events), (4, 4, 0));
+    assert_eq!(net.stage(pc).stats().asked, 4);
     assert_eq!(net.ask(pc, up, 1), Err(AskError::NotManual));
     assert_eq!(net.stage(pc).demand_mode(), DemandMode::Forward);
 }
 
 #[test]
 fn h_a_stop_in_handle_events_drops_the_rest_of_the_message_counted() {
-    let (mut net, pc, up, d) = pc_between(doubler().stop_on_events(Reason::Custom("seven")));
+    let (mut net, pc, up, d) = pc_with(
+        doubler().stop_on_events(Reason::Custom("seven")),
+        ProducerOptions::new(),
+        Subscribe::new().max_demand(4).min_demand(3),
+    );
     net.send(ask_msg(d, 10));
     net.run();
     net.take();
-    // Chunks of max - min = 2: the first chunk stops the stage, the other two are dropped.
+    // Chunks of max - min = 1: the first chunk stops the stage, the other three are dropped.
     net.send_events(up, ns(1..=4));
     net.run();
     let trace = net.take();
-    assert_eq!(trace[1], handle_events(up, ns(1..=2)));
-    assert_eq!(trace[2], events(d, doubled(&ns(1..=2))));
+    assert_eq!(trace[1], handle_events(up, ns(1..=1)));
+    assert_eq!(trace[2], events(d, doubled(&ns(1..=1))));
     assert!(
         trace.contains(&stop(pc, Reason::Custom("seven"))),
         "{trace:#?}"
     );
-    assert!(!trace.contains(&handle_events(up, ns(3..=4))));
-    assert_eq!(net.stage(pc).stats().discarded.stopped, 2);
+    assert!(!trace.contains(&handle_events(up, ns(2..=2))));
+    assert_eq!(net.stage(pc).stats().discarded.stopped, 3);
 }
 
 #[test]
