@@ -187,3 +187,31 @@ fn broadcast_dispatcher_with_selectors_gives_each_consumer_its_share_in_order() 
 // `Subscribe::new().partition(i)`), checking that each consumer gets exactly its partition's
 // events, in increasing order, and that together they are all 100 000.
 // ===================================================================================
+
+/// A two-stage line of `EVENTS` events with tracing on or off; returns what the consumer got
+/// and the sim.
+fn traced_line(tracing: bool) -> (Vec<u64>, Sim) {
+    let mut sim = Sim::new(0);
+    sim.set_tracing(tracing);
+    let p = sim.producer(Numbers { next: 0 });
+    let c = sim.consumer(Collect::default());
+    sim.subscribe(c, p, Subscribe::new().max_demand(100))
+        .unwrap();
+    sim.run_until_idle();
+    let got = sim.stage(c).behaviour().events.clone();
+    (got, sim)
+}
+
+#[test]
+fn a_sim_without_tracing_runs_the_same_and_records_nothing() {
+    let (traced, mut with) = traced_line(true);
+    let (untraced, without) = traced_line(false);
+    assert_eq!(traced, untraced);
+    assert_eq!(traced.len() as u64, EVENTS);
+    assert!(without.trace().is_empty());
+    // With tracing on, every delivery is in the trace; taking it leaves an empty one.
+    let trace = with.take_trace();
+    assert!(trace.len() as u64 > EVENTS / 100, "{} entries", trace.len());
+    assert!(trace.windows(2).all(|w| w[0].step <= w[1].step));
+    assert!(with.trace().is_empty());
+}

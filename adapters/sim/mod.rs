@@ -204,9 +204,23 @@ struct Envelope {
 pub struct Net {
     queue: VecDeque<Envelope>,
     trace: Vec<TraceEntry>,
+    tracing: bool,
     step: u64,
     replies: Vec<Box<dyn Any>>,
     stops: Vec<(StageId, Reason)>,
+}
+
+impl Net {
+    /// Adds an entry to the trace, when tracing is on.
+    fn record(&mut self, stage: StageId, kind: TraceKind) {
+        if self.tracing {
+            self.trace.push(TraceEntry {
+                step: self.step,
+                stage,
+                kind,
+            });
+        }
+    }
 }
 
 /// The outbox [`Sim::with`] hands out: routes a stage's outputs into the sim.
@@ -235,18 +249,10 @@ impl<In: 'static, Out: 'static, M: 'static> Outbox<In, Out, M> for SimOutbox<'_>
             }),
             Output::Reply(m) => self.net.replies.push(Box::new(m)),
             Output::Stop(reason) => {
-                self.net.trace.push(TraceEntry {
-                    step: self.net.step,
-                    stage: self.me,
-                    kind: TraceKind::Stopped(reason),
-                });
+                self.net.record(self.me, TraceKind::Stopped(reason));
                 self.net.stops.push((self.me, reason));
             }
-            Output::Report(r) => self.net.trace.push(TraceEntry {
-                step: self.net.step,
-                stage: self.me,
-                kind: TraceKind::Report(r),
-            }),
+            Output::Report(r) => self.net.record(self.me, TraceKind::Report(r)),
         }
     }
     fn events<I: ExactSizeIterator<Item = Out>>(&mut self, sub: SubId, events: I) {
@@ -381,11 +387,7 @@ where
         match body {
             Body::ToProducer(..) => {
                 // A consumer takes no subscribers: reported and ignored (spec §1.3).
-                o.net.trace.push(TraceEntry {
-                    step: o.net.step,
-                    stage: me,
-                    kind: TraceKind::Dropped,
-                });
+                o.net.record(me, TraceKind::Dropped);
             }
             Body::Events(sub, events, _) => match events.downcast::<Vec<B::Event>>() {
                 Ok(events) => self.handle_events::<_, B::Event, _>(sub, *events, o),
@@ -440,6 +442,7 @@ impl Sim {
             net: Net {
                 queue: VecDeque::new(),
                 trace: Vec::new(),
+                tracing: true,
                 step: 0,
                 replies: Vec::new(),
                 stops: Vec::new(),
@@ -670,20 +673,12 @@ impl Sim {
             .get(to.0 as usize)
             .is_some_and(|s| s.stopped.is_none());
         if !live {
-            self.net.trace.push(TraceEntry {
-                step: self.net.step,
-                stage: to,
-                kind: TraceKind::Dropped,
-            });
+            self.net.record(to, TraceKind::Dropped);
             self.answer_dead(env);
             return true;
         }
         if let Some(kind) = kind {
-            self.net.trace.push(TraceEntry {
-                step: self.net.step,
-                stage: to,
-                kind,
-            });
+            self.net.record(to, kind);
         }
         let slot = &mut self.slots[to.0 as usize];
         slot.node.deliver(env.body, &mut self.net, to);
@@ -726,11 +721,7 @@ impl Sim {
     /// Stopping a stage that has already stopped does nothing.
     pub fn kill<T>(&mut self, h: Handle<T>, reason: Reason) {
         if self.slots[h.id.0 as usize].stopped.is_none() {
-            self.net.trace.push(TraceEntry {
-                step: self.net.step,
-                stage: h.id,
-                kind: TraceKind::Stopped(reason),
-            });
+            self.net.record(h.id, TraceKind::Stopped(reason));
             self.net.stops.push((h.id, reason));
             self.settle_stops();
         }
@@ -762,9 +753,22 @@ impl Sim {
             .sum()
     }
 
-    /// The trace so far.
+    /// The trace so far (since the last [`take_trace`](Self::take_trace)).
     pub fn trace(&self) -> &[TraceEntry] {
         &self.net.trace
+    }
+
+    /// Hands over the trace so far and starts an empty one.
+    pub fn take_trace(&mut self) -> Vec<TraceEntry> {
+        core::mem::take(&mut self.net.trace)
+    }
+
+    /// Turns the trace on or off (it is on in a new sim). The trace grows with every
+    /// delivery, so a long run that does not read it turns it off, or drains it with
+    /// [`take_trace`](Self::take_trace), to keep its memory flat. Nothing else changes: the
+    /// stages see the same messages in the same order either way.
+    pub fn set_tracing(&mut self, on: bool) {
+        self.net.tracing = on;
     }
 }
 
