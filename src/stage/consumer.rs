@@ -1,12 +1,13 @@
 //! The consumer stage: the consumer role plus a [`Consumer`] behaviour.
 
 use crate::behaviour::{Consumer, Flow, Subscribed};
-use crate::callbacks::{AskError, Batch, Ctx, Reply, Upstream};
+use crate::callbacks::{AskError, Batch, Ctx, Reply};
 use crate::consumer_side::{ConsumerSide, SubscribeError, UpCtx};
 use crate::id::{StageId, SubId};
 use crate::message::{DiscardReason, Outbox, Output, Report, ToConsumer, ToProducer};
-use crate::options::Subscribe;
+use crate::options::{Subscribe, SubscribeOptions};
 use crate::reason::{Cancellation, Reason};
+use crate::stage::upstream::Guest;
 use crate::stats::{StageStats, SubscriptionStats};
 use crate::storage::{DefaultStorage, List, Storage};
 
@@ -98,7 +99,7 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
         opts: Subscribe<B::Event>,
         out: &mut O,
     ) -> Result<SubId, SubscribeError> {
-        self.subscribe_inner(producer, opts, None, out)
+        self.subscribe_to(producer, opts, None, out)
     }
 
     /// Subscribes to `producer` with a new subscription, asking it to cancel `old` with
@@ -111,27 +112,7 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
         opts: Subscribe<B::Event>,
         out: &mut O,
     ) -> Result<SubId, SubscribeError> {
-        self.subscribe_inner(producer, opts, Some((old, reason)), out)
-    }
-
-    fn subscribe_inner<Out, O: Outbox<B::Event, Out, M>>(
-        &mut self,
-        producer: StageId,
-        opts: Subscribe<B::Event>,
-        previous: Option<(SubId, Reason)>,
-        out: &mut O,
-    ) -> Result<SubId, SubscribeError> {
-        if self.stopped.is_some() {
-            return Err(SubscribeError::Stopped);
-        }
-        let opts = opts.validate()?;
-        let sub = self.side.subscribe(producer, opts, previous, out)?;
-        match self.behaviour.handle_subscribe(sub, &opts) {
-            Subscribed::Automatic => self.side.set_automatic(sub, out, &mut self.stats),
-            Subscribed::Manual => self.side.set_manual(sub),
-            Subscribed::Stop(r) => self.stop(r, out),
-        }
-        Ok(sub)
+        self.subscribe_to(producer, opts, Some((old, reason)), out)
     }
 
     /// Asks for `demand` more events on a manual subscription.
@@ -141,10 +122,7 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
         demand: usize,
         out: &mut O,
     ) -> Result<(), AskError> {
-        if self.stopped.is_some() {
-            return Err(AskError::Stopped);
-        }
-        UpCtx::new(&mut self.side, out, &mut self.stats).ask(sub, demand)
+        self.ask_upstream(sub, demand, out)
     }
 
     /// Asks the producer to cancel `sub`. The subscription ends when the producer confirms.
@@ -154,10 +132,7 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
         reason: Reason,
         out: &mut O,
     ) -> Result<(), AskError> {
-        if self.stopped.is_some() {
-            return Err(AskError::Stopped);
-        }
-        UpCtx::new(&mut self.side, out, &mut self.stats).cancel(sub, reason)
+        self.cancel_upstream(sub, reason, out)
     }
 
     /// Events from a producer on `sub`.
@@ -300,4 +275,24 @@ pub(crate) fn unknown_events<In, Out, M, O: Outbox<In, Out, M>>(
         sub,
         reason: Reason::UnknownSubscription,
     }));
+}
+
+impl<B, M, S, Out> Guest<B::Event, Out, M> for ConsumerStage<B, M, S>
+where
+    B: Consumer<M>,
+    S: Storage,
+{
+    type S = S;
+    fn upstream(&mut self) -> (&mut ConsumerSide<S>, &mut StageStats) {
+        (&mut self.side, &mut self.stats)
+    }
+    fn has_stopped(&self) -> bool {
+        self.stopped.is_some()
+    }
+    fn halt_upstream<O: Outbox<B::Event, Out, M>>(&mut self, reason: Reason, out: &mut O) {
+        self.stop(reason, out);
+    }
+    fn subscribed_to(&mut self, sub: SubId, opts: &SubscribeOptions<B::Event>) -> Subscribed {
+        self.behaviour.handle_subscribe(sub, opts)
+    }
 }

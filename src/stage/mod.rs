@@ -4,6 +4,7 @@ pub mod consumer;
 mod downstream;
 pub mod producer;
 pub mod producer_consumer;
+mod upstream;
 
 #[cfg(test)]
 mod fixed_storage_tests {

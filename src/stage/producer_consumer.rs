@@ -1,7 +1,7 @@
 //! The producer_consumer stage: both roles plus a [`ProducerConsumer`] behaviour (spec §16).
 
 use crate::behaviour::{Flow, ProducerConsumer, Subscribed};
-use crate::callbacks::{AskError, Batch, Emit, Reply, Upstream};
+use crate::callbacks::{AskError, Batch, Emit, Reply};
 use crate::consumer_side::{ConsumerSide, SubscribeError, UpCtx};
 use crate::dispatcher::{DemandDispatcher, Dispatcher};
 use crate::id::{StageId, SubId};
@@ -13,6 +13,7 @@ use crate::producer_side::{ProducerSide, SelfMsg};
 use crate::reason::{CancelMode, Cancellation, Reason};
 use crate::stage::consumer::unknown_events;
 use crate::stage::downstream::{Host, Parts};
+use crate::stage::upstream::Guest;
 use crate::stats::{StageStats, SubscriptionStats};
 use crate::storage::{DefaultStorage, Deque, List, Storage};
 
@@ -187,7 +188,7 @@ where
         opts: Subscribe<B::In>,
         out: &mut O,
     ) -> Result<SubId, SubscribeError> {
-        self.subscribe_inner(producer, opts, None, out)
+        self.subscribe_to(producer, opts, None, out)
     }
 
     /// Subscribes anew, asking the producer to cancel `old` first (spec §4.9).
@@ -199,27 +200,7 @@ where
         opts: Subscribe<B::In>,
         out: &mut O,
     ) -> Result<SubId, SubscribeError> {
-        self.subscribe_inner(producer, opts, Some((old, reason)), out)
-    }
-
-    fn subscribe_inner<O: Outbox<B::In, B::Out, M>>(
-        &mut self,
-        producer: StageId,
-        opts: Subscribe<B::In>,
-        previous: Option<(SubId, Reason)>,
-        out: &mut O,
-    ) -> Result<SubId, SubscribeError> {
-        if self.stopped.is_some() {
-            return Err(SubscribeError::Stopped);
-        }
-        let opts = opts.validate()?;
-        let sub = self.up.subscribe(producer, opts, previous, out)?;
-        match self.behaviour.handle_subscribe(sub, &opts) {
-            Subscribed::Automatic => self.up.set_automatic(sub, out, &mut self.stats),
-            Subscribed::Manual => self.up.set_manual(sub),
-            Subscribed::Stop(r) => self.stop(r, out),
-        }
-        Ok(sub)
+        self.subscribe_to(producer, opts, Some((old, reason)), out)
     }
 
     /// Asks on a manual upstream subscription.
@@ -229,10 +210,7 @@ where
         demand: usize,
         out: &mut O,
     ) -> Result<(), AskError> {
-        if self.stopped.is_some() {
-            return Err(AskError::Stopped);
-        }
-        UpCtx::new(&mut self.up, out, &mut self.stats).ask(sub, demand)
+        self.ask_upstream(sub, demand, out)
     }
 
     /// Asks the producer to cancel an upstream subscription.
@@ -242,10 +220,7 @@ where
         reason: Reason,
         out: &mut O,
     ) -> Result<(), AskError> {
-        if self.stopped.is_some() {
-            return Err(AskError::Stopped);
-        }
-        UpCtx::new(&mut self.up, out, &mut self.stats).cancel(sub, reason)
+        self.cancel_upstream(sub, reason, out)
     }
 
     /// Events from a producer: queued, then handled while downstream demand lasts.
@@ -610,5 +585,26 @@ where
     }
     fn demand<O: Outbox<B::In, B::Out, M>>(&mut self, u: usize, out: &mut O) {
         ProducerConsumerStage::demand(self, u, out);
+    }
+}
+
+impl<B, M, S, D> Guest<B::In, B::Out, M> for ProducerConsumerStage<B, M, S, D>
+where
+    B: ProducerConsumer<M>,
+    S: Storage,
+    D: Dispatcher<B::Out>,
+{
+    type S = S;
+    fn upstream(&mut self) -> (&mut ConsumerSide<S>, &mut StageStats) {
+        (&mut self.up, &mut self.stats)
+    }
+    fn has_stopped(&self) -> bool {
+        self.stopped.is_some()
+    }
+    fn halt_upstream<O: Outbox<B::In, B::Out, M>>(&mut self, reason: Reason, out: &mut O) {
+        self.stop(reason, out);
+    }
+    fn subscribed_to(&mut self, sub: SubId, opts: &SubscribeOptions<B::In>) -> Subscribed {
+        self.behaviour.handle_subscribe(sub, opts)
     }
 }

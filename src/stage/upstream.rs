@@ -1,0 +1,80 @@
+//! The upstream protocol shared by consumers and producer_consumers: subscribing to a
+//! producer, asking on a manual subscription and cancelling one (spec §4.7–§4.9, §6.3). Each
+//! stage kind supplies the few steps that differ ([`Guest`]); the flows are written once here.
+
+use crate::behaviour::Subscribed;
+use crate::callbacks::{AskError, Upstream};
+use crate::consumer_side::{ConsumerSide, SubscribeError, UpCtx};
+use crate::id::{StageId, SubId};
+use crate::message::Outbox;
+use crate::options::{Subscribe, SubscribeOptions};
+use crate::reason::Reason;
+use crate::stats::StageStats;
+use crate::storage::Storage;
+
+/// A stage with a consumer side. `In` is the event type it takes from producers, `Out` the one
+/// its outbox carries downstream.
+pub(crate) trait Guest<In, Out, M> {
+    type S: Storage;
+
+    /// The consumer side and the stage's counters, borrowed together.
+    fn upstream(&mut self) -> (&mut ConsumerSide<Self::S>, &mut StageStats);
+    fn has_stopped(&self) -> bool;
+    fn halt_upstream<O: Outbox<In, Out, M>>(&mut self, reason: Reason, out: &mut O);
+    /// The behaviour's `handle_subscribe` for a producer this stage subscribed to.
+    fn subscribed_to(&mut self, sub: SubId, opts: &SubscribeOptions<In>) -> Subscribed;
+
+    /// Subscribes to `producer`, asking it first to cancel `previous` when given (spec §4.7,
+    /// §4.9): the options are checked, the subscribe goes out, and the behaviour's answer
+    /// decides the demand mode.
+    fn subscribe_to<O: Outbox<In, Out, M>>(
+        &mut self,
+        producer: StageId,
+        opts: Subscribe<In>,
+        previous: Option<(SubId, Reason)>,
+        out: &mut O,
+    ) -> Result<SubId, SubscribeError> {
+        if self.has_stopped() {
+            return Err(SubscribeError::Stopped);
+        }
+        let opts = opts.validate()?;
+        let sub = self.upstream().0.subscribe(producer, opts, previous, out)?;
+        match self.subscribed_to(sub, &opts) {
+            Subscribed::Automatic => {
+                let (side, stats) = self.upstream();
+                side.set_automatic(sub, out, stats);
+            }
+            Subscribed::Manual => self.upstream().0.set_manual(sub),
+            Subscribed::Stop(r) => self.halt_upstream(r, out),
+        }
+        Ok(sub)
+    }
+
+    /// Asks for `demand` more events on manual subscription `sub`.
+    fn ask_upstream<O: Outbox<In, Out, M>>(
+        &mut self,
+        sub: SubId,
+        demand: usize,
+        out: &mut O,
+    ) -> Result<(), AskError> {
+        if self.has_stopped() {
+            return Err(AskError::Stopped);
+        }
+        let (side, stats) = self.upstream();
+        UpCtx::new(side, out, stats).ask(sub, demand)
+    }
+
+    /// Asks the producer of `sub` to cancel it.
+    fn cancel_upstream<O: Outbox<In, Out, M>>(
+        &mut self,
+        sub: SubId,
+        reason: Reason,
+        out: &mut O,
+    ) -> Result<(), AskError> {
+        if self.has_stopped() {
+            return Err(AskError::Stopped);
+        }
+        let (side, stats) = self.upstream();
+        UpCtx::new(side, out, stats).cancel(sub, reason)
+    }
+}
