@@ -385,9 +385,9 @@ where
     fn deliver(&mut self, body: Body, net: &mut Net, me: StageId) {
         let o = &mut out(net, me);
         match body {
-            Body::ToProducer(..) => {
-                // A consumer takes no subscribers: reported and ignored (spec §1.3).
-                o.net.record(me, TraceKind::Dropped);
+            // A consumer takes no subscribers: reported and ignored (spec §1.3).
+            Body::ToProducer(sub, ..) => {
+                Outbox::<B::Event, B::Event, M>::push(o, Output::Report(Report::WrongKind { sub }))
             }
             Body::Events(sub, events, _) => match events.downcast::<Vec<B::Event>>() {
                 Ok(events) => self.handle_events::<_, B::Event, _>(sub, *events, o),
