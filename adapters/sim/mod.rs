@@ -10,6 +10,10 @@
 //! stage stops, every other live stage hears `handle_down` from it, after the messages already
 //! queued.
 //!
+//! The trace ([`Sim::trace`]) holds one entry per delivery, report and stop, so it grows with
+//! the run: a long run that does not read it calls [`Sim::set_tracing`]`(false)` or drains it
+//! with [`Sim::take_trace`], and its memory stays flat.
+//!
 //! ```
 //! use genstage::sim::Sim;
 //! use genstage::*;
