@@ -223,3 +223,107 @@ impl<M> Reply<M> {
         self.before.is_some() || self.after.is_some()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::StageId;
+    use crate::storage::Fixed;
+    use core::fmt::Write;
+
+    /// Records the last request and answers with `answer`.
+    struct Peer {
+        answer: Result<(), AskError>,
+        asked: Option<(SubId, usize)>,
+        cancelled: Option<(SubId, Reason)>,
+    }
+    impl Upstream for Peer {
+        fn ask(&mut self, sub: SubId, demand: usize) -> Result<(), AskError> {
+            self.asked = Some((sub, demand));
+            self.answer
+        }
+        fn cancel(&mut self, sub: SubId, reason: Reason) -> Result<(), AskError> {
+            self.cancelled = Some((sub, reason));
+            self.answer
+        }
+    }
+
+    fn sub() -> SubId {
+        SubId::new(StageId(0), StageId(1), 0)
+    }
+
+    #[test]
+    fn emit_counts_what_was_emitted_and_says_when_full() {
+        let mut sink = heapless::Deque::<u32, 2>::new();
+        let mut out = Emit::new(&mut sink, None);
+        assert!(out.is_empty() && !out.is_full());
+        assert_eq!(out.len(), 0);
+        assert_eq!(out.push(1), Ok(()));
+        assert!(!out.is_empty() && !out.is_full());
+        assert_eq!(out.extend([2, 3, 4]), 1);
+        assert_eq!((out.len(), out.is_full()), (2, true));
+        assert_eq!(out.push(5), Err(5));
+        // A producer's emit has no upstream to ask on.
+        assert_eq!(out.ask(sub(), 1), Err(AskError::NotAConsumer));
+    }
+
+    #[test]
+    fn ctx_passes_asks_and_cancels_on_and_returns_the_answer() {
+        for answer in [Ok(()), Err(AskError::NotManual)] {
+            let mut peer = Peer {
+                answer,
+                asked: None,
+                cancelled: None,
+            };
+            let mut ctx = Ctx::new(&mut peer);
+            assert_eq!(ctx.ask(sub(), 3), answer);
+            assert_eq!(ctx.cancel(sub(), Reason::Shutdown), answer);
+            assert_eq!(peer.asked, Some((sub(), 3)));
+            assert_eq!(peer.cancelled, Some((sub(), Reason::Shutdown)));
+        }
+    }
+
+    #[test]
+    fn a_batch_knows_its_length_and_takes_all_of_it_even_when_dropped_early() {
+        let mut source = 1..=10u32;
+        {
+            let mut batch = Batch::new(&mut source, 4);
+            assert_eq!(batch.len(), 4);
+            assert_eq!(batch.size_hint(), (4, Some(4)));
+            assert_eq!(batch.next(), Some(1));
+            assert_eq!(batch.len(), 3);
+            let mut text = heapless::String::<32>::new();
+            write!(text, "{batch:?}").unwrap();
+            assert_eq!(text, "Batch { len: 3 }");
+            // Dropped with 2, 3 and 4 untaken.
+        }
+        assert_eq!(source.next(), Some(5));
+        let mut source = 1..=3u32;
+        let batch = Batch::new(&mut source, 2);
+        assert_eq!(batch.collect::<heapless::Vec<_, 4>>(), [1, 2]);
+        assert_eq!(source.next(), Some(3));
+    }
+
+    #[test]
+    fn a_reply_is_set_by_either_kind_of_answer() {
+        let mut r = Reply::<u8>::new();
+        assert!(!r.is_set());
+        r.reply(1);
+        assert!(r.is_set());
+        let mut r = Reply::<u8>::new();
+        r.reply_now(2);
+        assert!(r.is_set());
+        assert_eq!((r.before, r.after), (Some(2), None));
+    }
+
+    #[test]
+    fn a_fixed_deque_is_a_sink_of_its_capacity() {
+        let mut q: <Fixed<2> as crate::storage::Storage>::Deque<u8> = Default::default();
+        let sink: &mut dyn Sink<u8> = &mut q;
+        assert_eq!((sink.len(), sink.is_full()), (0, false));
+        sink.push(1).unwrap();
+        sink.push(2).unwrap();
+        assert_eq!((sink.len(), sink.is_full()), (2, true));
+        assert_eq!(sink.push(3), Err(3));
+    }
+}

@@ -91,8 +91,6 @@ pub enum DiscardReason {
     InputQueueFull,
     /// The accumulate-mode log was full (fixed storage).
     AccumulateFull,
-    /// The callback's emit buffer was full (fixed storage).
-    EmitFull,
     /// Events arrived on a subscription the stage does not know.
     UnknownSubscription,
     /// The stage had stopped.

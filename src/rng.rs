@@ -127,4 +127,15 @@ mod tests {
         });
         assert!(moved);
     }
+
+    #[test]
+    fn below_is_the_high_half_of_draw_times_n_with_rare_rejections() {
+        // For n = 7 the rejection threshold is 2^64 mod 7 = 2: a draw is redrawn only when
+        // draw * 7 mod 2^64 < 2, so each result here comes from exactly one draw.
+        let (mut r, mut raw) = (SplitMix64::new(5), SplitMix64::new(5));
+        for _ in 0..1000 {
+            let want = ((u128::from(raw.next_u64()) * 7) >> 64) as usize;
+            assert_eq!(r.below(7), want);
+        }
+    }
 }

@@ -16,8 +16,6 @@ pub struct Discards {
     pub input_queue_full: u64,
     /// The accumulate log was full (fixed storage).
     pub accumulate_full: u64,
-    /// The emit buffer was full (fixed storage).
-    pub emit_full: u64,
     /// Arrived on an unknown subscription.
     pub unknown_subscription: u64,
     /// Arrived after the stage stopped, or were left when a callback stopped it.
@@ -32,7 +30,6 @@ impl Discards {
             + self.partition_cancelled
             + self.input_queue_full
             + self.accumulate_full
-            + self.emit_full
             + self.unknown_subscription
             + self.stopped
     }
@@ -44,7 +41,6 @@ impl Discards {
             DiscardReason::PartitionCancelled => self.partition_cancelled += n,
             DiscardReason::InputQueueFull => self.input_queue_full += n,
             DiscardReason::AccumulateFull => self.accumulate_full += n,
-            DiscardReason::EmitFull => self.emit_full += n,
             DiscardReason::UnknownSubscription => self.unknown_subscription += n,
             DiscardReason::Stopped => self.stopped += n,
         }
@@ -79,4 +75,40 @@ pub struct SubscriptionStats {
     pub asked: u64,
     /// Demand asked and not yet answered with events.
     pub outstanding: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_discard_reason_has_its_counter_and_all_add_up() {
+        let reasons = [
+            DiscardReason::BufferFull,
+            DiscardReason::Dispatcher,
+            DiscardReason::PartitionCancelled,
+            DiscardReason::InputQueueFull,
+            DiscardReason::AccumulateFull,
+            DiscardReason::UnknownSubscription,
+            DiscardReason::Stopped,
+        ];
+        let mut d = Discards::default();
+        for (i, r) in reasons.into_iter().enumerate() {
+            d.add(r, 1 << i);
+            d.add(r, 0);
+        }
+        assert_eq!(
+            [
+                d.buffer_full,
+                d.dispatcher,
+                d.partition_cancelled,
+                d.input_queue_full,
+                d.accumulate_full,
+                d.unknown_subscription,
+                d.stopped
+            ],
+            [1, 2, 4, 8, 16, 32, 64]
+        );
+        assert_eq!(d.total(), 127);
+    }
 }

@@ -250,3 +250,70 @@ pub type DefaultStorage = Heap;
 /// [`Fixed<64>`](Fixed) without.
 #[cfg(not(feature = "alloc"))]
 pub type DefaultStorage = Fixed<64>;
+
+#[cfg(test)]
+mod tests {
+    //! One contract for both storages: the core reads them through these traits alone.
+    use super::*;
+
+    fn deque_contract<S: Storage>() {
+        let mut q: S::Deque<u32> = Default::default();
+        for i in 1..=4 {
+            Deque::push_back(&mut q, i).unwrap();
+        }
+        assert_eq!((q.pop_front(), q.pop_front()), (Some(1), Some(2)));
+        q.push_back(5).unwrap();
+        q.push_back(6).unwrap();
+        // On fixed storage the items now wrap around the end of the ring.
+        let seen: [Option<&u32>; 5] = [q.get(0), q.get(1), q.get(2), q.get(3), q.get(4)];
+        assert_eq!(seen, [Some(&3), Some(&4), Some(&5), Some(&6), None]);
+        *q.front_mut().unwrap() += 10;
+        *q.back_mut().unwrap() += 20;
+        assert_eq!((q.front(), q.get(3)), (Some(&13), Some(&26)));
+        assert_eq!(q.pop_back(), Some(26));
+        q.push_front(2).unwrap();
+        assert_eq!((q.len(), q.front()), (4, Some(&2)));
+        q.clear();
+        assert!(q.is_empty() && q.front().is_none());
+    }
+
+    fn list_contract<S: Storage>() {
+        let mut l: S::List<u32> = Default::default();
+        l.push(1).unwrap();
+        l.push(3).unwrap();
+        l.insert(1, 2).unwrap();
+        assert_eq!(l.as_slice(), [1, 2, 3]);
+        l.as_mut_slice()[0] = 7;
+        assert_eq!(l.remove(0), 7);
+        assert_eq!((l.len(), l.as_slice()), (2, &[2, 3][..]));
+        l.clear();
+        assert_eq!(l.len(), 0);
+    }
+
+    #[test]
+    fn fixed_storage_keeps_the_contract_and_its_capacity() {
+        deque_contract::<Fixed<4>>();
+        list_contract::<Fixed<4>>();
+        let mut q: <Fixed<2> as Storage>::Deque<u8> = Default::default();
+        q.push_back(1).unwrap();
+        q.push_back(2).unwrap();
+        assert!(q.is_full());
+        assert_eq!(q.push_front(0), Err(0));
+        let mut l: <Fixed<1> as Storage>::List<u8> = Default::default();
+        l.push(1).unwrap();
+        assert!(l.is_full());
+        assert_eq!(l.push(2), Err(2));
+    }
+
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn heap_storage_keeps_the_contract_and_never_fills() {
+        deque_contract::<Heap>();
+        list_contract::<Heap>();
+        let mut q: <Heap as Storage>::Deque<u32> = Default::default();
+        for i in 0..10_000 {
+            Deque::push_back(&mut q, i).unwrap();
+        }
+        assert!(!Deque::is_full(&q));
+    }
+}

@@ -1389,11 +1389,8 @@ fn check_conservation(run: &Run) -> Result<(), TestCaseError> {
         while let Some(snap) = snaps.next_if(|s| s.at == i) {
             for st in &snap.stages {
                 let d = &st.stats.discarded;
-                let out_lost = d.buffer_full
-                    + d.accumulate_full
-                    + d.emit_full
-                    + d.dispatcher
-                    + d.partition_cancelled;
+                let out_lost =
+                    d.buffer_full + d.accumulate_full + d.dispatcher + d.partition_cancelled;
                 let in_lost = d.unknown_subscription + d.stopped + d.input_queue_full;
                 if st.id == P || st.id == PC {
                     let (e, s) = (len(&emitted, st.id), num(&sent, st.id));

@@ -252,3 +252,18 @@ impl<E, S: Storage> Dispatcher<E> for DemandDispatcher<S> {
         self.pending = self.pending.saturating_sub(events.len());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_report_what_was_set() {
+        let none = DemandOptions::new();
+        assert_eq!((none.max(), none.shuffle_seed()), (None, None));
+        let set = DemandOptions::new()
+            .max_demand(7)
+            .shuffle_demands_on_first_dispatch(42);
+        assert_eq!((set.max(), set.shuffle_seed()), (Some(7), Some(42)));
+    }
+}
