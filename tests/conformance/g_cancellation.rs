@@ -383,3 +383,59 @@ fn g7_finite_source_exits_normally_permanent_consumer_exits_normally() {
     let (net, c) = g7(CancelMode::Permanent);
     assert_eq!(net.stopped(c), Some(Reason::Normal));
 }
+
+// Beyond the scenarios: a consumer's own calls, infos and stops.
+
+#[test]
+fn g_a_consumer_replies_to_calls_and_stops_when_a_call_says_so() {
+    let mut net = Net::new();
+    let c = net.consumer(recorder());
+    net.call(c, Msg::Info("ping"));
+    assert_trace(
+        &net.take(),
+        &[handle_call(c, Msg::Info("ping")), reply(c, Msg::Ok)],
+    );
+    net.call(c, Msg::Stop(Reason::Shutdown));
+    let trace = net.take();
+    assert_eq!(
+        trace[..2],
+        [
+            handle_call(c, Msg::Stop(Reason::Shutdown)),
+            reply(c, Msg::Ok)
+        ]
+    );
+    assert!(trace.contains(&stop(c, Reason::Shutdown)), "{trace:#?}");
+    assert_eq!(net.stopped(c), Some(Reason::Shutdown));
+}
+
+#[test]
+fn g_a_consumer_stopped_by_an_info_refuses_subscribes_asks_and_calls() {
+    let mut net = Net::new();
+    let p = net.producer(counter(0), ProducerOptions::new());
+    let c = net.consumer(recorder().manual());
+    let s = net.subscribe(c, p, Subscribe::new()).unwrap();
+    net.run();
+    net.take();
+    net.info(c, Msg::Stop(Reason::Custom("enough")));
+    let trace = net.take();
+    assert_eq!(
+        trace[0],
+        handle_info(c, Msg::Stop(Reason::Custom("enough")))
+    );
+    assert!(
+        trace.contains(&stop(c, Reason::Custom("enough"))),
+        "{trace:#?}"
+    );
+    net.run();
+    net.take();
+    assert_eq!(
+        net.subscribe(c, p, Subscribe::new()),
+        Err(SubscribeError::Stopped)
+    );
+    assert_eq!(net.ask(c, s, 1), Err(AskError::Stopped));
+    assert_eq!(net.cancel(c, s, Reason::Normal), Err(AskError::Stopped));
+    // Calls and infos to a stopped consumer run no callback.
+    net.call(c, Msg::Info("late"));
+    net.info(c, Msg::Info("late"));
+    assert_eq!(net.take(), []);
+}
