@@ -266,4 +266,34 @@ mod tests {
             .shuffle_demands_on_first_dispatch(42);
         assert_eq!((set.max(), set.shuffle_seed()), (Some(7), Some(42)));
     }
+
+    #[test]
+    fn the_first_shuffle_keeps_consumers_with_demand_first_in_shuffled_order() {
+        use crate::id::StageId;
+        use crate::storage::Fixed;
+        let sub = |n: u32| SubId::new(StageId(0), StageId(n), 0);
+        let start = [
+            (2, sub(1)),
+            (0, sub(2)),
+            (2, sub(3)),
+            (0, sub(4)),
+            (2, sub(5)),
+        ];
+        for seed in 0..32 {
+            let opts = DemandOptions::new().shuffle_demands_on_first_dispatch(seed);
+            let mut d = DemandDispatcher::<Fixed<8>>::with_options(opts).unwrap();
+            for e in start {
+                d.entries.push(e).unwrap();
+            }
+            d.shuffle_once();
+            let mut want = start;
+            SplitMix64::new(seed).shuffle(&mut want);
+            let with: heapless::Vec<_, 8> = want.iter().filter(|e| e.0 > 0).copied().collect();
+            let without: heapless::Vec<_, 8> = want.iter().filter(|e| e.0 == 0).copied().collect();
+            let got = d.entries.as_slice();
+            assert_eq!(&got[..3], with.as_slice(), "seed {seed}");
+            assert_eq!(&got[3..], without.as_slice(), "seed {seed}");
+            assert!(d.shuffle.is_none(), "the shuffle happens once");
+        }
+    }
 }
