@@ -85,6 +85,15 @@ impl<S: Storage> ConsumerSide<S> {
         }
     }
 
+    /// A subscription of this stage to `producer`, if any is left.
+    pub fn any_to(&self, producer: StageId) -> Option<SubId> {
+        self.subs
+            .as_slice()
+            .iter()
+            .map(|s| s.sub)
+            .find(|s| s.producer == producer)
+    }
+
     pub fn index(&self, sub: SubId) -> Option<usize> {
         self.subs.as_slice().iter().position(|s| s.sub == sub)
     }

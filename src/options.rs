@@ -38,36 +38,6 @@ pub struct Subscribe<E> {
     selector: Option<Selector<E>>,
 }
 
-impl<E> Clone for Subscribe<E> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<E> Copy for Subscribe<E> {}
-
-impl<E> PartialEq for Subscribe<E> {
-    fn eq(&self, other: &Self) -> bool {
-        self.max_demand == other.max_demand
-            && self.min_demand == other.min_demand
-            && self.cancel == other.cancel
-            && self.partition == other.partition
-            && self.selector.map(|f| f as usize) == other.selector.map(|f| f as usize)
-    }
-}
-impl<E> Eq for Subscribe<E> {}
-
-impl<E> fmt::Debug for Subscribe<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Subscribe")
-            .field("max_demand", &self.max_demand)
-            .field("min_demand", &self.min_demand)
-            .field("cancel", &self.cancel)
-            .field("partition", &self.partition)
-            .field("selector", &self.selector.is_some())
-            .finish()
-    }
-}
-
 impl<E> Default for Subscribe<E> {
     fn default() -> Self {
         Self::new()
@@ -141,35 +111,41 @@ pub struct SubscribeOptions<E> {
     selector: Option<Selector<E>>,
 }
 
-impl<E> Clone for SubscribeOptions<E> {
-    fn clone(&self) -> Self {
-        *self
-    }
+/// `Clone`, `Copy`, `PartialEq`, `Eq` and `Debug` for an options type whatever `E` is (a
+/// derive would require them of `E`, which only appears behind a function pointer). Selectors
+/// compare by address and print as whether one is set.
+macro_rules! plain_options {
+    ($($ty:ident),*) => {$(
+        impl<E> Clone for $ty<E> {
+            fn clone(&self) -> Self {
+                *self
+            }
+        }
+        impl<E> Copy for $ty<E> {}
+        impl<E> PartialEq for $ty<E> {
+            fn eq(&self, other: &Self) -> bool {
+                self.max_demand == other.max_demand
+                    && self.min_demand == other.min_demand
+                    && self.cancel == other.cancel
+                    && self.partition == other.partition
+                    && self.selector.map(|f| f as usize) == other.selector.map(|f| f as usize)
+            }
+        }
+        impl<E> Eq for $ty<E> {}
+        impl<E> fmt::Debug for $ty<E> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    .field("max_demand", &self.max_demand)
+                    .field("min_demand", &self.min_demand)
+                    .field("cancel", &self.cancel)
+                    .field("partition", &self.partition)
+                    .field("selector", &self.selector.is_some())
+                    .finish()
+            }
+        }
+    )*};
 }
-impl<E> Copy for SubscribeOptions<E> {}
-
-impl<E> PartialEq for SubscribeOptions<E> {
-    fn eq(&self, other: &Self) -> bool {
-        self.max_demand == other.max_demand
-            && self.min_demand == other.min_demand
-            && self.cancel == other.cancel
-            && self.partition == other.partition
-            && self.selector.map(|f| f as usize) == other.selector.map(|f| f as usize)
-    }
-}
-impl<E> Eq for SubscribeOptions<E> {}
-
-impl<E> fmt::Debug for SubscribeOptions<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SubscribeOptions")
-            .field("max_demand", &self.max_demand)
-            .field("min_demand", &self.min_demand)
-            .field("cancel", &self.cancel)
-            .field("partition", &self.partition)
-            .field("selector", &self.selector.is_some())
-            .finish()
-    }
-}
+plain_options!(Subscribe, SubscribeOptions);
 
 impl<E> SubscribeOptions<E> {
     /// `max_demand`.

@@ -196,14 +196,7 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
         reason: Reason,
         out: &mut O,
     ) {
-        while let Some(sub) = self
-            .side
-            .subs
-            .as_slice()
-            .iter()
-            .map(|s| s.sub)
-            .find(|s| s.producer == stage)
-        {
+        while let Some(sub) = self.side.any_to(stage) {
             self.end(sub, Cancellation::Down(reason), out);
             if self.stopped.is_some() {
                 return;

@@ -361,14 +361,7 @@ where
         out: &mut O,
     ) {
         while self.stopped.is_none() {
-            let Some(sub) = self
-                .up
-                .subs
-                .as_slice()
-                .iter()
-                .map(|s| s.sub)
-                .find(|s| s.producer == stage)
-            else {
+            let Some(sub) = self.up.any_to(stage) else {
                 break;
             };
             self.end_upstream(sub, Cancellation::Down(reason), out);
