@@ -251,8 +251,11 @@ where
                         self.side.log.pop_front();
                     }
                 }
-                self.side.serve_from_buffer(taken, out, &mut self.stats);
             }
+            // Every buffered event is older than every held one still in the log, so the
+            // buffer goes first to whoever can take it, even when no event was taken for an
+            // ask (the DemandDispatcher's `pending` may have absorbed it; `Dispatcher::ready`).
+            self.side.serve_from_buffer(taken, out, &mut self.stats);
             while let Some(item) = self.side.log.pop_front() {
                 match item {
                     Held::Events(n) => {
