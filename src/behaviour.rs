@@ -13,8 +13,29 @@ use crate::reason::{Cancellation, Reason};
 pub enum Flow {
     /// Keep running.
     Continue,
-    /// Stop the stage with this reason. Its peers see the stage go down with it.
+    /// Stop the stage now with this reason. Its peers see the stage go down with it. Events
+    /// it still holds are counted as discarded: output it had emitted (buffer, accumulate log,
+    /// dispatcher queues) as [`Abandoned`](crate::DiscardReason::Abandoned), input it had not
+    /// handled as [`Stopped`](crate::DiscardReason::Stopped).
     Stop(Reason),
+    /// Stop with this reason once every event emitted so far has been taken by consumers: the
+    /// clean way to end a finite producer (GenStage's `async_info(self(), :stop)` pattern).
+    ///
+    /// The stage places a stop marker behind everything it emitted (its buffer, and events a
+    /// dispatcher still holds, such as partition queues) and calls no emitting callback for
+    /// new work again: a producer's `handle_demand` is not called, a producer_consumer handles
+    /// no more input (what is queued is counted as discarded when it stops). Infos, calls and
+    /// subscriptions are still served meanwhile. When the marker is reached, the stage stops
+    /// with the reason and holds nothing. A consumer holds no events, so for it this is
+    /// [`Stop`](Self::Stop). A later `Stop` still stops at once.
+    StopWhenDrained(Reason),
+}
+
+impl Flow {
+    /// True for [`Flow::Continue`].
+    pub const fn is_continue(&self) -> bool {
+        matches!(self, Flow::Continue)
+    }
 }
 
 /// How a consumer-role stage takes a new subscription to a producer.
@@ -57,9 +78,12 @@ pub trait Producer<M = ()> {
         Flow::Continue
     }
 
-    /// An info message, delivered after every event buffered before it was dispatched.
+    /// An info message, delivered after every event buffered before it was dispatched. The
+    /// default marks it [not handled](Emit::not_handled), which the stage reports as
+    /// [`Report::UnhandledInfo`](crate::Report::UnhandledInfo).
     fn handle_info(&mut self, msg: M, out: &mut Emit<'_, Self::Event>) -> Flow {
-        let _ = (msg, out);
+        let _ = msg;
+        out.not_handled();
         Flow::Continue
     }
 
@@ -125,9 +149,12 @@ pub trait ProducerConsumer<M = ()> {
         Flow::Continue
     }
 
-    /// An info message, delivered after every event queued or buffered before it.
+    /// An info message, delivered after every event queued or buffered before it. The default
+    /// marks it [not handled](Emit::not_handled), reported as
+    /// [`Report::UnhandledInfo`](crate::Report::UnhandledInfo).
     fn handle_info(&mut self, msg: M, out: &mut Emit<'_, Self::Out>) -> Flow {
-        let _ = (msg, out);
+        let _ = msg;
+        out.not_handled();
         Flow::Continue
     }
 
@@ -174,9 +201,12 @@ pub trait Consumer<M = ()> {
         Flow::Continue
     }
 
-    /// An info message (delivered at once: a consumer holds no events).
+    /// An info message (delivered at once: a consumer holds no events). The default marks it
+    /// [not handled](Ctx::not_handled), reported as
+    /// [`Report::UnhandledInfo`](crate::Report::UnhandledInfo).
     fn handle_info(&mut self, msg: M, ctx: &mut Ctx<'_>) -> Flow {
-        let _ = (msg, ctx);
+        let _ = msg;
+        ctx.not_handled();
         Flow::Continue
     }
 

@@ -67,11 +67,25 @@ impl<E, Q: Deque<E>> Sink<E> for Q {
 pub struct Emit<'a, E> {
     sink: &'a mut dyn Sink<E>,
     upstream: Option<&'a mut dyn Upstream>,
+    unhandled: bool,
 }
 
 impl<'a, E> Emit<'a, E> {
     pub(crate) fn new(sink: &'a mut dyn Sink<E>, upstream: Option<&'a mut dyn Upstream>) -> Self {
-        Emit { sink, upstream }
+        Emit {
+            sink,
+            upstream,
+            unhandled: false,
+        }
+    }
+    /// Marks the info message this `handle_info` was given as one the behaviour does not
+    /// handle: the stage reports [`Report::UnhandledInfo`](crate::Report::UnhandledInfo). The
+    /// default `handle_info` does this; elsewhere it does nothing.
+    pub fn not_handled(&mut self) {
+        self.unhandled = true;
+    }
+    pub(crate) fn was_unhandled(&self) -> bool {
+        self.unhandled
     }
     /// Emits one event, or hands it back when the emit buffer is full (fixed storage).
     pub fn push(&mut self, event: E) -> Result<(), E> {
@@ -127,11 +141,24 @@ impl<'a, E> Emit<'a, E> {
 /// cancel subscriptions.
 pub struct Ctx<'a> {
     upstream: &'a mut dyn Upstream,
+    unhandled: bool,
 }
 
 impl<'a> Ctx<'a> {
     pub(crate) fn new(upstream: &'a mut dyn Upstream) -> Self {
-        Ctx { upstream }
+        Ctx {
+            upstream,
+            unhandled: false,
+        }
+    }
+    /// Marks the info message this `handle_info` was given as one the behaviour does not
+    /// handle: the stage reports [`Report::UnhandledInfo`](crate::Report::UnhandledInfo). The
+    /// default `handle_info` does this; elsewhere it does nothing.
+    pub fn not_handled(&mut self) {
+        self.unhandled = true;
+    }
+    pub(crate) fn was_unhandled(&self) -> bool {
+        self.unhandled
     }
     /// Asks for `demand` more events on a manual subscription. An ask of 0 sends nothing.
     pub fn ask(&mut self, sub: SubId, demand: usize) -> Result<(), AskError> {

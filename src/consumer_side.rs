@@ -29,6 +29,8 @@ pub enum SubscribeError {
     NoSuchStage,
     /// The target produces another event type than this stage consumes (runtimes).
     WrongEventType,
+    /// A handle names a stage of another runtime instance (for example another simulator).
+    ForeignHandle,
 }
 
 impl fmt::Display for SubscribeError {
@@ -40,6 +42,9 @@ impl fmt::Display for SubscribeError {
             SubscribeError::NotAConsumer => f.write_str("not a consumer"),
             SubscribeError::NoSuchStage => f.write_str("no such stage"),
             SubscribeError::WrongEventType => f.write_str("the stages' event types differ"),
+            SubscribeError::ForeignHandle => {
+                f.write_str("the handle belongs to another runtime instance")
+            }
         }
     }
 }
@@ -264,8 +269,9 @@ impl<S: Storage> ConsumerSide<S> {
                             excess: chunk.excess,
                         }));
                     }
-                    if let Flow::Stop(r) = handle(chunk.len, self, out, stats) {
-                        return Flow::Stop(r);
+                    let flow = handle(chunk.len, self, out, stats);
+                    if !flow.is_continue() {
+                        return flow;
                     }
                     if let Some(s) = self.get_mut(sub) {
                         Self::send_ask(s, chunk.ask, out, stats);

@@ -171,7 +171,7 @@ pub use consumer_side::SubscribeError;
 pub use dispatcher::PartitionDispatcher;
 pub use dispatcher::{BroadcastDispatcher, DemandDispatcher, Dispatcher};
 pub use id::{MarkerId, StageId, SubId};
-pub use message::{DiscardReason, Outbox, Output, Report, ToConsumer, ToProducer};
+pub use message::{DiscardReason, Outbox, Output, Report, SendError, ToConsumer, ToProducer};
 pub use options::{
     BufferSize, DEFAULT_MAX_DEMAND, DemandMode, Keep, OptionsError, ProducerOptions, Subscribe,
     SubscribeOptions,

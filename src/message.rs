@@ -93,8 +93,12 @@ pub enum DiscardReason {
     AccumulateFull,
     /// Events arrived on a subscription the stage does not know.
     UnknownSubscription,
-    /// The stage had stopped.
+    /// Input the stage never handled because it had stopped (or stopped while they were
+    /// queued).
     Stopped,
+    /// Events the stage had emitted and still held when it stopped: its buffer, its
+    /// accumulate log, or a dispatcher's queues.
+    Abandoned,
 }
 
 /// Something worth logging: the core never logs itself, it reports.
@@ -148,7 +152,8 @@ pub enum Report {
         /// Why.
         reason: Reason,
     },
-    /// An info message reached a behaviour that does not handle infos.
+    /// An info message reached a behaviour that does not handle it (the default
+    /// `handle_info`, or one that called `not_handled`).
     UnhandledInfo,
     /// One of the stage's internal queues (its queue of messages to itself, or the accumulate
     /// log) was full; only possible with fixed storage. The item was folded into a neighbour
@@ -160,6 +165,41 @@ pub enum Report {
         sub: SubId,
     },
 }
+
+/// Why an info or a call did not reach the behaviour; the message comes back with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError<M> {
+    /// The stage has stopped, with this reason; nothing ran.
+    Stopped {
+        /// The message, handed back.
+        msg: M,
+        /// Why the stage stopped.
+        reason: Reason,
+    },
+    /// No room to hold another pending info (fixed storage only).
+    Full(M),
+}
+
+impl<M> SendError<M> {
+    /// The message that was not delivered.
+    pub fn into_inner(self) -> M {
+        match self {
+            SendError::Stopped { msg, .. } | SendError::Full(msg) => msg,
+        }
+    }
+}
+
+impl<M> core::fmt::Display for SendError<M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SendError::Stopped { reason, .. } => write!(f, "the stage has stopped ({reason})"),
+            SendError::Full(_) => f.write_str("no room for another pending info"),
+        }
+    }
+}
+
+impl<M: core::fmt::Debug> core::error::Error for SendError<M> {}
 
 /// One output of a stage, in the order the stage produced it (events aside).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

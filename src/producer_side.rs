@@ -17,6 +17,19 @@ use core::marker::PhantomData;
 pub(crate) enum SelfMsg {
     Info(MarkerId),
     Ask(SubId, usize),
+    /// Upstream demand to replace events the dispatcher dropped.
+    Demand(usize),
+}
+
+/// What serving demand from the buffer did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Served {
+    /// Demand the buffer did not cover (for `handle_demand`). Events taken for demand and left
+    /// over count as covering it, as in GenStage.
+    pub uncovered: usize,
+    /// Events that left the buffer for good (dispatched, queued by the dispatcher or dropped
+    /// by it), each counted once whatever the number of consumers.
+    pub sent: usize,
 }
 
 /// An entry of the accumulate log.
@@ -45,6 +58,10 @@ pub(crate) struct ProducerSide<E, M, D, S: Storage> {
     pub infos: S::List<(MarkerId, M)>,
     pub next_marker: u64,
     pub selfq: S::Deque<SelfMsg>,
+    /// Set by `Flow::StopWhenDrained`: the reason to stop with once drained.
+    pub finishing: Option<crate::reason::Reason>,
+    /// The marker whose release stops the stage (placed while finishing, forward mode).
+    pub stop_marker: Option<MarkerId>,
 }
 
 /// The dispatch context: routes what the dispatcher does to the outbox and the counters.
@@ -109,6 +126,18 @@ impl<E, In, M, O: Outbox<In, E, M>, S: Storage> DispatchContext<E> for Ctx<'_, I
     fn report(&mut self, report: Report) {
         self.out.push(Output::Report(report));
     }
+    fn replace_dropped(&mut self, count: usize) {
+        if count == 0 {
+            return;
+        }
+        if self.selfq.push_back(SelfMsg::Demand(count)).is_err() {
+            // Full (fixed storage): fold into a queued replacement if one is last.
+            match self.selfq.back_mut() {
+                Some(SelfMsg::Demand(n)) => *n += count,
+                _ => self.out.push(Output::Report(Report::SelfQueueFull)),
+            }
+        }
+    }
 }
 
 /// The pieces [`ProducerSide::split`] hands out.
@@ -139,6 +168,8 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
             infos: Default::default(),
             next_marker: 0,
             selfq: Default::default(),
+            finishing: None,
+            stop_marker: None,
         }
     }
 
@@ -275,7 +306,8 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
     }
 
     /// Dispatches what the last callback emitted (or holds it, while accumulating). Returns
-    /// `(delivered, dropped from the buffer)`.
+    /// `(sent, dropped from the buffer)`: `sent` counts the events the dispatcher took (each
+    /// once, however many consumers got a copy), the rest went to the buffer.
     pub fn dispatch_emitted<In, O: Outbox<In, E, M>>(
         &mut self,
         out: &mut O,
@@ -290,8 +322,9 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
             return (0, 0);
         }
         let (d, scratch, buffer, mut ctx) = self.split(out, stats);
+        let before = scratch.len();
         d.dispatch(scratch, &mut ctx);
-        let delivered = ctx.delivered;
+        let sent = before - scratch.len();
         let mut dropped = 0;
         while let Some(e) = scratch.pop_front() {
             dropped += buffer.push(e);
@@ -303,7 +336,7 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
         while let Some(m) = buffer.pop_released() {
             d.info(m, &mut ctx);
         }
-        (delivered, dropped)
+        (sent, dropped)
     }
 
     fn hold_scratch<In, O: Outbox<In, E, M>>(&mut self, out: &mut O, stats: &mut StageStats) {
@@ -392,9 +425,10 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
         demand: usize,
         out: &mut O,
         stats: &mut StageStats,
-    ) -> usize {
+    ) -> Served {
         let accumulate = self.mode == DemandMode::Accumulate;
         let mut left = demand;
+        let mut sent = 0;
         loop {
             {
                 let (d, _, buffer, mut ctx) = self.split(out, stats);
@@ -432,6 +466,7 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
                 // were taken for counts as served: `handle_demand` is asked only for what the
                 // buffer did not hold.
                 let unsent = scratch.len();
+                sent += k - unsent;
                 while let Some(e) = scratch.pop_back() {
                     buffer.unpop(e);
                 }
@@ -445,9 +480,84 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
             if left > 0 {
                 self.log_demand(left, out);
             }
-            return 0;
+            return Served { uncovered: 0, sent };
         }
-        left
+        Served {
+            uncovered: left,
+            sent,
+        }
+    }
+
+    /// `Flow::StopWhenDrained(reason)`: remembers the reason and, unless accumulating (the
+    /// marker is placed when forward mode resumes, after the replay), places the stop marker
+    /// behind everything emitted. Its release (through the self-queue) stops the stage.
+    pub fn finish<In, O: Outbox<In, E, M>>(
+        &mut self,
+        reason: crate::reason::Reason,
+        out: &mut O,
+        stats: &mut StageStats,
+    ) {
+        if self.finishing.is_some() {
+            return;
+        }
+        self.finishing = Some(reason);
+        self.place_stop_marker(out, stats);
+    }
+
+    /// Places the stop marker if the stage is finishing, forwarding, and has none yet.
+    pub fn place_stop_marker<In, O: Outbox<In, E, M>>(
+        &mut self,
+        out: &mut O,
+        stats: &mut StageStats,
+    ) {
+        if self.finishing.is_none()
+            || self.stop_marker.is_some()
+            || self.mode != DemandMode::Forward
+        {
+            return;
+        }
+        let id = MarkerId(self.next_marker);
+        if self.buffer.is_empty() {
+            self.next_marker += 1;
+            self.stop_marker = Some(id);
+            let (d, _, _, mut ctx) = self.split(out, stats);
+            d.info(id, &mut ctx);
+        } else if self.buffer.push_marker(id).is_ok() {
+            self.next_marker += 1;
+            self.stop_marker = Some(id);
+        }
+        // Else no room for a marker (fixed storage): tried again after every step, and at
+        // the latest once the buffer is empty.
+    }
+
+    /// True when `id` is the stop marker: the stage is drained and stops now.
+    pub fn is_stop_marker(&self, id: MarkerId) -> bool {
+        self.stop_marker == Some(id)
+    }
+
+    /// The stage stops: every event still held (buffer, accumulate log, emit scratch, and what
+    /// the dispatcher holds) is dropped and counted as discarded with
+    /// [`DiscardReason::Abandoned`] (the dispatcher reports its own through the context).
+    pub fn discard_all<In, O: Outbox<In, E, M>>(&mut self, out: &mut O, stats: &mut StageStats) {
+        let mut n = 0;
+        while self.buffer.pop().is_some() {
+            n += 1;
+        }
+        n += self.held.len() + self.scratch.len();
+        self.held.clear();
+        self.scratch.clear();
+        self.log.clear();
+        self.held_taken = 0;
+        if n > 0 {
+            stats.discarded.add(DiscardReason::Abandoned, n);
+            out.push(Output::Report(Report::Discarded {
+                count: n,
+                reason: DiscardReason::Abandoned,
+                log: true,
+            }));
+        }
+        let (d, _, _, mut ctx) = self.split(out, stats);
+        d.discard_held(&mut ctx);
     }
 
     fn log_demand<In, O: Outbox<In, E, M>>(&mut self, demand: usize, out: &mut O) {
@@ -584,7 +694,7 @@ mod tests {
             s.dispatch_emitted(&mut out, &mut stats);
         }
         // Held storage is full: both buffered events are taken for the ask, and lost.
-        assert_eq!(s.serve_from_buffer(2, &mut out, &mut stats), 0);
+        assert_eq!(s.serve_from_buffer(2, &mut out, &mut stats).uncovered, 0);
         assert!(s.buffer.is_empty());
         assert_eq!(
             (s.held.get(0), s.held.get(1), s.held.len()),
@@ -607,8 +717,8 @@ mod tests {
         let (mut out, mut stats) = (Reports::default(), StageStats::default());
         let _ = s.scratch.push_back(1);
         s.dispatch_emitted(&mut out, &mut stats);
-        assert_eq!(s.serve_from_buffer(3, &mut out, &mut stats), 0);
-        assert_eq!(s.serve_from_buffer(4, &mut out, &mut stats), 0);
+        assert_eq!(s.serve_from_buffer(3, &mut out, &mut stats).uncovered, 0);
+        assert_eq!(s.serve_from_buffer(4, &mut out, &mut stats).uncovered, 0);
         assert_eq!(s.log.len(), 2);
         assert_eq!(s.log.get(0), Some(&Held::Events(1)));
         assert_eq!(s.log.get(1), Some(&Held::Demand(7)));
@@ -616,11 +726,11 @@ mod tests {
 
         let mut s = side(DemandMode::Accumulate);
         let mut out = Reports::default();
-        assert_eq!(s.serve_from_buffer(3, &mut out, &mut stats), 0);
+        assert_eq!(s.serve_from_buffer(3, &mut out, &mut stats).uncovered, 0);
         let _ = s.scratch.push_back(1);
         s.dispatch_emitted(&mut out, &mut stats);
         // The log ends with events: this demand has nowhere to go.
-        assert_eq!(s.serve_from_buffer(4, &mut out, &mut stats), 0);
+        assert_eq!(s.serve_from_buffer(4, &mut out, &mut stats).uncovered, 0);
         assert_eq!(s.log.get(0), Some(&Held::Demand(3)));
         assert_eq!(s.log.get(1), Some(&Held::Events(1)));
         assert_eq!(out.0.as_slice(), [Report::SelfQueueFull]);

@@ -82,6 +82,12 @@ pub enum Refusal {
     PartitionTaken(usize),
     /// The dispatcher has no room for another subscription.
     Full,
+    /// The subscription carries a `selector`, which this dispatcher does not apply (only the
+    /// broadcast dispatcher does).
+    SelectorNotSupported,
+    /// The subscription names a `partition`, which this dispatcher does not use (only the
+    /// partition dispatcher does).
+    PartitionNotSupported,
     /// A dispatcher-specific reason.
     Other(&'static str),
 }
@@ -93,6 +99,12 @@ impl fmt::Display for Refusal {
             Refusal::UnknownPartition(p) => write!(f, "unknown partition {p}"),
             Refusal::PartitionTaken(p) => write!(f, "partition {p} is already taken"),
             Refusal::Full => f.write_str("the dispatcher is full"),
+            Refusal::SelectorNotSupported => {
+                f.write_str("the selector option is only supported by the broadcast dispatcher")
+            }
+            Refusal::PartitionNotSupported => {
+                f.write_str("the partition option is only supported by the partition dispatcher")
+            }
             Refusal::Other(s) => f.write_str(s),
         }
     }

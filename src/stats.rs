@@ -18,8 +18,10 @@ pub struct Discards {
     pub accumulate_full: u64,
     /// Arrived on an unknown subscription.
     pub unknown_subscription: u64,
-    /// Arrived after the stage stopped, or were left when a callback stopped it.
+    /// Input never handled: arrived after the stage stopped, or were queued when it stopped.
     pub stopped: u64,
+    /// Emitted and still held (buffer, accumulate log, dispatcher queues) when it stopped.
+    pub abandoned: u64,
 }
 
 impl Discards {
@@ -32,6 +34,7 @@ impl Discards {
             + self.accumulate_full
             + self.unknown_subscription
             + self.stopped
+            + self.abandoned
     }
     pub(crate) fn add(&mut self, reason: DiscardReason, n: usize) {
         let n = n as u64;
@@ -43,6 +46,7 @@ impl Discards {
             DiscardReason::AccumulateFull => self.accumulate_full += n,
             DiscardReason::UnknownSubscription => self.unknown_subscription += n,
             DiscardReason::Stopped => self.stopped += n,
+            DiscardReason::Abandoned => self.abandoned += n,
         }
     }
 }

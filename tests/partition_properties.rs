@@ -509,7 +509,7 @@ fn run_stage(hash: HashFn<u64>, fifo: bool, ops: &[StageOp]) -> Result<(), TestC
                     &mut log,
                 );
             }
-            StageOp::Emit(k) => p.call(Msg::Emit(k), &mut log),
+            StageOp::Emit(k) => p.call(Msg::Emit(k), &mut log).unwrap(),
             StageOp::Info => {
                 p.info(Msg::Info(infos_given), &mut log).unwrap();
                 infos_given += 1;

@@ -670,7 +670,8 @@ impl Net {
                 let id = sink_id(usize::from(who) % self.sinks.len());
                 if !self.stopped(id) {
                     let mut tap = self.tap(id);
-                    self.sinks[(id.0 - 2) as usize].info::<Ev, _>(Msg::Stop(reason), &mut tap);
+                    let _ =
+                        self.sinks[(id.0 - 2) as usize].info::<Ev, _>(Msg::Stop(reason), &mut tap);
                 }
             }
             Op::StopStage { mid, reason } => {
@@ -713,9 +714,9 @@ impl Net {
                             now: matches!(via, Via::CallNow),
                         };
                         if at == P {
-                            self.p.call::<Ev, _>(msg, &mut tap);
+                            let _ = self.p.call::<Ev, _>(msg, &mut tap);
                         } else {
-                            self.pc.as_mut().expect("pc").call(msg, &mut tap);
+                            let _ = self.pc.as_mut().expect("pc").call(msg, &mut tap);
                         }
                     }
                 }
@@ -1389,8 +1390,11 @@ fn check_conservation(run: &Run) -> Result<(), TestCaseError> {
         while let Some(snap) = snaps.next_if(|s| s.at == i) {
             for st in &snap.stages {
                 let d = &st.stats.discarded;
-                let out_lost =
-                    d.buffer_full + d.accumulate_full + d.dispatcher + d.partition_cancelled;
+                let out_lost = d.buffer_full
+                    + d.accumulate_full
+                    + d.dispatcher
+                    + d.partition_cancelled
+                    + d.abandoned;
                 let in_lost = d.unknown_subscription + d.stopped + d.input_queue_full;
                 if st.id == P || st.id == PC {
                     let (e, s) = (len(&emitted, st.id), num(&sent, st.id));
@@ -1852,7 +1856,7 @@ fn run_sim(cfg: &Config, ops: &[Op], seed: u64) -> (Vec<TraceEntry>, Vec<J>, Vec
             Op::Crash { who, reason } => {
                 let h = sinks[usize::from(who) % sinks.len()];
                 if sim.stopped(h).is_none() {
-                    sim.with(h, |st, o| st.info::<Ev, _>(Msg::Stop(reason), o));
+                    let _ = sim.with(h, |st, o| st.info::<Ev, _>(Msg::Stop(reason), o));
                 }
             }
             Op::StopStage { mid: m, .. } | Op::Emit { mid: m, .. } if m && mid.is_some() => {
@@ -1872,7 +1876,7 @@ fn run_sim(cfg: &Config, ops: &[Op], seed: u64) -> (Vec<TraceEntry>, Vec<J>, Vec
                     }
                     Op::Emit { n, via, .. } => {
                         let now = matches!(via, Via::CallNow);
-                        sim.with(h, |st, o| st.call(Msg::Call { emit: n, now }, o));
+                        let _ = sim.with(h, |st, o| st.call(Msg::Call { emit: n, now }, o));
                         None
                     }
                     _ => Some(Msg::Stop(reason_of(op))),
@@ -1897,7 +1901,8 @@ fn run_sim(cfg: &Config, ops: &[Op], seed: u64) -> (Vec<TraceEntry>, Vec<J>, Vec
                     }
                     Op::Emit { n, via, .. } => {
                         let now = matches!(via, Via::CallNow);
-                        sim.with(p, |st, o| st.call::<Ev, _>(Msg::Call { emit: n, now }, o));
+                        let _ =
+                            sim.with(p, |st, o| st.call::<Ev, _>(Msg::Call { emit: n, now }, o));
                         None
                     }
                     _ => Some(Msg::Stop(reason_of(op))),

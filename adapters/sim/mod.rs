@@ -6,9 +6,18 @@
 //! compile time and [`Sim::stage`] gives the stage (and its behaviour) back.
 //!
 //! Messages sent to a stage that has stopped are dropped, except a subscribe, which is
-//! answered as if the stage had gone down at once with [`Reason::NoProc`] (spec §4.6). When a
-//! stage stops, every other live stage hears `handle_down` from it, after the messages already
-//! queued.
+//! answered as if the stage had gone down at once with [`Reason::NoProc`] (spec §4.6). Events
+//! inside dropped messages are counted per stage ([`Sim::lost_in_flight`]) and the trace says
+//! how many each dropped message carried. When a stage stops, every other live stage hears
+//! `handle_down` from it, after the messages already queued.
+//!
+//! `run_until_idle` returns when nothing is queued, whether the pipeline finished or is stuck;
+//! [`Sim::report`] tells which in one line per stage: live or stopped, events buffered,
+//! queued and held, demand outstanding ([`SimReport::all_stopped`]).
+//!
+//! A [`Handle`] belongs to the simulator that made it: subscribing with another simulator's
+//! handle is refused with [`SubscribeError::ForeignHandle`], and reaching a stage through one
+//! panics with a message that says so (instead of giving whatever stage has that id).
 //!
 //! The trace ([`Sim::trace`]) holds one entry per delivery, report and stop, so it grows with
 //! the run: a long run that does not read it calls [`Sim::set_tracing`]`(false)` or drains it
@@ -70,18 +79,24 @@ use crate::reason::Reason;
 use crate::stage::consumer::ConsumerStage;
 use crate::stage::producer::ProducerStage;
 use crate::stage::producer_consumer::ProducerConsumerStage;
+use crate::stats::StageStats;
 use crate::storage::Storage;
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::any::Any;
 use core::marker::PhantomData;
+use core::sync::atomic::{AtomicU32, Ordering};
 
-/// Names a stage of type `T` inside a [`Sim`].
+/// Names a stage of type `T` inside the [`Sim`] that made it.
 pub struct Handle<T> {
     id: StageId,
+    sim: u32,
     _t: PhantomData<fn() -> T>,
 }
+
+/// Tells simulators apart, so that a handle cannot name a stage of another one.
+static NEXT_SIM: AtomicU32 = AtomicU32::new(0);
 
 impl<T> Clone for Handle<T> {
     fn clone(&self) -> Self {
@@ -171,8 +186,12 @@ pub enum TraceKind {
         /// Why.
         reason: Reason,
     },
-    /// A message was dropped: its stage had stopped.
-    Dropped,
+    /// A message was dropped: its stage had stopped. `events` is how many events it carried
+    /// (0 for a control message); they are counted in [`Sim::lost_in_flight`].
+    Dropped {
+        /// Events the dropped message carried.
+        events: usize,
+    },
     /// A stage reported something.
     Report(Report),
     /// A stage stopped.
@@ -281,6 +300,10 @@ pub trait Node {
         net: &mut Net,
         me: StageId,
     ) -> Result<SubId, SubscribeError>;
+    /// Stops the stage from outside (the core counts what it held).
+    fn stop(&mut self, reason: Reason, net: &mut Net, me: StageId);
+    /// What it holds and owes, for [`Sim::report`].
+    fn summary(&self) -> StageSummary;
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
@@ -321,6 +344,23 @@ where
         _: StageId,
     ) -> Result<SubId, SubscribeError> {
         Err(SubscribeError::NotAConsumer)
+    }
+    fn stop(&mut self, reason: Reason, net: &mut Net, me: StageId) {
+        ProducerStage::stop::<B::Event, _>(self, reason, &mut out(net, me));
+    }
+    fn summary(&self) -> StageSummary {
+        StageSummary {
+            id: self.id(),
+            kind: StageKind::Producer,
+            stopped: self.stopped(),
+            draining: self.draining(),
+            buffered: self.buffered_count(),
+            held: self.held_count() + self.dispatcher().held(),
+            queued: 0,
+            outstanding: 0,
+            stats: *self.stats(),
+            lost_in_flight: 0,
+        }
     }
     fn as_any(&self) -> &dyn Any {
         self
@@ -371,6 +411,28 @@ where
             Some((old, reason)) => self.resubscribe(old, reason, producer, opts, o),
         }
     }
+    fn stop(&mut self, reason: Reason, net: &mut Net, me: StageId) {
+        ProducerConsumerStage::stop(self, reason, &mut out(net, me));
+    }
+    fn summary(&self) -> StageSummary {
+        let outstanding = self
+            .subscriptions()
+            .filter_map(|s| self.subscription_stats(s))
+            .map(|s| s.outstanding as usize)
+            .sum();
+        StageSummary {
+            id: self.id(),
+            kind: StageKind::ProducerConsumer,
+            stopped: self.stopped(),
+            draining: self.draining(),
+            buffered: self.buffered_count(),
+            held: self.dispatcher().held(),
+            queued: self.queued_count(),
+            outstanding,
+            stats: *self.stats(),
+            lost_in_flight: 0,
+        }
+    }
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -418,6 +480,27 @@ where
             Some((old, reason)) => self.resubscribe::<B::Event, _>(old, reason, producer, opts, o),
         }
     }
+    fn stop(&mut self, reason: Reason, net: &mut Net, me: StageId) {
+        ConsumerStage::stop::<B::Event, _>(self, reason, &mut out(net, me));
+    }
+    fn summary(&self) -> StageSummary {
+        let outstanding = self
+            .subscriptions()
+            .filter_map(|s| self.outstanding(s))
+            .sum();
+        StageSummary {
+            id: self.id(),
+            kind: StageKind::Consumer,
+            stopped: self.stopped(),
+            draining: None,
+            buffered: 0,
+            held: 0,
+            queued: 0,
+            outstanding,
+            stats: *self.stats(),
+            lost_in_flight: 0,
+        }
+    }
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -429,6 +512,111 @@ where
 struct Slot {
     node: Box<dyn Node>,
     stopped: Option<Reason>,
+    /// Events in messages dropped because the stage had stopped.
+    lost: u64,
+}
+
+/// The kind of a stage, in a [`StageSummary`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StageKind {
+    /// A producer.
+    Producer,
+    /// A producer_consumer.
+    ProducerConsumer,
+    /// A consumer.
+    Consumer,
+}
+
+/// One stage's state, as [`Sim::report`] sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StageSummary {
+    /// The stage.
+    pub id: StageId,
+    /// Its kind.
+    pub kind: StageKind,
+    /// Why it stopped, if it has.
+    pub stopped: Option<Reason>,
+    /// The reason it will stop with once drained ([`Flow::StopWhenDrained`](crate::Flow)).
+    pub draining: Option<Reason>,
+    /// Events in its output buffer.
+    pub buffered: usize,
+    /// Events held: by accumulate mode, or by its dispatcher for consumers without demand.
+    pub held: usize,
+    /// Events received and not yet handled (a producer_consumer's input queue).
+    pub queued: usize,
+    /// Demand it asked of its producers and has not received yet.
+    pub outstanding: usize,
+    /// Its counters.
+    pub stats: StageStats,
+    /// Events in messages to it that were dropped because it had stopped.
+    pub lost_in_flight: u64,
+}
+
+/// What [`Sim::report`] returns: every stage's state and what is still in flight. Its
+/// `Display` is one line per stage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimReport {
+    /// One entry per stage, by id.
+    pub stages: Vec<StageSummary>,
+    /// Messages queued and not yet delivered.
+    pub messages_in_flight: usize,
+    /// Events inside those messages.
+    pub events_in_flight: usize,
+}
+
+impl SimReport {
+    /// True when every stage has stopped and nothing is in flight: the pipeline finished.
+    pub fn all_stopped(&self) -> bool {
+        self.messages_in_flight == 0 && self.stages.iter().all(|s| s.stopped.is_some())
+    }
+    /// The stages still running.
+    pub fn live(&self) -> impl Iterator<Item = &StageSummary> + '_ {
+        self.stages.iter().filter(|s| s.stopped.is_none())
+    }
+    /// Events still inside the pipeline: buffered, held, queued or in flight.
+    pub fn events_inside(&self) -> usize {
+        self.events_in_flight
+            + self
+                .stages
+                .iter()
+                .map(|s| s.buffered + s.held + s.queued)
+                .sum::<usize>()
+    }
+}
+
+impl core::fmt::Display for SimReport {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        writeln!(
+            f,
+            "{} of {} stages live, {} messages ({} events) in flight",
+            self.live().count(),
+            self.stages.len(),
+            self.messages_in_flight,
+            self.events_in_flight
+        )?;
+        for s in &self.stages {
+            match (s.stopped, s.draining) {
+                (Some(r), _) => write!(f, "  {} {:?}: stopped ({r})", s.id, s.kind)?,
+                (None, Some(r)) => write!(f, "  {} {:?}: live, draining ({r})", s.id, s.kind)?,
+                (None, None) => write!(f, "  {} {:?}: live", s.id, s.kind)?,
+            }
+            writeln!(
+                f,
+                ", buffered {}, held {}, queued {}, outstanding demand {}, in {}, out {}, \
+                 discarded {}, lost in flight {}",
+                s.buffered,
+                s.held,
+                s.queued,
+                s.outstanding,
+                s.stats.events_in,
+                s.stats.events_out,
+                s.stats.discarded.total(),
+                s.lost_in_flight
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// The single-threaded runner. See the [module docs](self).
@@ -436,6 +624,8 @@ pub struct Sim {
     slots: Vec<Slot>,
     net: Net,
     seed: u64,
+    /// This simulator's identity, carried by its handles.
+    me: u32,
 }
 
 impl Sim {
@@ -452,7 +642,30 @@ impl Sim {
                 stops: Vec::new(),
             },
             seed,
+            me: NEXT_SIM.fetch_add(1, Ordering::Relaxed),
         }
+    }
+
+    /// True when `h` was made by this simulator.
+    pub fn owns<T>(&self, h: Handle<T>) -> bool {
+        h.sim == self.me
+    }
+
+    /// The slot a handle names, refusing another simulator's handle.
+    fn slot_of<T>(&self, h: Handle<T>) -> &Slot {
+        assert!(
+            self.owns(h),
+            "{h:?} belongs to another simulator: a handle works only with the Sim that made it"
+        );
+        &self.slots[h.id.0 as usize]
+    }
+
+    fn slot_of_mut<T>(&mut self, h: Handle<T>) -> &mut Slot {
+        assert!(
+            self.owns(h),
+            "{h:?} belongs to another simulator: a handle works only with the Sim that made it"
+        );
+        &mut self.slots[h.id.0 as usize]
     }
 
     /// The seed it was made with.
@@ -476,9 +689,11 @@ impl Sim {
         self.slots.push(Slot {
             node: Box::new(stage),
             stopped: None,
+            lost: 0,
         });
         Handle {
             id,
+            sim: self.me,
             _t: PhantomData,
         }
     }
@@ -547,6 +762,9 @@ impl Sim {
         C: Subscriber + NodeStage,
         P: Publisher<Out = C::In>,
     {
+        if !self.owns(consumer) || !self.owns(producer) {
+            return Err(SubscribeError::ForeignHandle);
+        }
         self.subscribe_inner(consumer.id, producer.id, Box::new(opts), None)
     }
 
@@ -563,6 +781,9 @@ impl Sim {
         C: Subscriber + NodeStage,
         P: Publisher<Out = C::In>,
     {
+        if !self.owns(consumer) || !self.owns(producer) {
+            return Err(SubscribeError::ForeignHandle);
+        }
         self.subscribe_inner(
             consumer.id,
             producer.id,
@@ -593,8 +814,11 @@ impl Sim {
     }
 
     /// The stage behind a handle.
+    ///
+    /// # Panics
+    /// If the handle belongs to another simulator.
     pub fn stage<T: 'static>(&self, h: Handle<T>) -> &T {
-        self.slots[h.id.0 as usize]
+        self.slot_of(h)
             .node
             .as_any()
             .downcast_ref::<T>()
@@ -603,8 +827,11 @@ impl Sim {
 
     /// The stage behind a handle, mutably (drive it directly; outputs are lost unless routed,
     /// so prefer the `Sim` methods).
+    ///
+    /// # Panics
+    /// If the handle belongs to another simulator.
     pub fn stage_mut<T: 'static>(&mut self, h: Handle<T>) -> &mut T {
-        self.slots[h.id.0 as usize]
+        self.slot_of_mut(h)
             .node
             .as_any_mut()
             .downcast_mut::<T>()
@@ -612,17 +839,57 @@ impl Sim {
     }
 
     /// Why a stage stopped, once it has.
+    ///
+    /// # Panics
+    /// If the handle belongs to another simulator.
     pub fn stopped<T>(&self, h: Handle<T>) -> Option<Reason> {
-        self.slots[h.id.0 as usize].stopped
+        self.slot_of(h).stopped
+    }
+
+    /// Events in messages to a stage that were dropped because it had stopped.
+    ///
+    /// # Panics
+    /// If the handle belongs to another simulator.
+    pub fn lost_in_flight<T>(&self, h: Handle<T>) -> u64 {
+        self.slot_of(h).lost
+    }
+
+    /// Every stage's state and what is in flight: whether the pipeline finished
+    /// ([`SimReport::all_stopped`]) or is stuck, and where its events are.
+    pub fn report(&self) -> SimReport {
+        SimReport {
+            stages: self
+                .slots
+                .iter()
+                .map(|slot| {
+                    let mut s = slot.node.summary();
+                    s.stopped = s.stopped.or(slot.stopped);
+                    s.lost_in_flight = slot.lost;
+                    s
+                })
+                .collect(),
+            messages_in_flight: self.net.queue.len(),
+            events_in_flight: self.events_in_flight(),
+        }
+    }
+
+    /// True when every stage has stopped and nothing is in flight.
+    pub fn all_stopped(&self) -> bool {
+        self.net.queue.is_empty() && self.slots.iter().all(|s| s.stopped.is_some())
     }
 
     /// Runs `f` on a stage with an outbox that routes into the sim: the way to call `info`,
-    /// `call`, `ask`, `cancel` or `set_demand_mode` on it. Returns `f`'s result.
+    /// `call`, `ask`, `cancel` or `set_demand_mode` on it. Returns `f`'s result. A stage that
+    /// has stopped refuses those itself (`info` and `call` hand the message back).
+    ///
+    /// # Panics
+    /// If the handle belongs to another simulator.
     pub fn with<T: NodeStage, R>(
         &mut self,
         h: Handle<T>,
         f: impl FnOnce(&mut T, &mut SimOutbox<'_>) -> R,
     ) -> R {
+        let _ = self.slot_of(h);
         let slot = &mut self.slots[h.id.0 as usize];
         let stage = slot
             .node
@@ -677,7 +944,14 @@ impl Sim {
             .get(to.0 as usize)
             .is_some_and(|s| s.stopped.is_none());
         if !live {
-            self.net.record(to, TraceKind::Dropped);
+            let events = match env.body {
+                Body::Events(_, _, len) => len,
+                _ => 0,
+            };
+            if let Some(slot) = self.slots.get_mut(to.0 as usize) {
+                slot.lost += events as u64;
+            }
+            self.net.record(to, TraceKind::Dropped { events });
             self.answer_dead(env);
             return true;
         }
@@ -720,13 +994,17 @@ impl Sim {
         }
     }
 
-    /// Stops a stage from outside with `reason` (a crash, a kill): its callbacks run no more,
-    /// and every other live stage hears it went down, after the messages already queued.
-    /// Stopping a stage that has already stopped does nothing.
+    /// Stops a stage from outside with `reason` (a crash, a kill): the stage itself stops
+    /// (its `stopped()` says so, its callbacks run no more, and what it held is counted as
+    /// discarded), and every other live stage hears it went down, after the messages already
+    /// queued. Stopping a stage that has already stopped does nothing.
+    ///
+    /// # Panics
+    /// If the handle belongs to another simulator.
     pub fn kill<T>(&mut self, h: Handle<T>, reason: Reason) {
-        if self.slots[h.id.0 as usize].stopped.is_none() {
-            self.net.record(h.id, TraceKind::Stopped(reason));
-            self.net.stops.push((h.id, reason));
+        if self.slot_of(h).stopped.is_none() {
+            let slot = &mut self.slots[h.id.0 as usize];
+            slot.node.stop(reason, &mut self.net, h.id);
             self.settle_stops();
         }
     }

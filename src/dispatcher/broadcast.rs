@@ -247,6 +247,9 @@ impl<E: Clone, S: Storage> Dispatcher<E> for BroadcastDispatcher<E, S> {
         opts: &SubscribeOptions<E>,
         _ctx: &mut C,
     ) -> Result<usize, Reason> {
+        if opts.partition().is_some() {
+            return Err(Reason::Refused(Refusal::PartitionNotSupported));
+        }
         if self.is_subscribed(sub.consumer) {
             return Err(Reason::AlreadySubscribed);
         }

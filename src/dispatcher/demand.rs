@@ -195,9 +195,15 @@ impl<E, S: Storage> Dispatcher<E> for DemandDispatcher<S> {
     fn subscribe<C: DispatchContext<E>>(
         &mut self,
         sub: SubId,
-        _opts: &SubscribeOptions<E>,
+        opts: &SubscribeOptions<E>,
         _ctx: &mut C,
     ) -> Result<usize, Reason> {
+        if opts.selector().is_some() {
+            return Err(Reason::Refused(Refusal::SelectorNotSupported));
+        }
+        if opts.partition().is_some() {
+            return Err(Reason::Refused(Refusal::PartitionNotSupported));
+        }
         self.entries
             .push((0, sub))
             .map_err(|_| Reason::Refused(Refusal::Full))?;

@@ -91,6 +91,12 @@ pub trait DispatchContext<E> {
     fn self_ask(&mut self, sub: SubId, demand: usize);
     /// `count` events were dropped by the dispatcher, for `reason`.
     fn discarded(&mut self, count: usize, reason: DiscardReason);
+    /// `count` events this dispatch dropped (see [`discarded`](Self::discarded)) had used
+    /// upstream demand that no consumer received: the producer makes up for them, handling
+    /// `count` more upstream demand after the current step (PartitionDispatcher, for events
+    /// its hash dropped or misrouted). Without this, demand spent on dropped events is never
+    /// asked again and a finite pipeline can stall.
+    fn replace_dropped(&mut self, count: usize);
     /// Something worth logging.
     fn report(&mut self, report: Report);
 }
@@ -126,6 +132,17 @@ pub trait Dispatcher<E> {
     /// releases it at once.
     fn info<C: DispatchContext<E>>(&mut self, marker: MarkerId, ctx: &mut C) {
         ctx.release_info(marker);
+    }
+    /// Events the dispatcher holds for consumers without demand (a partition's queue), for
+    /// reporting. The default holds none.
+    fn held(&self) -> usize {
+        0
+    }
+    /// The producer is stopping: drop every event the dispatcher still holds, counting them
+    /// through [`DispatchContext::discarded`] with [`DiscardReason::Abandoned`]. The default
+    /// holds none.
+    fn discard_held<C: DispatchContext<E>>(&mut self, ctx: &mut C) {
+        let _ = ctx;
     }
 }
 
@@ -178,6 +195,8 @@ pub struct Recorded<E> {
     pub discarded: alloc::vec::Vec<(usize, DiscardReason)>,
     /// Reports, in order.
     pub reports: alloc::vec::Vec<Report>,
+    /// Demand to replace dropped events, in order.
+    pub replaced: alloc::vec::Vec<usize>,
 }
 
 #[cfg(feature = "alloc")]
@@ -189,6 +208,7 @@ impl<E> Default for Recorded<E> {
             self_asks: alloc::vec::Vec::new(),
             discarded: alloc::vec::Vec::new(),
             reports: alloc::vec::Vec::new(),
+            replaced: alloc::vec::Vec::new(),
         }
     }
 }
@@ -211,5 +231,8 @@ impl<E> DispatchContext<E> for Recorded<E> {
     }
     fn report(&mut self, report: Report) {
         self.reports.push(report);
+    }
+    fn replace_dropped(&mut self, count: usize) {
+        self.replaced.push(count);
     }
 }

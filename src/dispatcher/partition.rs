@@ -347,12 +347,14 @@ pub struct PartitionDiscards {
     /// Queued for a partition whose consumer cancelled (reported as
     /// [`DiscardReason::PartitionCancelled`]).
     pub cancelled: u64,
+    /// Queued when the producer stopped (reported as [`DiscardReason::Abandoned`]).
+    pub abandoned: u64,
 }
 
 impl PartitionDiscards {
     /// All of them.
     pub fn total(&self) -> u64 {
-        self.by_hash + self.unknown_partition + self.cancelled
+        self.by_hash + self.unknown_partition + self.cancelled + self.abandoned
     }
 }
 
@@ -613,6 +615,9 @@ impl<E, S: Storage> Dispatcher<E> for PartitionDispatcher<E, S> {
         opts: &SubscribeOptions<E>,
         _ctx: &mut C,
     ) -> Result<usize, Reason> {
+        if opts.selector().is_some() {
+            return Err(Reason::Refused(Refusal::SelectorNotSupported));
+        }
         let p = opts
             .partition()
             .ok_or(Reason::Refused(Refusal::MissingPartition))?;
@@ -706,6 +711,31 @@ impl<E, S: Storage> Dispatcher<E> for PartitionDispatcher<E, S> {
         if unknown > 0 {
             self.discards.unknown_partition += unknown as u64;
             ctx.discarded(unknown, DiscardReason::Dispatcher);
+        }
+        // The demand the dropped events used is still owed (`waiting`): the producer makes up
+        // for them, unless later events in this dispatch already did (spec §21 Q19).
+        let replace = (by_hash + unknown).min(self.waiting);
+        if replace > 0 {
+            ctx.replace_dropped(replace);
+        }
+    }
+
+    fn held(&self) -> usize {
+        self.queued_total()
+    }
+
+    /// Drops every queued event, counted as [`DiscardReason::Abandoned`].
+    fn discard_held<C: DispatchContext<E>>(&mut self, ctx: &mut C) {
+        let mut n = 0;
+        for p in self.partitions.as_mut_slice() {
+            n += p.queue.len();
+            p.head += p.queue.len() as u64;
+            p.queue.clear();
+            p.markers.clear();
+        }
+        if n > 0 {
+            self.discards.abandoned += n as u64;
+            ctx.discarded(n, DiscardReason::Abandoned);
         }
     }
 
@@ -1032,8 +1062,9 @@ mod tests {
             by_hash: 2,
             unknown_partition: 3,
             cancelled: 5,
+            abandoned: 7,
         };
-        assert_eq!(d.total(), 10);
+        assert_eq!(d.total(), 17);
         assert_eq!(PartitionDiscards::default().total(), 0);
     }
 }

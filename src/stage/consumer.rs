@@ -4,7 +4,7 @@ use crate::behaviour::{Consumer, Flow, Subscribed};
 use crate::callbacks::{AskError, Batch, Ctx, Reply};
 use crate::consumer_side::{ConsumerSide, SubscribeError, UpCtx};
 use crate::id::{StageId, SubId};
-use crate::message::{DiscardReason, Outbox, Output, Report, ToConsumer, ToProducer};
+use crate::message::{DiscardReason, Outbox, Output, Report, SendError, ToConsumer, ToProducer};
 use crate::options::{Subscribe, SubscribeOptions};
 use crate::reason::{Cancellation, Reason};
 use crate::stage::upstream::Guest;
@@ -78,15 +78,20 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
         self.subscription_stats(sub).map(|s| s.outstanding as usize)
     }
 
-    fn stop<Out, O: Outbox<B::Event, Out, M>>(&mut self, reason: Reason, out: &mut O) {
+    /// Stops the stage now with `reason`, as if a callback had returned [`Flow::Stop`]: the
+    /// way a runtime ends a stage from outside. A consumer holds no events, so nothing is
+    /// discarded; [`Output::Stop`] goes out. Stopping a stage that has stopped does nothing.
+    pub fn stop<Out, O: Outbox<B::Event, Out, M>>(&mut self, reason: Reason, out: &mut O) {
         if self.stopped.is_none() {
             self.stopped = Some(reason);
             out.push(Output::Stop(reason));
         }
     }
 
+    /// Acts on what a callback returned: a consumer holds nothing, so
+    /// [`Flow::StopWhenDrained`] stops it at once.
     fn flow<Out, O: Outbox<B::Event, Out, M>>(&mut self, flow: Flow, out: &mut O) {
-        if let Flow::Stop(r) = flow {
+        if let Flow::Stop(r) | Flow::StopWhenDrained(r) = flow {
             self.stop(r, out);
         }
     }
@@ -161,11 +166,11 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
                 let mut ctx = Ctx::new(&mut up);
                 behaviour.handle_events(Batch::new(&mut events, k), sub, &mut ctx)
             });
-        if let Flow::Stop(r) = flow {
+        if !flow.is_continue() {
             self.stats
                 .discarded
                 .add(DiscardReason::Stopped, events.len());
-            self.stop(r, out);
+            self.flow(flow, out);
         }
     }
 
@@ -220,27 +225,45 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
         let flow = self
             .behaviour
             .handle_cancel(how, sub, &mut Ctx::new(&mut upc));
-        if let Flow::Stop(r) = flow {
-            self.stop(r, out);
-        } else if up.cancel.stops_on(&how.reason()) {
+        if flow.is_continue() && up.cancel.stops_on(&how.reason()) {
             self.stop(how.reason(), out);
+        } else {
+            self.flow(flow, out);
         }
     }
 
-    /// An info message: a consumer holds no events, so it is handled at once.
-    pub fn info<Out, O: Outbox<B::Event, Out, M>>(&mut self, msg: M, out: &mut O) {
-        if self.stopped.is_some() {
-            return;
+    /// An info message: a consumer holds no events, so it is handled at once. A stopped stage
+    /// runs nothing and hands the message back with [`SendError::Stopped`].
+    pub fn info<Out, O: Outbox<B::Event, Out, M>>(
+        &mut self,
+        msg: M,
+        out: &mut O,
+    ) -> Result<(), SendError<M>> {
+        if let Some(reason) = self.stopped {
+            return Err(SendError::Stopped { msg, reason });
         }
         let mut upc = UpCtx::new(&mut self.side, out, &mut self.stats);
-        let flow = self.behaviour.handle_info(msg, &mut Ctx::new(&mut upc));
+        let mut ctx = Ctx::new(&mut upc);
+        let flow = self.behaviour.handle_info(msg, &mut ctx);
+        if ctx.was_unhandled() {
+            out.push(Output::Report(Report::UnhandledInfo));
+        }
         self.flow(flow, out);
+        Ok(())
     }
 
-    /// A call; the reply comes out as [`Output::Reply`].
-    pub fn call<Out, O: Outbox<B::Event, Out, M>>(&mut self, request: M, out: &mut O) {
-        if self.stopped.is_some() {
-            return;
+    /// A call; the reply comes out as [`Output::Reply`]. A stopped stage runs nothing and
+    /// hands the request back with [`SendError::Stopped`].
+    pub fn call<Out, O: Outbox<B::Event, Out, M>>(
+        &mut self,
+        request: M,
+        out: &mut O,
+    ) -> Result<(), SendError<M>> {
+        if let Some(reason) = self.stopped {
+            return Err(SendError::Stopped {
+                msg: request,
+                reason,
+            });
         }
         let mut reply = Reply::new();
         let mut upc = UpCtx::new(&mut self.side, out, &mut self.stats);
@@ -251,6 +274,7 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
             out.push(Output::Reply(r));
         }
         self.flow(flow, out);
+        Ok(())
     }
 }
 

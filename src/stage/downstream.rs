@@ -23,7 +23,8 @@ pub(crate) trait Host<In, M> {
 
     fn parts(&mut self) -> Parts<'_, Self::Out, M, Self::D, Self::S>;
     fn is_stopped(&self) -> bool;
-    fn halt<O: Outbox<In, Self::Out, M>>(&mut self, reason: Reason, out: &mut O);
+    /// Acts on what a callback returned (stop now, start draining, or nothing).
+    fn apply_flow<O: Outbox<In, Self::Out, M>>(&mut self, flow: Flow, out: &mut O);
     /// The behaviour's callback for a consumer that subscribed.
     fn subscribed(&mut self, sub: SubId, opts: &SubscribeOptions<Self::Out>) -> Flow;
     /// The behaviour's `handle_cancel` for a consumer, with what it emits dispatched.
@@ -83,8 +84,9 @@ pub(crate) trait Host<In, M> {
         if let Admit::Rejected = self.parts().0.admit(sub, out) {
             return;
         }
-        if let Flow::Stop(r) = self.subscribed(sub, &opts) {
-            self.halt(r, out);
+        let flow = self.subscribed(sub, &opts);
+        self.apply_flow(flow, out);
+        if self.is_stopped() {
             return;
         }
         let (side, stats) = self.parts();
@@ -94,9 +96,8 @@ pub(crate) trait Host<In, M> {
                 out.push(Output::Report(Report::SubscribeRefused { sub, reason }));
                 let (side, stats) = self.parts();
                 side.remove(sub, Some(reason), false, out, stats);
-                if let Flow::Stop(r) = self.cancelled(Cancellation::Cancel(reason), sub, out) {
-                    self.halt(r, out);
-                }
+                let flow = self.cancelled(Cancellation::Cancel(reason), sub, out);
+                self.apply_flow(flow, out);
             }
         }
     }
@@ -118,8 +119,9 @@ pub(crate) trait Host<In, M> {
         let Some(u) = side.remove(sub, notify, true, out, stats) else {
             return;
         };
-        if let Flow::Stop(r) = self.cancelled(how, sub, out) {
-            self.halt(r, out);
+        let flow = self.cancelled(how, sub, out);
+        self.apply_flow(flow, out);
+        if self.is_stopped() {
             return;
         }
         self.demand(u, out);

@@ -138,7 +138,10 @@ mod fixed_storage_tests {
         assert_eq!(p.stats().events_out, 16);
     }
 
-    fn dispatch_round<D: Dispatcher<u32>>(d: D) -> ProducerStage<Count, (), Store, D> {
+    fn dispatch_round<D: Dispatcher<u32>>(
+        d: D,
+        partitioned: bool,
+    ) -> ProducerStage<Count, (), Store, D> {
         let mut p = ProducerStage::<Count, (), Store, D>::with_dispatcher(
             StageId(0),
             Count(0),
@@ -149,11 +152,13 @@ mod fixed_storage_tests {
         let mut mail = Mail::default();
         for (seq, part) in [(0u32, 0usize), (1, 1)] {
             let sub = SubId::new(StageId(0), StageId(1 + seq), seq);
-            let opts = Subscribe::new()
-                .max_demand(4)
-                .partition(part)
-                .validate()
-                .unwrap();
+            let opts = Subscribe::new().max_demand(4);
+            let opts = if partitioned {
+                opts.partition(part)
+            } else {
+                opts
+            };
+            let opts = opts.validate().unwrap();
             p.handle_message(
                 ToProducer::Subscribe {
                     sub,
@@ -169,14 +174,16 @@ mod fixed_storage_tests {
 
     #[test]
     fn broadcast_and_partition_dispatchers_run_on_fixed_storage() {
-        let b = dispatch_round(crate::BroadcastDispatcher::<u32, Store>::new());
+        let b = dispatch_round(crate::BroadcastDispatcher::<u32, Store>::new(), false);
         // The first consumer's 4 went out before the second subscribed; the second's ask does
         // not raise the minimum demand (the first has none left), so nothing more is made.
         assert_eq!(b.stats().events_out, 4);
         assert_eq!(b.stats().emitted, 4);
         assert_eq!(b.dispatcher().waiting(), 0);
-        let p =
-            dispatch_round(crate::PartitionDispatcher::<u32, Store>::with_default_hash(2).unwrap());
+        let p = dispatch_round(
+            crate::PartitionDispatcher::<u32, Store>::with_default_hash(2).unwrap(),
+            true,
+        );
         // 8 events were owed and made; each is sent or waits in its partition's queue.
         assert_eq!(p.stats().emitted, 8);
         assert_eq!(

@@ -4,7 +4,7 @@ use crate::behaviour::{Flow, Producer};
 use crate::callbacks::{Emit, Reply};
 use crate::dispatcher::{DemandDispatcher, Dispatcher};
 use crate::id::{StageId, SubId};
-use crate::message::{DiscardReason, Outbox, Output, Report, ToProducer};
+use crate::message::{DiscardReason, Outbox, Output, Report, SendError, ToProducer};
 use crate::options::{
     BufferSize, DEFAULT_PRODUCER_BUFFER, DemandMode, OptionsError, ProducerOptions,
     SubscribeOptions,
@@ -106,28 +106,51 @@ where
     pub fn stopped(&self) -> Option<Reason> {
         self.stopped
     }
+    /// The reason it will stop with once drained, after a callback returned
+    /// [`Flow::StopWhenDrained`] (and until it has stopped).
+    pub fn draining(&self) -> Option<Reason> {
+        self.side.finishing.filter(|_| self.stopped.is_none())
+    }
 
-    fn stop<In, O: Outbox<In, B::Event, M>>(&mut self, reason: Reason, out: &mut O) {
+    /// Stops the stage now with `reason`, as if a callback had returned [`Flow::Stop`]: the
+    /// way a runtime ends a stage from outside (a kill, a shutdown). Events it still holds
+    /// (buffer, accumulate log, events its dispatcher holds) are counted as discarded with
+    /// [`DiscardReason::Abandoned`] and reported; then [`Output::Stop`] goes out. Stopping a
+    /// stage that has stopped does nothing.
+    pub fn stop<In, O: Outbox<In, B::Event, M>>(&mut self, reason: Reason, out: &mut O) {
         if self.stopped.is_none() {
             self.stopped = Some(reason);
+            self.side.discard_all(out, &mut self.stats);
             out.push(Output::Stop(reason));
         }
     }
 
-    /// Runs a callback that may emit, then dispatches what it emitted.
-    fn emitting<In, O, F>(&mut self, out: &mut O, f: F)
+    /// Acts on what a callback returned.
+    fn apply<In, O: Outbox<In, B::Event, M>>(&mut self, flow: Flow, out: &mut O) {
+        match flow {
+            Flow::Continue => {}
+            Flow::Stop(r) => self.stop(r, out),
+            Flow::StopWhenDrained(r) => {
+                if self.stopped.is_none() {
+                    self.side.finish(r, out, &mut self.stats);
+                }
+            }
+        }
+    }
+
+    /// Runs a callback that may emit, then dispatches what it emitted. Returns whether the
+    /// callback marked its info message as not handled.
+    fn emitting<In, O, F>(&mut self, out: &mut O, f: F) -> bool
     where
         O: Outbox<In, B::Event, M>,
         F: FnOnce(&mut B, &mut Emit<'_, B::Event>) -> Flow,
     {
-        let flow = f(
-            &mut self.behaviour,
-            &mut Emit::new(&mut self.side.scratch, None),
-        );
+        let mut emit = Emit::new(&mut self.side.scratch, None);
+        let flow = f(&mut self.behaviour, &mut emit);
+        let unhandled = emit.was_unhandled();
         self.dispatch(out);
-        if let Flow::Stop(r) = flow {
-            self.stop(r, out);
-        }
+        self.apply(flow, out);
+        unhandled
     }
 
     fn dispatch<In, O: Outbox<In, B::Event, M>>(&mut self, out: &mut O) {
@@ -151,8 +174,12 @@ where
         if self.stopped.is_some() || (u == 0 && self.side.buffer.is_empty()) {
             return;
         }
-        let rest = self.side.serve_from_buffer(u, out, &mut self.stats);
-        if rest > 0 {
+        let rest = self
+            .side
+            .serve_from_buffer(u, out, &mut self.stats)
+            .uncovered;
+        // A draining producer makes nothing new.
+        if rest > 0 && self.side.finishing.is_none() {
             self.emitting(out, |b, e| b.handle_demand(rest, e));
         }
     }
@@ -180,22 +207,37 @@ where
 
     /// An info message, handled by `handle_info` once every event buffered before it has been
     /// dispatched (at once when the buffer is empty; spec §10). Accumulate mode does not hold
-    /// infos (spec §8.5, kept as GenStage does it). With fixed storage and no room for another
-    /// pending info, the message is handed back.
-    pub fn info<In, O: Outbox<In, B::Event, M>>(&mut self, msg: M, out: &mut O) -> Result<(), M> {
-        if self.stopped.is_some() {
-            return Err(msg);
+    /// infos (spec §8.5, kept as GenStage does it). A stopped stage hands the message back
+    /// with [`SendError::Stopped`]; with fixed storage and no room for another pending info,
+    /// with [`SendError::Full`].
+    pub fn info<In, O: Outbox<In, B::Event, M>>(
+        &mut self,
+        msg: M,
+        out: &mut O,
+    ) -> Result<(), SendError<M>> {
+        if let Some(reason) = self.stopped {
+            return Err(SendError::Stopped { msg, reason });
         }
-        self.side.info(msg, out, &mut self.stats)?;
+        self.side
+            .info(msg, out, &mut self.stats)
+            .map_err(SendError::Full)?;
         self.run_self_queue(out);
         Ok(())
     }
 
     /// A call. The reply comes out as [`Output::Reply`]: after the events the callback emitted
-    /// ([`Reply::reply`]) or before them ([`Reply::reply_now`]).
-    pub fn call<In, O: Outbox<In, B::Event, M>>(&mut self, request: M, out: &mut O) {
-        if self.stopped.is_some() {
-            return;
+    /// ([`Reply::reply`]) or before them ([`Reply::reply_now`]). A stopped stage runs nothing
+    /// and hands the request back with [`SendError::Stopped`].
+    pub fn call<In, O: Outbox<In, B::Event, M>>(
+        &mut self,
+        request: M,
+        out: &mut O,
+    ) -> Result<(), SendError<M>> {
+        if let Some(reason) = self.stopped {
+            return Err(SendError::Stopped {
+                msg: request,
+                reason,
+            });
         }
         let mut reply = Reply::new();
         let flow = self.behaviour.handle_call(
@@ -210,10 +252,9 @@ where
         if let Some(r) = reply.after.take() {
             out.push(Output::Reply(r));
         }
-        if let Flow::Stop(r) = flow {
-            self.stop(r, out);
-        }
+        self.apply(flow, out);
         self.run_self_queue(out);
+        Ok(())
     }
 
     /// Switches the demand mode (spec §8). Back to forward, the held log replays in order:
@@ -255,7 +296,7 @@ where
             // Every buffered event is older than every held one still in the log, so the
             // buffer goes first to whoever can take it, even when no event was taken for an
             // ask (the DemandDispatcher's `pending` may have absorbed it; `Dispatcher::ready`).
-            self.side.serve_from_buffer(taken, out, &mut self.stats);
+            let _ = self.side.serve_from_buffer(taken, out, &mut self.stats);
             while let Some(item) = self.side.log.pop_front() {
                 match item {
                     Held::Events(n) => {
@@ -269,8 +310,11 @@ where
                         self.dispatch(out);
                     }
                     Held::Demand(d) => {
-                        let rest = self.side.serve_from_buffer(d, out, &mut self.stats);
-                        if rest > 0 {
+                        let rest = self
+                            .side
+                            .serve_from_buffer(d, out, &mut self.stats)
+                            .uncovered;
+                        if rest > 0 && self.side.finishing.is_none() {
                             // What handle_demand emits now is newer than the held events still
                             // in the log: it goes behind them (held again), so that every
                             // consumer gets events in emission order (spec §20.1). Callbacks
@@ -292,16 +336,29 @@ where
         self.run_self_queue(out);
     }
 
-    /// Handles the messages the stage sent itself (released infos, dispatcher self-asks).
+    /// Handles the messages the stage sent itself (released infos, dispatcher self-asks and
+    /// replacements), and places a draining stage's stop marker once it can.
     fn run_self_queue<In, O: Outbox<In, B::Event, M>>(&mut self, out: &mut O) {
         while self.stopped.is_none() {
             let Some(msg) = self.side.selfq.pop_front() else {
+                if self.side.finishing.is_some() && self.side.stop_marker.is_none() {
+                    self.side.place_stop_marker(out, &mut self.stats);
+                    if !self.side.selfq.is_empty() {
+                        continue;
+                    }
+                }
                 break;
             };
             match msg {
+                SelfMsg::Info(id) if self.side.is_stop_marker(id) => {
+                    let reason = self.side.finishing.unwrap_or(Reason::Normal);
+                    self.stop(reason, out);
+                }
                 SelfMsg::Info(id) => {
-                    if let Some(m) = self.side.take_info(id) {
-                        self.emitting(out, |b, e| b.handle_info(m, e));
+                    if let Some(m) = self.side.take_info(id)
+                        && self.emitting(out, |b, e| b.handle_info(m, e))
+                    {
+                        out.push(Output::Report(Report::UnhandledInfo));
                     }
                 }
                 SelfMsg::Ask(sub, n) => {
@@ -309,6 +366,7 @@ where
                         self.demand(u, out);
                     }
                 }
+                SelfMsg::Demand(n) => self.demand(n, out),
             }
         }
     }
@@ -330,8 +388,8 @@ where
     fn is_stopped(&self) -> bool {
         self.stopped.is_some()
     }
-    fn halt<O: Outbox<In, B::Event, M>>(&mut self, reason: Reason, out: &mut O) {
-        self.stop(reason, out);
+    fn apply_flow<O: Outbox<In, B::Event, M>>(&mut self, flow: Flow, out: &mut O) {
+        self.apply(flow, out);
     }
     fn subscribed(&mut self, sub: SubId, opts: &SubscribeOptions<B::Event>) -> Flow {
         self.behaviour.handle_subscribe(sub, opts)

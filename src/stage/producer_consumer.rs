@@ -5,7 +5,7 @@ use crate::callbacks::{AskError, Batch, Emit, Reply};
 use crate::consumer_side::{ConsumerSide, SubscribeError, UpCtx};
 use crate::dispatcher::{DemandDispatcher, Dispatcher};
 use crate::id::{StageId, SubId};
-use crate::message::{DiscardReason, Outbox, Output, Report, ToConsumer, ToProducer};
+use crate::message::{DiscardReason, Outbox, Output, Report, SendError, ToConsumer, ToProducer};
 use crate::options::{
     BufferSize, Keep, OptionsError, ProducerOptions, Subscribe, SubscribeOptions,
 };
@@ -171,11 +171,46 @@ where
     pub fn stopped(&self) -> Option<Reason> {
         self.stopped
     }
+    /// The reason it will stop with once its output is taken, after a callback returned
+    /// [`Flow::StopWhenDrained`] (and until it has stopped).
+    pub fn draining(&self) -> Option<Reason> {
+        self.down.finishing.filter(|_| self.stopped.is_none())
+    }
 
-    fn stop<O: Outbox<B::In, B::Out, M>>(&mut self, reason: Reason, out: &mut O) {
+    /// Stops the stage now with `reason`, as if a callback had returned [`Flow::Stop`]: the
+    /// way a runtime ends a stage from outside. Events it still holds are counted as
+    /// discarded and reported: input received and not handled with [`DiscardReason::Stopped`],
+    /// output in its buffer or held by its dispatcher with [`DiscardReason::Abandoned`]; then [`Output::Stop`] goes out. Stopping
+    /// a stage that has stopped does nothing.
+    pub fn stop<O: Outbox<B::In, B::Out, M>>(&mut self, reason: Reason, out: &mut O) {
         if self.stopped.is_none() {
             self.stopped = Some(reason);
+            let unhandled = self.inbox.len();
+            self.inbox.clear();
+            self.queue.clear();
+            if unhandled > 0 {
+                self.stats.discarded.add(DiscardReason::Stopped, unhandled);
+                out.push(Output::Report(Report::Discarded {
+                    count: unhandled,
+                    reason: DiscardReason::Stopped,
+                    log: true,
+                }));
+            }
+            self.down.discard_all(out, &mut self.stats);
             out.push(Output::Stop(reason));
+        }
+    }
+
+    /// Acts on what a callback returned.
+    fn apply<O: Outbox<B::In, B::Out, M>>(&mut self, flow: Flow, out: &mut O) {
+        match flow {
+            Flow::Continue => {}
+            Flow::Stop(r) => self.stop(r, out),
+            Flow::StopWhenDrained(r) => {
+                if self.stopped.is_none() {
+                    self.down.finish(r, out, &mut self.stats);
+                }
+            }
         }
     }
 
@@ -333,11 +368,13 @@ where
         mode: CancelMode,
         out: &mut O,
     ) {
-        let flow = self.emitting(out, |b, e| b.handle_cancel(how, sub, e));
-        if let Flow::Stop(r) = flow {
-            self.stop(r, out);
-        } else if mode.stops_on(&how.reason()) {
-            self.stop(how.reason(), out);
+        let (flow, _) = self.emitting(out, |b, e| b.handle_cancel(how, sub, e));
+        if flow.is_continue() && mode.stops_on(&how.reason()) {
+            // Everything queued before the notice has been handled; what it emitted is still
+            // to be taken (buffered, or held by the dispatcher): stop once it is.
+            self.apply(Flow::StopWhenDrained(how.reason()), out);
+        } else {
+            self.apply(flow, out);
         }
     }
 
@@ -371,24 +408,39 @@ where
     }
 
     /// An info message: behind the input queue if it holds anything, else behind the output
-    /// buffer, else at once (spec §10.5). Handed back when fixed storage has no room for it.
-    pub fn info<O: Outbox<B::In, B::Out, M>>(&mut self, msg: M, out: &mut O) -> Result<(), M> {
-        if self.stopped.is_some() {
-            return Err(msg);
+    /// buffer, else at once (spec §10.5). Handed back with [`SendError::Stopped`] by a stopped
+    /// stage, with [`SendError::Full`] when fixed storage has no room for it.
+    pub fn info<O: Outbox<B::In, B::Out, M>>(
+        &mut self,
+        msg: M,
+        out: &mut O,
+    ) -> Result<(), SendError<M>> {
+        if let Some(reason) = self.stopped {
+            return Err(SendError::Stopped { msg, reason });
         }
         if self.queue.is_empty() {
-            self.down.info(msg, out, &mut self.stats)?;
+            self.down
+                .info(msg, out, &mut self.stats)
+                .map_err(SendError::Full)?;
         } else if let Err(Input::Info(msg)) = self.queue.push_back(Input::Info(msg)) {
-            return Err(msg);
+            return Err(SendError::Full(msg));
         }
         self.settle(out);
         Ok(())
     }
 
-    /// A call; see [`ProducerStage::call`](crate::ProducerStage::call).
-    pub fn call<O: Outbox<B::In, B::Out, M>>(&mut self, request: M, out: &mut O) {
-        if self.stopped.is_some() {
-            return;
+    /// A call; see [`ProducerStage::call`](crate::ProducerStage::call). A stopped stage runs
+    /// nothing and hands the request back with [`SendError::Stopped`].
+    pub fn call<O: Outbox<B::In, B::Out, M>>(
+        &mut self,
+        request: M,
+        out: &mut O,
+    ) -> Result<(), SendError<M>> {
+        if let Some(reason) = self.stopped {
+            return Err(SendError::Stopped {
+                msg: request,
+                reason,
+            });
         }
         let mut reply = Reply::new();
         let flow = {
@@ -406,33 +458,44 @@ where
         if let Some(r) = reply.after.take() {
             out.push(Output::Reply(r));
         }
-        if let Flow::Stop(r) = flow {
-            self.stop(r, out);
-        }
+        self.apply(flow, out);
         self.settle(out);
+        Ok(())
     }
 
     // ----- internals -----
 
-    fn emitting<O, F>(&mut self, out: &mut O, f: F) -> Flow
+    /// Runs a callback that may emit and dispatches what it emitted; returns its flow and
+    /// whether it marked its info message as not handled.
+    fn emitting<O, F>(&mut self, out: &mut O, f: F) -> (Flow, bool)
     where
         O: Outbox<B::In, B::Out, M>,
         F: FnOnce(&mut B, &mut Emit<'_, B::Out>) -> Flow,
     {
-        let flow = {
+        let (flow, unhandled) = {
             let mut up = UpCtx::new(&mut self.up, out, &mut self.stats);
-            f(
-                &mut self.behaviour,
-                &mut Emit::new(&mut self.down.scratch, Some(&mut up)),
-            )
+            let mut emit = Emit::new(&mut self.down.scratch, Some(&mut up));
+            let flow = f(&mut self.behaviour, &mut emit);
+            (flow, emit.was_unhandled())
         };
         self.dispatch(out);
-        flow
+        (flow, unhandled)
+    }
+
+    /// `handle_info`, reported when not handled, then its flow applied.
+    fn handle_info<O: Outbox<B::In, B::Out, M>>(&mut self, msg: M, out: &mut O) {
+        let (flow, unhandled) = self.emitting(out, |b, e| b.handle_info(msg, e));
+        if unhandled {
+            out.push(Output::Report(Report::UnhandledInfo));
+        }
+        self.apply(flow, out);
     }
 
     fn dispatch<O: Outbox<B::In, B::Out, M>>(&mut self, out: &mut O) {
-        let (delivered, dropped) = self.down.dispatch_emitted(out, &mut self.stats);
-        self.counter = self.counter.saturating_sub(delivered);
+        // The counter falls by the events the dispatcher took, each once however many
+        // consumers got a copy (spec §16.2).
+        let (sent, dropped) = self.down.dispatch_emitted(out, &mut self.stats);
+        self.counter = self.counter.saturating_sub(sent);
         if dropped > 0 {
             let log = self.behaviour.format_discarded(dropped);
             out.push(Output::Report(Report::Discarded {
@@ -448,13 +511,26 @@ where
         if self.stopped.is_some() || (u == 0 && self.down.buffer.is_empty()) {
             return;
         }
-        let total = self.counter + u;
-        self.counter = self.down.serve_from_buffer(total, out, &mut self.stats);
+        let total = self.counter.saturating_add(u);
+        // Only events that left the buffer for good pay the counter down; events taken and
+        // put back (the dispatcher took no more) leave it as it was (spec §16.2, §16.5).
+        let served = self.down.serve_from_buffer(total, out, &mut self.stats);
+        self.counter = total - served.sent.min(total);
     }
 
     /// Handles queued input while downstream demand is positive (spec §16.4).
+    /// A draining stage handles no more input. Neither does a stage whose output buffer holds
+    /// events: the buffer is served first whenever demand arrives, so events in it mean the
+    /// dispatcher takes no more right now, even if the counter says otherwise (a broadcast
+    /// consumer that subscribes late holds back demand its siblings already asked for; a
+    /// consumer that left took its demand with it, spec §21 Q21). Handling more input would
+    /// only grow the buffer.
     fn process<O: Outbox<B::In, B::Out, M>>(&mut self, out: &mut O) {
-        while self.counter > 0 && self.stopped.is_none() {
+        while self.counter > 0
+            && self.down.buffer.is_empty()
+            && self.stopped.is_none()
+            && self.down.finishing.is_none()
+        {
             let Some(item) = self.queue.pop_front() else {
                 break;
             };
@@ -464,10 +540,7 @@ where
                     if let Err(msg) = self.down.info(msg, out, &mut self.stats) {
                         // No room for a marker (fixed storage): hand it over now rather than
                         // lose it.
-                        let flow = self.emitting(out, |b, e| b.handle_info(msg, e));
-                        if let Flow::Stop(r) = flow {
-                            self.stop(r, out);
-                        }
+                        self.handle_info(msg, out);
                     }
                 }
                 Input::Cancel { sub, how, mode } => self.upstream_cancelled(sub, how, mode, out),
@@ -494,8 +567,8 @@ where
                         &mut Emit::new(&mut down.scratch, Some(&mut up)),
                     )
                 };
-                let (delivered, dropped) = down.dispatch_emitted(out, stats);
-                *counter = counter.saturating_sub(delivered);
+                let (sent, dropped) = down.dispatch_emitted(out, stats);
+                *counter = counter.saturating_sub(sent);
                 if dropped > 0 {
                     let log = behaviour.format_discarded(dropped);
                     out.push(Output::Report(Report::Discarded {
@@ -506,13 +579,15 @@ where
                 }
                 flow
             });
-        if let Flow::Stop(r) = flow {
+        if !flow.is_continue() {
+            // The rest of the message is never handled: counted now, whether the stage stops
+            // at once or drains first.
             let rest = len - taken;
             for _ in 0..rest {
                 let _ = self.inbox.pop_front();
             }
             self.stats.discarded.add(DiscardReason::Stopped, rest);
-            self.stop(r, out);
+            self.apply(flow, out);
         }
     }
 
@@ -525,15 +600,22 @@ where
                 return;
             }
             let Some(msg) = self.down.selfq.pop_front() else {
+                if self.down.finishing.is_some() && self.down.stop_marker.is_none() {
+                    self.down.place_stop_marker(out, &mut self.stats);
+                    if !self.down.selfq.is_empty() {
+                        continue;
+                    }
+                }
                 return;
             };
             match msg {
+                SelfMsg::Info(id) if self.down.is_stop_marker(id) => {
+                    let reason = self.down.finishing.unwrap_or(Reason::Normal);
+                    self.stop(reason, out);
+                }
                 SelfMsg::Info(id) => {
                     if let Some(m) = self.down.take_info(id) {
-                        let flow = self.emitting(out, |b, e| b.handle_info(m, e));
-                        if let Flow::Stop(r) = flow {
-                            self.stop(r, out);
-                        }
+                        self.handle_info(m, out);
                     }
                 }
                 SelfMsg::Ask(sub, n) => {
@@ -541,6 +623,7 @@ where
                         self.demand(u, out);
                     }
                 }
+                SelfMsg::Demand(n) => self.demand(n, out),
             }
         }
     }
@@ -562,8 +645,8 @@ where
     fn is_stopped(&self) -> bool {
         self.stopped.is_some()
     }
-    fn halt<O: Outbox<B::In, B::Out, M>>(&mut self, reason: Reason, out: &mut O) {
-        self.stop(reason, out);
+    fn apply_flow<O: Outbox<B::In, B::Out, M>>(&mut self, flow: Flow, out: &mut O) {
+        self.apply(flow, out);
     }
     fn subscribed(&mut self, sub: SubId, opts: &SubscribeOptions<B::Out>) -> Flow {
         self.behaviour.handle_consumer_subscribe(sub, opts)
@@ -574,7 +657,7 @@ where
         sub: SubId,
         out: &mut O,
     ) -> Flow {
-        self.emitting(out, |b, e| b.handle_cancel(how, sub, e))
+        self.emitting(out, |b, e| b.handle_cancel(how, sub, e)).0
     }
     fn demand<O: Outbox<B::In, B::Out, M>>(&mut self, u: usize, out: &mut O) {
         ProducerConsumerStage::demand(self, u, out);

@@ -586,9 +586,9 @@ pub trait Node: Any {
     /// Stage `from` went down.
     fn down(&mut self, from: StageId, reason: Reason, out: &mut Tap<'_>);
     /// `info`.
-    fn info(&mut self, msg: Msg, out: &mut Tap<'_>);
+    fn info(&mut self, msg: Msg, out: &mut Tap<'_>) -> Result<(), SendError<Msg>>;
     /// `call`.
-    fn call(&mut self, msg: Msg, out: &mut Tap<'_>);
+    fn call(&mut self, msg: Msg, out: &mut Tap<'_>) -> Result<(), SendError<Msg>>;
     /// `subscribe` / `resubscribe`.
     fn subscribe(
         &mut self,
@@ -628,12 +628,11 @@ where
     fn down(&mut self, from: StageId, reason: Reason, out: &mut Tap<'_>) {
         self.handle_down::<Ev, _>(from, reason, out);
     }
-    fn info(&mut self, msg: Msg, out: &mut Tap<'_>) {
+    fn info(&mut self, msg: Msg, out: &mut Tap<'_>) -> Result<(), SendError<Msg>> {
         self.info::<Ev, _>(msg, out)
-            .expect("growable storage takes every info");
     }
-    fn call(&mut self, msg: Msg, out: &mut Tap<'_>) {
-        self.call::<Ev, _>(msg, out);
+    fn call(&mut self, msg: Msg, out: &mut Tap<'_>) -> Result<(), SendError<Msg>> {
+        self.call::<Ev, _>(msg, out)
     }
     fn subscribe(
         &mut self,
@@ -679,11 +678,11 @@ where
     fn down(&mut self, from: StageId, reason: Reason, out: &mut Tap<'_>) {
         self.handle_down(from, reason, out);
     }
-    fn info(&mut self, msg: Msg, out: &mut Tap<'_>) {
-        ProducerConsumerStage::info(self, msg, out).expect("growable storage takes every info");
+    fn info(&mut self, msg: Msg, out: &mut Tap<'_>) -> Result<(), SendError<Msg>> {
+        ProducerConsumerStage::info(self, msg, out)
     }
-    fn call(&mut self, msg: Msg, out: &mut Tap<'_>) {
-        ProducerConsumerStage::call(self, msg, out);
+    fn call(&mut self, msg: Msg, out: &mut Tap<'_>) -> Result<(), SendError<Msg>> {
+        ProducerConsumerStage::call(self, msg, out)
     }
     fn subscribe(
         &mut self,
@@ -731,11 +730,11 @@ where
     fn down(&mut self, from: StageId, reason: Reason, out: &mut Tap<'_>) {
         self.handle_down::<Ev, _>(from, reason, out);
     }
-    fn info(&mut self, msg: Msg, out: &mut Tap<'_>) {
-        ConsumerStage::info::<Ev, _>(self, msg, out);
+    fn info(&mut self, msg: Msg, out: &mut Tap<'_>) -> Result<(), SendError<Msg>> {
+        ConsumerStage::info::<Ev, _>(self, msg, out)
     }
-    fn call(&mut self, msg: Msg, out: &mut Tap<'_>) {
-        ConsumerStage::call::<Ev, _>(self, msg, out);
+    fn call(&mut self, msg: Msg, out: &mut Tap<'_>) -> Result<(), SendError<Msg>> {
+        ConsumerStage::call::<Ev, _>(self, msg, out)
     }
     fn subscribe(
         &mut self,
@@ -1012,12 +1011,24 @@ impl Net {
 
     /// `sync_info` / `async_info` (the same thing here: the core queues it at once).
     pub fn info(&mut self, at: impl Id, msg: Msg) {
-        self.on(at.id(), |n, t| n.info(msg, t));
+        self.try_info(at, msg)
+            .expect("a live stage on growable storage takes every info");
+    }
+
+    /// An info, with the stage's refusal when it has stopped.
+    pub fn try_info(&mut self, at: impl Id, msg: Msg) -> Result<(), SendError<Msg>> {
+        self.on(at.id(), |n, t| n.info(msg, t))
     }
 
     /// A call (GenStage's `call`, and `cast`, which has no twin).
     pub fn call(&mut self, at: impl Id, msg: Msg) {
-        self.on(at.id(), |n, t| n.call(msg, t));
+        self.try_call(at, msg)
+            .expect("a live stage takes every call");
+    }
+
+    /// A call, with the stage's refusal when it has stopped.
+    pub fn try_call(&mut self, at: impl Id, msg: Msg) -> Result<(), SendError<Msg>> {
+        self.on(at.id(), |n, t| n.call(msg, t))
     }
 
     /// GenStage's `demand(stage, mode)`.

@@ -91,7 +91,8 @@ fn f3(mode: CancelMode) -> (Sim, Vec<Cb>, Option<Reason>) {
     let c = sim.consumer(recorder());
     sim.with(p, |stage, out| {
         stage.call::<Ev, _>(Msg::Stop(Reason::Normal), out)
-    });
+    })
+    .expect("the producer is live");
     sim.run_until_idle();
     assert_eq!(sim.stopped(p), Some(Reason::Normal));
 
@@ -107,8 +108,8 @@ fn f3(mode: CancelMode) -> (Sim, Vec<Cb>, Option<Reason>) {
         .collect();
     let stops = mode != CancelMode::Temporary;
     let mut want = vec![
-        (p.id(), TraceKind::Dropped), // Subscribe
-        (p.id(), TraceKind::Dropped), // Ask(1000)
+        (p.id(), TraceKind::Dropped { events: 0 }), // Subscribe
+        (p.id(), TraceKind::Dropped { events: 0 }), // Ask(1000)
         (
             c.id(),
             TraceKind::Down {

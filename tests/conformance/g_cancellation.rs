@@ -434,8 +434,19 @@ fn g_a_consumer_stopped_by_an_info_refuses_subscribes_asks_and_calls() {
     );
     assert_eq!(net.ask(c, s, 1), Err(AskError::Stopped));
     assert_eq!(net.cancel(c, s, Reason::Normal), Err(AskError::Stopped));
-    // Calls and infos to a stopped consumer run no callback.
-    net.call(c, Msg::Info("late"));
-    net.info(c, Msg::Info("late"));
+    // Calls and infos to a stopped consumer run no callback: the message comes back with the
+    // reason the stage stopped.
+    let stopped = |msg| SendError::Stopped {
+        msg,
+        reason: Reason::Custom("enough"),
+    };
+    assert_eq!(
+        net.try_call(c, Msg::Info("late")),
+        Err(stopped(Msg::Info("late")))
+    );
+    assert_eq!(
+        net.try_info(c, Msg::Info("late")),
+        Err(stopped(Msg::Info("late")))
+    );
     assert_eq!(net.take(), []);
 }

@@ -304,7 +304,8 @@ fn i7_events_go_to_the_highest_demand_not_the_asker() {
     assert_eq!(p.behaviour().demands, [5, 5, 5]);
     assert_eq!(p.dispatcher().entries(), &[(5, s2), (5, s1), (5, s3)]);
 
-    p.call(vec![1, 2, 3], &mut out);
+    p.call(vec![1, 2, 3], &mut out)
+        .expect("the producer is live");
     assert_eq!(
         out.take(),
         vec![
@@ -314,7 +315,8 @@ fn i7_events_go_to_the_highest_demand_not_the_asker() {
     );
     assert_eq!(p.dispatcher().entries(), &[(5, s1), (5, s3), (2, s2)]);
 
-    p.call((4..=9).collect(), &mut out);
+    p.call((4..=9).collect(), &mut out)
+        .expect("the producer is live");
     assert_eq!(
         out.take(),
         vec![

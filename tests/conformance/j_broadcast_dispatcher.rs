@@ -318,7 +318,8 @@ fn producer<D: Dispatcher<u32> + 'static>(sim: &mut Sim, d: D) -> sim::Handle<Pr
 }
 
 fn emit<D: Dispatcher<u32> + 'static>(sim: &mut Sim, p: sim::Handle<Prod<D>>, events: Vec<u32>) {
-    sim.with(p, |stage, out| stage.call::<u32, _>(events, out));
+    sim.with(p, |stage, out| stage.call::<u32, _>(events, out))
+        .expect("the producer is live");
     sim.run_until_idle();
 }
 
@@ -604,7 +605,8 @@ fn j7_stage_level_rejected_events_give_demand_back_without_counting_as_asked() {
         &mut out,
     );
     p.handle_message(ToProducer::Ask { sub, demand: 10 }, &mut out);
-    p.call((0..10).collect(), &mut out);
+    p.call((0..10).collect(), &mut out)
+        .expect("the producer is live");
     assert_eq!(
         out.take(),
         vec![

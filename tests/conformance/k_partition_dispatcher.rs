@@ -114,7 +114,8 @@ fn k3_none_discards_without_using_up_demand() {
         PartitionDiscards {
             by_hash: 3,
             unknown_partition: 0,
-            cancelled: 0
+            cancelled: 0,
+            abandoned: 0
         }
     );
     assert_eq!((d.demand(0), d.demand(1)), (0, 0));
@@ -373,7 +374,8 @@ fn k7_refused_subscription_is_cancelled_alone_and_the_producer_keeps_running() {
         &mut log,
     );
     assert_eq!(p.behaviour().seen.last(), Some(&Seen::Demand(2)));
-    p.call(Msg::Emit(vec![0, 2, 4]), &mut log);
+    p.call(Msg::Emit(vec![0, 2, 4]), &mut log)
+        .expect("the producer is live");
     assert_eq!(
         log.take(),
         vec![
@@ -501,7 +503,8 @@ fn k8_skew_and_loss_on_cancel_at_stage_level() {
         ]
     );
 
-    p.call(Msg::Emit(vec![0, 2, 4, 6]), &mut log);
+    p.call(Msg::Emit(vec![0, 2, 4, 6]), &mut log)
+        .expect("the producer is live");
     assert_eq!(
         log.take(),
         vec![
@@ -557,7 +560,8 @@ fn k8_an_info_waits_behind_the_queue_and_is_released_by_the_cancel() {
     p.handle_message(subscribe_msg(p1, Subscribe::new().partition(1)), &mut log);
     p.handle_message(ToProducer::Ask { sub: p0, demand: 2 }, &mut log);
     p.handle_message(ToProducer::Ask { sub: p1, demand: 2 }, &mut log);
-    p.call(Msg::Emit(vec![0, 2, 4, 6]), &mut log);
+    p.call(Msg::Emit(vec![0, 2, 4, 6]), &mut log)
+        .expect("the producer is live");
     log.take();
 
     // [4, 6] are queued in p0: the info waits behind them.
