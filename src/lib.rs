@@ -126,7 +126,22 @@
 //! demand mode as forward and refuses accumulate with a typed error (Q7); the
 //! [`PartitionDispatcher`] refuses a missing, unknown or taken partition by cancelling only that
 //! subscription, with a typed [`Refusal`] (Q13), and treats an empty queue and zero demand as
-//! the same state, so an info with nothing ahead of it is delivered (Q18).
+//! the same state, so an info with nothing ahead of it is delivered (Q18); events its hash
+//! drops are counted and their demand goes back to the producer, so a finite pipeline does not
+//! stall (Q19). The full table — what GenStage does, what genstage does, the test that pins
+//! each — is `docs/behaviour.md` in the repository.
+//!
+//! ## Finite pipelines end, and nothing is lost without a count
+//!
+//! A producer ends cleanly with [`Flow::StopWhenDrained`]: it stops once every event it
+//! emitted has been taken. Whatever a stage still holds when it stops any other way is counted
+//! and reported ([`DiscardReason::Abandoned`] for output, [`DiscardReason::Stopped`] for input).
+//! A producer_consumer's downstream counter falls once per event its dispatcher takes, however
+//! many consumers get a copy (spec §16.2), and it handles no input while its output buffer
+//! holds events. Options a dispatcher would ignore (a `selector` outside Broadcast, a
+//! `partition` outside Partition) are refused with a typed [`Refusal`]; `info` and `call` to a
+//! stopped stage hand the message back ([`SendError`]); an info the behaviour does not handle
+//! is reported ([`Report::UnhandledInfo`]).
 //!
 //! Beyond the listed quirks, three places where GenStage can reorder or lose events are fixed,
 //! each pinned by a property test: a producer serves its buffer to every consumer with

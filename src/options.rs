@@ -190,6 +190,12 @@ pub enum BufferSize {
 }
 
 /// Whether a producer passes demand on at once or holds it (spec §8).
+///
+/// Accumulate is how a producer waits for all its consumers before it makes anything: with a
+/// [`BroadcastDispatcher`](crate::BroadcastDispatcher), a consumer that subscribes after a
+/// sibling's first ask was answered misses the events already sent. Start in accumulate, let
+/// every consumer subscribe, then switch to forward: the held demand replays in order. The
+/// [broadcast module docs](crate::dispatcher::broadcast) have a runnable example.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum DemandMode {
     /// Demand reaches `handle_demand` as it arrives (the default).

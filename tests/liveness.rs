@@ -761,3 +761,47 @@ fn a_partition_hash_that_drops_gives_the_demand_back() {
         run_and_check(&plan).unwrap();
     }
 }
+
+/// Spec §16.2: a producer_consumer's downstream counter falls once per event its dispatcher
+/// takes, not once per copy. Two producers feed a broadcast producer_consumer whose two
+/// consumers ask 4 each: after the first producer's [1, 2] went to both, the counter is 2,
+/// not 0, so the second producer's [3, 4] are handled and delivered too.
+#[test]
+fn a_broadcast_producer_consumer_counts_each_event_once_against_its_demand() {
+    let mut sim = Sim::new(0);
+    let src = |next, end| Source {
+        next,
+        end,
+        emitted: Vec::new(),
+        drain: true,
+    };
+    let a = sim.producer(src(1, 3));
+    let b = sim.producer(src(3, 5));
+    let pc = PcB::new(sim.next_id(), Pass::default(), ProducerOptions::new()).unwrap();
+    let pc = sim.add(pc);
+    let c1 = sim.consumer(Sink::default());
+    let c2 = sim.consumer(Sink::default());
+    for c in [c1, c2] {
+        sim.subscribe(c, pc, Subscribe::new().max_demand(4).min_demand(1))
+            .unwrap();
+    }
+    sim.run_until_idle();
+    // Both consumers asked 4: the broadcast dispatcher passes 4 upstream.
+    assert_eq!(sim.stage(pc).downstream_demand(), 4);
+    let transient = Subscribe::new().max_demand(2).cancel(CancelMode::Transient);
+    sim.subscribe(pc, a, transient).unwrap();
+    sim.run_until_idle();
+    // [1, 2] went to both consumers: two events, so the counter is 4 - 2.
+    assert_eq!(sim.stage(c1).behaviour().seen, [1, 2]);
+    assert_eq!(sim.stage(c2).behaviour().seen, [1, 2]);
+    assert_eq!(
+        sim.stage(pc).stats().events_out,
+        4,
+        "two copies of two events"
+    );
+    assert_eq!(sim.stage(pc).downstream_demand(), 2);
+    sim.subscribe(pc, b, transient).unwrap();
+    sim.run_until_idle();
+    assert_eq!(sim.stage(c1).behaviour().seen, [1, 2, 3, 4]);
+    assert_eq!(sim.stage(c2).behaviour().seen, [1, 2, 3, 4]);
+}

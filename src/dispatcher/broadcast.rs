@@ -36,6 +36,64 @@
 //! assert_eq!(events, [4, 5]); // leftovers, for the producer's buffer
 //! ```
 //!
+//! ## Consumers that subscribe late miss what was already sent
+//!
+//! Events go to the consumers subscribed when they are dispatched. A consumer that subscribes
+//! after a sibling's first ask has been answered misses the events already sent to that
+//! sibling (as in GenStage), and demand the sibling asked before the newcomer subscribed is
+//! still made: those events wait in the producer's buffer until the newcomer asks too, so
+//! size the buffer for the largest `max_demand` of its consumers.
+//!
+//! When every consumer must see every event, start the producer in
+//! [`DemandMode::Accumulate`](crate::DemandMode::Accumulate): it holds demand (and calls no
+//! `handle_demand`) until every consumer has subscribed, then switch it to
+//! [`DemandMode::Forward`](crate::DemandMode::Forward):
+//!
+//! ```
+//! use genstage::dispatcher::BroadcastDispatcher;
+//! use genstage::sim::Sim;
+//! use genstage::storage::Heap;
+//! use genstage::*;
+//!
+//! struct Ticks(u64);
+//! impl Producer for Ticks {
+//!     type Event = u64;
+//!     fn handle_demand(&mut self, demand: usize, out: &mut Emit<'_, u64>) -> Flow {
+//!         let end = (self.0 + demand as u64).min(10);
+//!         let _ = out.extend(self.0..end);
+//!         self.0 = end;
+//!         if end == 10 { Flow::StopWhenDrained(Reason::Normal) } else { Flow::Continue }
+//!     }
+//! }
+//! #[derive(Default)]
+//! struct Seen(Vec<u64>);
+//! impl Consumer for Seen {
+//!     type Event = u64;
+//!     fn handle_events(&mut self, events: Batch<'_, u64>, _: SubId, _: &mut Ctx<'_>) -> Flow {
+//!         self.0.extend(events);
+//!         Flow::Continue
+//!     }
+//! }
+//!
+//! type Broadcaster = ProducerStage<Ticks, (), Heap, BroadcastDispatcher<u64, Heap>>;
+//! let mut sim = Sim::new(0);
+//! let opts = ProducerOptions::new().demand(DemandMode::Accumulate);
+//! let ticks = sim.add(Broadcaster::new(sim.next_id(), Ticks(0), opts).unwrap());
+//! let (early, late) = (sim.consumer(Seen::default()), sim.consumer(Seen::default()));
+//! sim.subscribe(early, ticks, Subscribe::new().max_demand(4)).unwrap();
+//! sim.run_until_idle(); // `early` has asked; nothing is made yet
+//! sim.subscribe(late, ticks, Subscribe::new().max_demand(4)).unwrap();
+//! sim.run_until_idle();
+//! sim.with(ticks, |p, out| p.set_demand_mode::<u64, _>(DemandMode::Forward, out));
+//! sim.run_until_idle();
+//! assert_eq!(sim.stage(early).behaviour().0, (0..10).collect::<Vec<_>>());
+//! assert_eq!(sim.stage(late).behaviour().0, (0..10).collect::<Vec<_>>());
+//! assert!(sim.all_stopped());
+//! ```
+//!
+//! Only the broadcast dispatcher applies selectors; a subscription with a `partition` option
+//! is refused here with [`Refusal::PartitionNotSupported`](crate::Refusal).
+//!
 //! ## Where it differs from GenStage (spec §21)
 //!
 //! * **Q12** — when a selector rejects every event of a dispatch, GenStage still sends that

@@ -7,6 +7,11 @@
 //! each consumer at most one message. Demand of a cancelled consumer becomes `pending`: it was
 //! already requested upstream, so later asks are reduced by it and leftovers pay it off.
 //!
+//! A subscription carrying a `selector` or a `partition` is refused
+//! ([`Refusal::SelectorNotSupported`], [`Refusal::PartitionNotSupported`]): this dispatcher
+//! would ignore them, and a consumer that asked for some events only must not silently get
+//! all of them.
+//!
 //! Options ([`DemandOptions`], spec §12.9): an explicit `max_demand` for the warning of
 //! §12.4, and `shuffle_demands_on_first_dispatch` with a seed, which spreads the first
 //! dispatch across consumers whose demands tie (GenStage #277).

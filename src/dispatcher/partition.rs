@@ -32,6 +32,14 @@
 //! assert_eq!(d.waiting(), 0);
 //! ```
 //!
+//! Events the hash drops (it returns `None`, or names a partition that does not exist) are
+//! counted ([`PartitionDiscards`], reported as [`DiscardReason::Dispatcher`]) and the demand
+//! they were emitted for is given back to the producer ([`DispatchContext::replace_dropped`]),
+//! so the consumers still get what they asked for and a finite pipeline does not stall. In
+//! GenStage that demand is lost (spec §21 Q19). A subscription with a `selector` is refused
+//! with [`Refusal::SelectorNotSupported`](crate::Refusal): only the broadcast dispatcher
+//! applies selectors.
+//!
 //! In a producer, pass it to [`ProducerStage::with_dispatcher`](crate::ProducerStage::with_dispatcher)
 //! (in the simulator, add the stage with `Sim::add`); consumers name their partition when they
 //! subscribe:

@@ -36,14 +36,23 @@ enum Input<M> {
 /// [`ProducerConsumer::handle_events`] only while its consumers have demand. Output beyond that
 /// demand goes to its buffer (unbounded by default).
 ///
+/// Its downstream counter ([`downstream_demand`](Self::downstream_demand)) rises by the
+/// upstream demand its dispatcher returns and falls once per event the dispatcher takes,
+/// however many consumers get a copy (spec §16.2). It handles no input while its output buffer
+/// holds events (the dispatcher takes no more then), so the buffer grows by at most one input
+/// message beyond what consumers asked for: a bounded buffer at least as large as the upstream
+/// `max_demand` never overflows (with a broadcast dispatcher, also at least its consumers'
+/// largest `max_demand`).
+///
 /// Choices where GenStage has quirks (spec §21):
 /// - events queued from a producer whose subscription has since ended are still handled, as one
 ///   chunk with no ask; `from` is that subscription's id as before (Q9);
 /// - a cancel from upstream that arrives while events are queued waits behind them: the
 ///   subscription is forgotten at once, `handle_cancel` and the cancel mode apply when the
 ///   notice is reached (§16.7). Unlike GenStage, this also holds when only the *output buffer*
-///   has events: a stage whose producer finished does not stop (and lose its buffer) before
-///   its consumers have asked for what it holds.
+///   has events, and when the notice is reached the stage drains (as
+///   [`Flow::StopWhenDrained`]): a stage whose producer finished does not stop (and lose its
+///   buffer or its dispatcher's queues) before its consumers have taken what it holds.
 pub struct ProducerConsumerStage<B, M = (), S: Storage = DefaultStorage, D = DemandDispatcher<S>>
 where
     B: ProducerConsumer<M>,

@@ -1,0 +1,433 @@
+//! Places where a user expects an error, a count or a report, and gets one: refused options,
+//! messages to stopped stages, unhandled infos, foreign simulator handles, events lost at a
+//! stop or in flight, and a pipeline that is idle without being done.
+
+use genstage::dispatcher::{BroadcastDispatcher, PartitionDispatcher};
+use genstage::sim::{Sim, TraceKind};
+use genstage::storage::Heap;
+use genstage::*;
+
+/// Emits `0..` as asked; `Msg::Flood(n)` emits `n` at once; `Msg::Stop` stops.
+#[derive(Default)]
+struct Numbers {
+    next: u64,
+    /// Emit this many for the next demand, and stop in the same callback.
+    flood_and_stop: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Msg {
+    Ping,
+    Pong,
+}
+
+impl Producer<Msg> for Numbers {
+    type Event = u64;
+    fn handle_demand(&mut self, demand: usize, out: &mut Emit<'_, u64>) -> Flow {
+        let n = self.flood_and_stop.unwrap_or(demand) as u64;
+        let taken = out.extend(self.next..self.next + n) as u64;
+        self.next += taken;
+        if self.flood_and_stop.is_some() {
+            Flow::Stop(Reason::Normal)
+        } else {
+            Flow::Continue
+        }
+    }
+    fn handle_call(&mut self, _: Msg, reply: &mut Reply<Msg>, _: &mut Emit<'_, u64>) -> Flow {
+        reply.reply(Msg::Pong);
+        Flow::Continue
+    }
+}
+
+#[derive(Default)]
+struct Collect(Vec<u64>);
+impl Consumer<Msg> for Collect {
+    type Event = u64;
+    fn handle_events(&mut self, events: Batch<'_, u64>, _: SubId, _: &mut Ctx<'_>) -> Flow {
+        self.0.extend(events);
+        Flow::Continue
+    }
+    fn handle_call(&mut self, _: Msg, reply: &mut Reply<Msg>, _: &mut Ctx<'_>) -> Flow {
+        reply.reply(Msg::Pong);
+        Flow::Continue
+    }
+}
+
+struct Pass;
+impl ProducerConsumer<Msg> for Pass {
+    type In = u64;
+    type Out = u64;
+    fn handle_events(&mut self, events: Batch<'_, u64>, _: SubId, out: &mut Emit<'_, u64>) -> Flow {
+        let _ = out.extend(events);
+        Flow::Continue
+    }
+}
+
+fn reports(sim: &Sim) -> Vec<(StageId, Report)> {
+    sim.trace()
+        .iter()
+        .filter_map(|t| match t.kind {
+            TraceKind::Report(r) => Some((t.stage, r)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn cancels(sim: &Sim) -> Vec<(SubId, Reason)> {
+    sim.trace()
+        .iter()
+        .filter_map(|t| match t.kind {
+            TraceKind::ToConsumer { sub, reason } => Some((sub, reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+// ----- options a dispatcher would ignore are refused -----
+
+#[test]
+fn a_selector_on_a_demand_dispatcher_is_refused_with_a_typed_reason() {
+    let mut sim = Sim::new(0);
+    let p = sim.producer::<_, Msg>(Numbers::default());
+    let c = sim.consumer(Collect::default());
+    let sub = sim
+        .subscribe(c, p, Subscribe::new().selector(|e: &u64| *e > 3))
+        .unwrap();
+    sim.run_until_idle();
+    let reason = Reason::Refused(Refusal::SelectorNotSupported);
+    assert!(reports(&sim).contains(&(p.id(), Report::SubscribeRefused { sub, reason })));
+    assert_eq!(cancels(&sim), [(sub, reason)]);
+    // The consumer's permanent subscription ended with the refusal, so it stopped; the
+    // producer keeps running and nothing was sent.
+    assert_eq!(sim.stopped(c), Some(reason));
+    assert_eq!(sim.stopped(p), None);
+    assert!(sim.stage(c).behaviour().0.is_empty());
+    assert_eq!(
+        reason.to_string(),
+        "subscription refused: the selector option is only supported by the broadcast dispatcher"
+    );
+}
+
+#[test]
+fn a_partition_option_is_refused_by_the_demand_and_broadcast_dispatchers() {
+    let reason = Reason::Refused(Refusal::PartitionNotSupported);
+    // DemandDispatcher.
+    let mut sim = Sim::new(0);
+    let p = sim.producer::<_, Msg>(Numbers::default());
+    let c = sim.consumer(Collect::default());
+    let sub = sim.subscribe(c, p, Subscribe::new().partition(0)).unwrap();
+    sim.run_until_idle();
+    assert_eq!(cancels(&sim), [(sub, reason)]);
+    // BroadcastDispatcher.
+    let mut sim = Sim::new(0);
+    type Bp = ProducerStage<Numbers, Msg, Heap, BroadcastDispatcher<u64, Heap>>;
+    let stage = Bp::new(sim.next_id(), Numbers::default(), ProducerOptions::new()).unwrap();
+    let p = sim.add(stage);
+    let c = sim.consumer(Collect::default());
+    let sub = sim.subscribe(c, p, Subscribe::new().partition(1)).unwrap();
+    sim.run_until_idle();
+    assert_eq!(cancels(&sim), [(sub, reason)]);
+    assert!(reports(&sim).contains(&(p.id(), Report::SubscribeRefused { sub, reason })));
+}
+
+#[test]
+fn a_selector_on_a_partition_dispatcher_is_refused() {
+    let mut sim = Sim::new(0);
+    type Pp = ProducerStage<Numbers, Msg, Heap, PartitionDispatcher<u64, Heap>>;
+    let d = PartitionDispatcher::with_default_hash(1).unwrap();
+    let stage =
+        Pp::with_dispatcher(sim.next_id(), Numbers::default(), ProducerOptions::new(), d).unwrap();
+    let p = sim.add(stage);
+    let c = sim.consumer(Collect::default());
+    let opts = Subscribe::new().partition(0).selector(|e: &u64| *e > 3);
+    let sub = sim.subscribe(c, p, opts).unwrap();
+    sim.run_until_idle();
+    assert_eq!(
+        cancels(&sim),
+        [(sub, Reason::Refused(Refusal::SelectorNotSupported))]
+    );
+}
+
+// ----- messages to stopped stages -----
+
+#[test]
+fn info_and_call_to_a_stopped_producer_come_back_with_the_reason() {
+    let mut sim = Sim::new(0);
+    let p = sim.producer::<_, Msg>(Numbers::default());
+    sim.kill(p, Reason::Shutdown);
+    let stopped = |msg| SendError::Stopped {
+        msg,
+        reason: Reason::Shutdown,
+    };
+    assert_eq!(
+        sim.with(p, |s, o| s.call::<u64, _>(Msg::Ping, o)),
+        Err(stopped(Msg::Ping))
+    );
+    assert_eq!(
+        sim.with(p, |s, o| s.info::<u64, _>(Msg::Ping, o)),
+        Err(stopped(Msg::Ping))
+    );
+    assert!(sim.take_replies::<Msg>().is_empty(), "no callback ran");
+    let e = sim
+        .with(p, |s, o| s.info::<u64, _>(Msg::Ping, o))
+        .unwrap_err();
+    assert_eq!(e.to_string(), "the stage has stopped (shutdown)");
+    assert_eq!(e.into_inner(), Msg::Ping);
+}
+
+#[test]
+fn info_and_call_to_a_stopped_producer_consumer_come_back_with_the_reason() {
+    let mut sim = Sim::new(0);
+    let pc = sim.producer_consumer::<_, Msg>(Pass);
+    sim.kill(pc, Reason::Custom("gone"));
+    let stopped = |msg| SendError::Stopped {
+        msg,
+        reason: Reason::Custom("gone"),
+    };
+    assert_eq!(
+        sim.with(pc, |s, o| s.call(Msg::Ping, o)),
+        Err(stopped(Msg::Ping))
+    );
+    assert_eq!(
+        sim.with(pc, |s, o| s.info(Msg::Ping, o)),
+        Err(stopped(Msg::Ping))
+    );
+}
+
+#[test]
+fn a_killed_stage_knows_it_stopped_and_runs_no_callback() {
+    let mut sim = Sim::new(0);
+    let c = sim.consumer(Collect::default());
+    // Live: a call runs and replies.
+    assert_eq!(sim.with(c, |s, o| s.call::<u64, _>(Msg::Ping, o)), Ok(()));
+    assert_eq!(sim.take_replies::<Msg>(), [Msg::Pong]);
+    sim.kill(c, Reason::Killed);
+    assert_eq!(sim.stage(c).stopped(), Some(Reason::Killed));
+    assert_eq!(sim.stopped(c), Some(Reason::Killed));
+    assert_eq!(
+        sim.with(c, |s, o| s.call::<u64, _>(Msg::Ping, o)),
+        Err(SendError::Stopped {
+            msg: Msg::Ping,
+            reason: Reason::Killed
+        })
+    );
+    assert!(sim.take_replies::<Msg>().is_empty());
+    // Killing twice changes nothing.
+    sim.kill(c, Reason::Normal);
+    assert_eq!(sim.stopped(c), Some(Reason::Killed));
+}
+
+// ----- infos nobody handles -----
+
+#[test]
+fn an_info_to_a_behaviour_without_handle_info_is_reported() {
+    let mut sim = Sim::new(0);
+    let p = sim.producer::<_, Msg>(Numbers::default());
+    let pc = sim.producer_consumer::<_, Msg>(Pass);
+    let c = sim.consumer(Collect::default());
+    assert_eq!(sim.with(p, |s, o| s.info::<u64, _>(Msg::Ping, o)), Ok(()));
+    assert_eq!(sim.with(pc, |s, o| s.info(Msg::Ping, o)), Ok(()));
+    assert_eq!(sim.with(c, |s, o| s.info::<u64, _>(Msg::Ping, o)), Ok(()));
+    let unhandled: Vec<StageId> = reports(&sim)
+        .into_iter()
+        .filter(|(_, r)| *r == Report::UnhandledInfo)
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(unhandled, [p.id(), pc.id(), c.id()]);
+}
+
+#[test]
+fn an_info_the_behaviour_handles_is_not_reported() {
+    struct Handles(u32);
+    impl Consumer<Msg> for Handles {
+        type Event = u64;
+        fn handle_events(&mut self, _: Batch<'_, u64>, _: SubId, _: &mut Ctx<'_>) -> Flow {
+            Flow::Continue
+        }
+        fn handle_info(&mut self, msg: Msg, ctx: &mut Ctx<'_>) -> Flow {
+            match msg {
+                Msg::Ping => self.0 += 1,
+                // A behaviour may refuse some infos itself.
+                Msg::Pong => ctx.not_handled(),
+            }
+            Flow::Continue
+        }
+    }
+    let mut sim = Sim::new(0);
+    let c = sim.consumer(Handles(0));
+    sim.with(c, |s, o| s.info::<u64, _>(Msg::Ping, o)).unwrap();
+    assert!(reports(&sim).is_empty());
+    assert_eq!(sim.stage(c).behaviour().0, 1);
+    sim.with(c, |s, o| s.info::<u64, _>(Msg::Pong, o)).unwrap();
+    assert_eq!(reports(&sim), [(c.id(), Report::UnhandledInfo)]);
+}
+
+// ----- handles of another simulator -----
+
+#[test]
+fn a_handle_of_another_simulator_is_refused() {
+    let mut a = Sim::new(0);
+    let mut b = Sim::new(0);
+    let pa = a.producer::<_, Msg>(Numbers::default());
+    let ca = a.consumer(Collect::default());
+    let pb = b.producer::<_, Msg>(Numbers::default());
+    let cb = b.consumer(Collect::default());
+    // Same ids, same types: only the simulator tells them apart.
+    assert_eq!((pa.id(), ca.id()), (pb.id(), cb.id()));
+    assert!(a.owns(pa) && !a.owns(pb));
+    assert_eq!(
+        a.subscribe(cb, pa, Subscribe::new()),
+        Err(SubscribeError::ForeignHandle)
+    );
+    assert_eq!(
+        a.subscribe(ca, pb, Subscribe::new()),
+        Err(SubscribeError::ForeignHandle)
+    );
+    assert_eq!(a.pending(), 0, "nothing was sent");
+}
+
+#[test]
+#[should_panic(expected = "belongs to another simulator")]
+fn reaching_a_stage_through_another_simulators_handle_panics_with_a_clear_message() {
+    let a = Sim::new(0);
+    let mut b = Sim::new(0);
+    let cb = b.consumer(Collect::default());
+    let _ = a.stage(cb);
+}
+
+// ----- events lost at a stop, and in flight -----
+
+#[test]
+fn events_a_producer_holds_when_it_stops_are_counted_as_abandoned() {
+    let mut sim = Sim::new(0);
+    let p = sim.producer::<_, Msg>(Numbers {
+        next: 0,
+        flood_and_stop: Some(100),
+    });
+    let c = sim.consumer(Collect::default());
+    sim.subscribe(c, p, Subscribe::new().max_demand(10))
+        .unwrap();
+    sim.run_until_idle();
+    // 10 were asked and delivered; the other 90 were in the buffer when it stopped.
+    assert_eq!(sim.stage(c).behaviour().0, (0..10).collect::<Vec<u64>>());
+    let st = sim.stage(p);
+    assert_eq!(st.buffered_count(), 0);
+    assert_eq!(st.stats().emitted, 100);
+    assert_eq!(st.stats().events_out, 10);
+    assert_eq!(st.stats().discarded.abandoned, 90);
+    assert!(reports(&sim).contains(&(
+        p.id(),
+        Report::Discarded {
+            count: 90,
+            reason: DiscardReason::Abandoned,
+            log: true
+        }
+    )));
+    assert!(sim.all_stopped());
+}
+
+#[test]
+fn draining_instead_delivers_everything_before_the_stop() {
+    struct Finite(u64);
+    impl Producer for Finite {
+        type Event = u64;
+        fn handle_demand(&mut self, _: usize, out: &mut Emit<'_, u64>) -> Flow {
+            // Everything at once, far beyond the ask; then done.
+            let n = out.extend(self.0..100);
+            self.0 += n as u64;
+            Flow::StopWhenDrained(Reason::Normal)
+        }
+    }
+    let mut sim = Sim::new(0);
+    let p = sim.producer(Finite(0));
+    let c = sim.consumer(Collect::default());
+    sim.subscribe(c, p, Subscribe::new().max_demand(10))
+        .unwrap();
+    sim.run_until_idle();
+    assert_eq!(sim.stage(c).behaviour().0, (0..100).collect::<Vec<u64>>());
+    assert_eq!(sim.stage(p).stats().discarded.total(), 0);
+    assert_eq!(sim.stopped(p), Some(Reason::Normal));
+    assert_eq!(sim.stopped(c), Some(Reason::Normal));
+    assert!(sim.all_stopped());
+}
+
+#[test]
+fn a_producer_consumer_counts_unhandled_input_and_buffered_output_when_killed() {
+    let mut sim = Sim::new(0);
+    let p = sim.producer::<_, Msg>(Numbers::default());
+    let pc = sim.producer_consumer::<_, Msg>(Pass);
+    let c = sim.consumer(Collect::default());
+    sim.subscribe(pc, p, Subscribe::new().max_demand(20))
+        .unwrap();
+    sim.subscribe(c, pc, Subscribe::new().max_demand(4))
+        .unwrap();
+    // Deliver until the producer_consumer holds input it has not handled.
+    while sim.stage(pc).queued_count() == 0 {
+        assert!(sim.step(), "the producer_consumer never queued input");
+    }
+    let (queued, buffered) = (sim.stage(pc).queued_count(), sim.stage(pc).buffered_count());
+    assert!(queued > 0);
+    sim.kill(pc, Reason::Shutdown);
+    let st = sim.stage(pc).stats();
+    assert_eq!(st.discarded.stopped, queued as u64);
+    assert_eq!(st.discarded.abandoned, buffered as u64);
+    assert_eq!(sim.stage(pc).queued_count(), 0);
+}
+
+#[test]
+fn events_in_flight_to_a_stage_that_stopped_are_counted_and_traced() {
+    let mut sim = Sim::new(0);
+    let p = sim.producer::<_, Msg>(Numbers::default());
+    let c = sim.consumer(Collect::default());
+    sim.subscribe(c, p, Subscribe::new().max_demand(5).min_demand(0))
+        .unwrap();
+    // Deliver the subscribe and the ask: the producer answers with a batch of 5 in flight.
+    sim.step();
+    sim.step();
+    assert_eq!(sim.events_in_flight(), 5);
+    sim.kill(c, Reason::Killed);
+    sim.run_until_idle();
+    assert_eq!(sim.lost_in_flight(c), 5);
+    assert!(
+        sim.trace()
+            .iter()
+            .any(|t| t.stage == c.id() && t.kind == TraceKind::Dropped { events: 5 })
+    );
+    let report = sim.report();
+    assert_eq!(report.stages[c.id().0 as usize].lost_in_flight, 5);
+}
+
+// ----- idle is not done -----
+
+#[test]
+fn the_report_tells_a_stuck_pipeline_from_a_finished_one() {
+    // A producer_consumer nobody subscribes to never gets downstream demand: its input waits.
+    let mut sim = Sim::new(0);
+    let p = sim.producer::<_, Msg>(Numbers::default());
+    let pc = sim.producer_consumer::<_, Msg>(Pass);
+    sim.subscribe(pc, p, Subscribe::new().max_demand(8))
+        .unwrap();
+    sim.run_until_idle();
+    let report = sim.report();
+    assert!(!report.all_stopped());
+    assert!(!sim.all_stopped());
+    assert_eq!(report.live().count(), 2);
+    let s = report.stages[pc.id().0 as usize];
+    assert_eq!((s.queued, s.buffered, s.stopped), (8, 0, None));
+    assert_eq!(report.events_inside(), 8);
+    let text = report.to_string();
+    assert!(text.starts_with("2 of 2 stages live"), "{text}");
+    assert!(text.contains("queued 8"), "{text}");
+    // Its producer stopping does not end it: the notice waits behind the queued input, which
+    // waits for downstream demand (spec §16.7) — and the report says so.
+    sim.kill(p, Reason::Shutdown);
+    sim.run_until_idle();
+    let report = sim.report();
+    assert!(!report.all_stopped());
+    assert_eq!(report.live().map(|s| s.id).collect::<Vec<_>>(), [pc.id()]);
+    // Stopping it ends the pipeline, and counts the queued input.
+    sim.kill(pc, Reason::Shutdown);
+    let report = sim.report();
+    assert!(report.all_stopped(), "{report}");
+    assert_eq!(report.stages[pc.id().0 as usize].stats.discarded.stopped, 8);
+}
