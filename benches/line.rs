@@ -79,7 +79,7 @@ fn genstage_line(window: usize) -> u64 {
     while !wire.up.is_empty() || !wire.down.is_empty() {
         std::mem::swap(&mut up, &mut wire.up);
         for m in up.drain(..) {
-            p.handle_message(m, &mut wire);
+            p.handle_to_producer(m, &mut wire);
         }
         std::mem::swap(&mut down, &mut wire.down);
         for (sub, mut batch) in down.drain(..) {

@@ -18,25 +18,33 @@
 //!
 //! ## Driving a stage: the contract
 //!
-//! A stage is **sans-IO**. Everything it learns comes in through a method call:
+//! A stage is **sans-IO**, and every kind is driven through one trait, [`Stage`]. Everything it
+//! learns comes in through one of its methods:
 //!
-//! | input | producer | producer_consumer | consumer |
-//! |---|---|---|---|
-//! | a message from a consumer ([`ToProducer`]) | `handle_message` | `handle_message` | `handle_producer_message` (reported, ignored) |
-//! | events from a producer | – | `handle_events` | `handle_events` |
-//! | a control message from a producer ([`ToConsumer`]) | – | `handle_upstream_message` | `handle_message` |
-//! | a peer stage went down | `handle_down` | `handle_down` | `handle_down` |
-//! | subscribe / resubscribe / ask / cancel (own side) | – | yes | yes |
-//! | info, call | `info`, `call` | `info`, `call` | `info`, `call` |
-//! | demand mode | `set_demand_mode` | – | – |
+//! | input | method |
+//! |---|---|
+//! | a message from a consumer-role stage ([`ToProducer`]: subscribe, ask, cancel) | [`Stage::handle_to_producer`] |
+//! | a batch of events from a producer | [`Stage::handle_events`] |
+//! | a control message from a producer ([`ToConsumer`]: a cancel) | [`Stage::handle_to_consumer`] |
+//! | a peer stage went down | [`Stage::handle_down`] |
+//! | an info, a call | [`Stage::info`], [`Stage::call`] |
+//! | a stop from outside (a kill, a shutdown) | [`Stage::stop`] |
+//! | subscribe / resubscribe / ask / cancel (a consumer-role stage's own commands) | [`ConsumerRole`] |
+//! | demand mode (producers) | `ProducerStage::set_demand_mode` |
+//!
+//! A message of the wrong kind (a `ToProducer` for a consumer, events for a producer) is
+//! reported as [`Report::WrongKind`], never a panic. So a runtime routes any stage generically:
+//! one input in, its outputs routed, repeat.
 //!
 //! Everything it wants done goes out, **in order, before the call returns**, through the
 //! [`Outbox`] passed to that call: messages for other stages ([`Output::ToProducer`],
 //! [`Output::ToConsumer`], and event batches through [`Outbox::events`]), a reply, its decision to
 //! stop ([`Output::Stop`]), and reports worth logging ([`Output::Report`]: discards, excess
-//! events, protocol errors). A runtime's whole job is to deliver each output to the stage it
-//! names, one input at a time per stage; when a stage outputs `Stop`, the runtime calls
-//! `handle_down` on its peers.
+//! events, protocol errors). The outbox is typed by the stage
+//! (`Outbox<Self::In, Self::Out, Self::Msg>`), so a caller never names a type the stage does
+//! not use. A runtime's whole job is to deliver each output to the stage it names, one input
+//! at a time per stage; when a stage outputs `Stop`, the runtime calls `handle_down` on its
+//! peers.
 //!
 //! Each call does a bounded amount of protocol work plus the user callbacks it triggers, and
 //! the same calls in the same order give the same outputs, byte for byte.
@@ -88,7 +96,7 @@
 //! while !to_p.is_empty() || !to_c.is_empty() {
 //!     for r in to_p.take() {
 //!         match r {
-//!             Record::Output(Output::ToProducer(msg)) => producer.handle_message(msg, &mut to_c),
+//!             Record::Output(Output::ToProducer(msg)) => producer.handle_to_producer(msg, &mut to_c),
 //!             Record::Output(Output::Stop(reason)) => producer.handle_down(consumer.id(), reason, &mut to_c),
 //!             _ => {}
 //!         }
@@ -96,7 +104,7 @@
 //!     for r in to_c.take() {
 //!         match r {
 //!             Record::Events(sub, events) => consumer.handle_events(sub, events, &mut to_p),
-//!             Record::Output(Output::ToConsumer(msg)) => consumer.handle_message(msg, &mut to_p),
+//!             Record::Output(Output::ToConsumer(msg)) => consumer.handle_to_consumer(msg, &mut to_p),
 //!             _ => {}
 //!         }
 //!     }
@@ -155,6 +163,9 @@
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
+// The adapters name the crate as an outside user does (`genstage::…`), so that the same
+// sources compile unchanged as modules of another crate, where privacy holds (see .ci/run).
+extern crate self as genstage;
 #[cfg(feature = "std")]
 extern crate std;
 
@@ -197,6 +208,7 @@ pub use recorder::{Record, Recorder};
 pub use stage::consumer::ConsumerStage;
 pub use stage::producer::ProducerStage;
 pub use stage::producer_consumer::ProducerConsumerStage;
+pub use stage::{ConsumerRole, ProducerRole, Stage, StageKind, StageSummary};
 pub use stats::{Discards, StageStats, SubscriptionStats};
 
 /// The README's example, compiled and run as a doc test.

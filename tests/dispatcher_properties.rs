@@ -671,20 +671,20 @@ mod stage {
                         previous: None,
                         opts: sub_opts(sel),
                     };
-                    p.handle_message(msg, &mut out);
+                    p.handle_to_producer(msg, &mut out);
                 }
                 Op::Ask(c, n) => {
                     let Some(i) = live[c] else { continue };
                     subs[i].asked += n;
                     let sub = subs[i].sub;
-                    p.handle_message(ToProducer::Ask { sub, demand: n }, &mut out);
+                    p.handle_to_producer(ToProducer::Ask { sub, demand: n }, &mut out);
                 }
                 Op::Cancel(c) => {
                     let Some(i) = live[c].take() else { continue };
                     subs[i].end = Some(before);
                     let sub = subs[i].sub;
                     let reason = Reason::Normal;
-                    p.handle_message(ToProducer::Cancel { sub, reason }, &mut out);
+                    p.handle_to_producer(ToProducer::Cancel { sub, reason }, &mut out);
                 }
                 Op::Down(c) => {
                     let Some(i) = live[c].take() else { continue };

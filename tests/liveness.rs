@@ -485,9 +485,7 @@ fn build(plan: &Plan) -> Built {
     }
     if let Pub::SrcB(h) = pubs[0] {
         sim.run_until_idle();
-        sim.with(h, |st, o| {
-            st.set_demand_mode::<u64, _>(DemandMode::Forward, o)
-        });
+        sim.with(h, |st, o| st.set_demand_mode(DemandMode::Forward, o));
     }
     Built {
         sim,

@@ -472,7 +472,7 @@ fn run_stage(hash: HashFn<u64>, fifo: bool, ops: &[StageOp]) -> Result<(), TestC
                 let sub = SubId::new(StageId(0), StageId(1), seq);
                 seq += 1;
                 let opts = Subscribe::new().partition(partition).validate().unwrap();
-                p.handle_message(
+                p.handle_to_producer(
                     ToProducer::Subscribe {
                         sub,
                         previous: None,
@@ -494,14 +494,14 @@ fn run_stage(hash: HashFn<u64>, fifo: bool, ops: &[StageOp]) -> Result<(), TestC
                 }
                 let sub = subs[i % subs.len()].0;
                 *asked.get_mut(&sub).unwrap() += k;
-                p.handle_message(ToProducer::Ask { sub, demand: k }, &mut log);
+                p.handle_to_producer(ToProducer::Ask { sub, demand: k }, &mut log);
             }
             StageOp::Cancel(i) => {
                 if subs.is_empty() {
                     continue;
                 }
                 let sub = subs.remove(i % subs.len()).0;
-                p.handle_message(
+                p.handle_to_producer(
                     ToProducer::Cancel {
                         sub,
                         reason: Reason::Normal,

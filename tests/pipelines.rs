@@ -75,7 +75,7 @@ fn run<D: Dispatcher<u64> + 'static>(
     sim.run_until_idle();
     if mode == DemandMode::Accumulate {
         sim.with(p, |stage, out| {
-            stage.set_demand_mode::<u64, _>(DemandMode::Forward, out)
+            stage.set_demand_mode(DemandMode::Forward, out)
         });
         sim.run_until_idle();
     }

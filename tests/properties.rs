@@ -17,10 +17,10 @@ use genstage::demand::AutoDemand;
 use genstage::sim::{Handle, Sim, TraceEntry};
 use genstage::storage::Heap;
 use genstage::{
-    Batch, CancelMode, Cancellation, Consumer, ConsumerStage, Ctx, DemandMode, Emit, Flow, Keep,
-    MarkerId, Outbox, Output, Producer, ProducerConsumer, ProducerConsumerStage, ProducerOptions,
-    ProducerStage, Reason, Record, Reply, Report, StageId, StageStats, SubId, Subscribe,
-    SubscribeOptions, Subscribed, SubscriptionStats, ToConsumer, ToProducer,
+    Batch, CancelMode, Cancellation, Consumer, ConsumerRole, ConsumerStage, Ctx, DemandMode, Emit,
+    Flow, Keep, MarkerId, Outbox, Output, Producer, ProducerConsumer, ProducerConsumerStage,
+    ProducerOptions, ProducerStage, Reason, Record, Reply, Report, Stage, StageId, StageStats,
+    SubId, Subscribe, SubscribeOptions, Subscribed, SubscriptionStats, ToConsumer, ToProducer,
 };
 use proptest::prelude::*;
 use std::cell::RefCell;
@@ -610,8 +610,8 @@ impl Net {
             let c = &mut self.sinks[(who.0 - 2) as usize];
             c.behaviour_mut().next_manual = spec.manual;
             match previous {
-                None => c.subscribe::<Ev, _>(target, opts, &mut tap),
-                Some((old, reason)) => c.resubscribe::<Ev, _>(old, reason, target, opts, &mut tap),
+                None => c.subscribe(target, opts, &mut tap),
+                Some((old, reason)) => c.resubscribe(old, reason, target, opts, &mut tap),
             }
         };
         r.expect("valid options on a live stage");
@@ -647,7 +647,7 @@ impl Net {
                     let _ = if who == PC {
                         self.pc.as_mut().expect("pc").ask(sub, n, &mut tap)
                     } else {
-                        self.sinks[(who.0 - 2) as usize].ask::<Ev, _>(sub, n, &mut tap)
+                        self.sinks[(who.0 - 2) as usize].ask(sub, n, &mut tap)
                     };
                 }
             }
@@ -661,7 +661,7 @@ impl Net {
                     let r = if who == PC {
                         self.pc.as_mut().expect("pc").cancel(sub, reason, &mut tap)
                     } else {
-                        self.sinks[(who.0 - 2) as usize].cancel::<Ev, _>(sub, reason, &mut tap)
+                        self.sinks[(who.0 - 2) as usize].cancel(sub, reason, &mut tap)
                     };
                     r.expect("a known subscription");
                 }
@@ -670,8 +670,7 @@ impl Net {
                 let id = sink_id(usize::from(who) % self.sinks.len());
                 if !self.stopped(id) {
                     let mut tap = self.tap(id);
-                    let _ =
-                        self.sinks[(id.0 - 2) as usize].info::<Ev, _>(Msg::Stop(reason), &mut tap);
+                    let _ = self.sinks[(id.0 - 2) as usize].info(Msg::Stop(reason), &mut tap);
                 }
             }
             Op::StopStage { mid, reason } => {
@@ -679,7 +678,7 @@ impl Net {
                 if !self.stopped(at) {
                     let mut tap = self.tap(at);
                     let r = if at == P {
-                        self.p.info::<Ev, _>(Msg::Stop(reason), &mut tap)
+                        self.p.info(Msg::Stop(reason), &mut tap)
                     } else {
                         self.pc
                             .as_mut()
@@ -702,7 +701,7 @@ impl Net {
                         self.w.borrow_mut().journal.push(J::InfoIssued { at, id });
                         let msg = Msg::Info { id, emit: n };
                         let r = if at == P {
-                            self.p.info::<Ev, _>(msg, &mut tap)
+                            self.p.info(msg, &mut tap)
                         } else {
                             self.pc.as_mut().expect("pc").info(msg, &mut tap)
                         };
@@ -714,7 +713,7 @@ impl Net {
                             now: matches!(via, Via::CallNow),
                         };
                         if at == P {
-                            let _ = self.p.call::<Ev, _>(msg, &mut tap);
+                            let _ = self.p.call(msg, &mut tap);
                         } else {
                             let _ = self.pc.as_mut().expect("pc").call(msg, &mut tap);
                         }
@@ -733,7 +732,7 @@ impl Net {
                         .journal
                         .push(J::Mode { at: P, accumulate });
                     let mut tap = self.tap(P);
-                    self.p.set_demand_mode::<Ev, _>(mode, &mut tap);
+                    self.p.set_demand_mode(mode, &mut tap);
                 }
             }
             Op::Raw { pick, n } => {
@@ -802,25 +801,25 @@ impl Net {
         let mut tap = self.tap(to);
         if to == P {
             match wire {
-                Wire::ToProducer(m) => self.p.handle_message::<Ev, _>(m, &mut tap),
-                Wire::Down(stage, r) => self.p.handle_down::<Ev, _>(stage, r, &mut tap),
+                Wire::ToProducer(m) => self.p.handle_to_producer(m, &mut tap),
+                Wire::Down(stage, r) => self.p.handle_down(stage, r, &mut tap),
                 other => panic!("misrouted to the producer: {other:?}"),
             }
         } else if to == PC {
             let pc = self.pc.as_mut().expect("pc");
             match wire {
-                Wire::ToProducer(m) => pc.handle_message(m, &mut tap),
+                Wire::ToProducer(m) => pc.handle_to_producer(m, &mut tap),
                 Wire::Events(sub, ids) => pc.handle_events(sub, ids, &mut tap),
-                Wire::ToConsumer(m) => pc.handle_upstream_message(m, &mut tap),
+                Wire::ToConsumer(m) => pc.handle_to_consumer(m, &mut tap),
                 Wire::Down(stage, r) => pc.handle_down(stage, r, &mut tap),
             }
         } else {
             let c = &mut self.sinks[(to.0 - 2) as usize];
             match wire {
-                Wire::Events(sub, ids) => c.handle_events::<_, Ev, _>(sub, ids, &mut tap),
-                Wire::ToConsumer(m) => c.handle_message::<Ev, _>(m, &mut tap),
-                Wire::Down(stage, r) => c.handle_down::<Ev, _>(stage, r, &mut tap),
-                Wire::ToProducer(m) => c.handle_producer_message::<Ev, Ev, _>(m, &mut tap),
+                Wire::Events(sub, ids) => c.handle_events(sub, ids, &mut tap),
+                Wire::ToConsumer(m) => c.handle_to_consumer(m, &mut tap),
+                Wire::Down(stage, r) => c.handle_down(stage, r, &mut tap),
+                Wire::ToProducer(m) => c.handle_to_producer(m, &mut tap),
             }
         }
         if let Some(sub) = dead_subscribe {
@@ -1833,7 +1832,7 @@ fn run_sim(cfg: &Config, ops: &[Op], seed: u64) -> (Vec<TraceEntry>, Vec<J>, Vec
                         let _ = sim.with(h, |st, o| st.ask(s, n, o));
                     }
                     Role::Sink(h) => {
-                        let _ = sim.with(h, |st, o| st.ask::<Ev, _>(s, n, o));
+                        let _ = sim.with(h, |st, o| st.ask(s, n, o));
                     }
                 }
             }
@@ -1849,14 +1848,14 @@ fn run_sim(cfg: &Config, ops: &[Op], seed: u64) -> (Vec<TraceEntry>, Vec<J>, Vec
                         let _ = sim.with(h, |st, o| st.cancel(s, reason, o));
                     }
                     Role::Sink(h) => {
-                        let _ = sim.with(h, |st, o| st.cancel::<Ev, _>(s, reason, o));
+                        let _ = sim.with(h, |st, o| st.cancel(s, reason, o));
                     }
                 }
             }
             Op::Crash { who, reason } => {
                 let h = sinks[usize::from(who) % sinks.len()];
                 if sim.stopped(h).is_none() {
-                    let _ = sim.with(h, |st, o| st.info::<Ev, _>(Msg::Stop(reason), o));
+                    let _ = sim.with(h, |st, o| st.info(Msg::Stop(reason), o));
                 }
             }
             Op::StopStage { mid: m, .. } | Op::Emit { mid: m, .. } if m && mid.is_some() => {
@@ -1901,15 +1900,13 @@ fn run_sim(cfg: &Config, ops: &[Op], seed: u64) -> (Vec<TraceEntry>, Vec<J>, Vec
                     }
                     Op::Emit { n, via, .. } => {
                         let now = matches!(via, Via::CallNow);
-                        let _ =
-                            sim.with(p, |st, o| st.call::<Ev, _>(Msg::Call { emit: n, now }, o));
+                        let _ = sim.with(p, |st, o| st.call(Msg::Call { emit: n, now }, o));
                         None
                     }
                     _ => Some(Msg::Stop(reason_of(op))),
                 };
                 if let Some(msg) = msg {
-                    sim.with(p, |st, o| st.info::<Ev, _>(msg, o))
-                        .expect("taken");
+                    sim.with(p, |st, o| st.info(msg, o)).expect("taken");
                 }
             }
             Op::Mode { accumulate } => {
@@ -1919,7 +1916,7 @@ fn run_sim(cfg: &Config, ops: &[Op], seed: u64) -> (Vec<TraceEntry>, Vec<J>, Vec
                     } else {
                         DemandMode::Forward
                     };
-                    sim.with(p, |st, o| st.set_demand_mode::<Ev, _>(mode, o));
+                    sim.with(p, |st, o| st.set_demand_mode(mode, o));
                 }
             }
             Op::Deliver { count, .. } => {

@@ -160,17 +160,15 @@ fn info_and_call_to_a_stopped_producer_come_back_with_the_reason() {
         reason: Reason::Shutdown,
     };
     assert_eq!(
-        sim.with(p, |s, o| s.call::<u64, _>(Msg::Ping, o)),
+        sim.with(p, |s, o| s.call(Msg::Ping, o)),
         Err(stopped(Msg::Ping))
     );
     assert_eq!(
-        sim.with(p, |s, o| s.info::<u64, _>(Msg::Ping, o)),
+        sim.with(p, |s, o| s.info(Msg::Ping, o)),
         Err(stopped(Msg::Ping))
     );
     assert!(sim.take_replies::<Msg>().is_empty(), "no callback ran");
-    let e = sim
-        .with(p, |s, o| s.info::<u64, _>(Msg::Ping, o))
-        .unwrap_err();
+    let e = sim.with(p, |s, o| s.info(Msg::Ping, o)).unwrap_err();
     assert_eq!(e.to_string(), "the stage has stopped (shutdown)");
     assert_eq!(e.into_inner(), Msg::Ping);
 }
@@ -199,13 +197,13 @@ fn a_killed_stage_knows_it_stopped_and_runs_no_callback() {
     let mut sim = Sim::new(0);
     let c = sim.consumer(Collect::default());
     // Live: a call runs and replies.
-    assert_eq!(sim.with(c, |s, o| s.call::<u64, _>(Msg::Ping, o)), Ok(()));
+    assert_eq!(sim.with(c, |s, o| s.call(Msg::Ping, o)), Ok(()));
     assert_eq!(sim.take_replies::<Msg>(), [Msg::Pong]);
     sim.kill(c, Reason::Killed);
     assert_eq!(sim.stage(c).stopped(), Some(Reason::Killed));
     assert_eq!(sim.stopped(c), Some(Reason::Killed));
     assert_eq!(
-        sim.with(c, |s, o| s.call::<u64, _>(Msg::Ping, o)),
+        sim.with(c, |s, o| s.call(Msg::Ping, o)),
         Err(SendError::Stopped {
             msg: Msg::Ping,
             reason: Reason::Killed
@@ -225,9 +223,9 @@ fn an_info_to_a_behaviour_without_handle_info_is_reported() {
     let p = sim.producer::<_, Msg>(Numbers::default());
     let pc = sim.producer_consumer::<_, Msg>(Pass);
     let c = sim.consumer(Collect::default());
-    assert_eq!(sim.with(p, |s, o| s.info::<u64, _>(Msg::Ping, o)), Ok(()));
+    assert_eq!(sim.with(p, |s, o| s.info(Msg::Ping, o)), Ok(()));
     assert_eq!(sim.with(pc, |s, o| s.info(Msg::Ping, o)), Ok(()));
-    assert_eq!(sim.with(c, |s, o| s.info::<u64, _>(Msg::Ping, o)), Ok(()));
+    assert_eq!(sim.with(c, |s, o| s.info(Msg::Ping, o)), Ok(()));
     let unhandled: Vec<StageId> = reports(&sim)
         .into_iter()
         .filter(|(_, r)| *r == Report::UnhandledInfo)
@@ -255,10 +253,10 @@ fn an_info_the_behaviour_handles_is_not_reported() {
     }
     let mut sim = Sim::new(0);
     let c = sim.consumer(Handles(0));
-    sim.with(c, |s, o| s.info::<u64, _>(Msg::Ping, o)).unwrap();
+    sim.with(c, |s, o| s.info(Msg::Ping, o)).unwrap();
     assert!(reports(&sim).is_empty());
     assert_eq!(sim.stage(c).behaviour().0, 1);
-    sim.with(c, |s, o| s.info::<u64, _>(Msg::Pong, o)).unwrap();
+    sim.with(c, |s, o| s.info(Msg::Pong, o)).unwrap();
     assert_eq!(reports(&sim), [(c.id(), Report::UnhandledInfo)]);
 }
 
@@ -412,7 +410,7 @@ fn the_report_tells_a_stuck_pipeline_from_a_finished_one() {
     assert!(!report.all_stopped());
     assert!(!sim.all_stopped());
     assert_eq!(report.live().count(), 2);
-    let s = report.stages[pc.id().0 as usize];
+    let s = report.stages[pc.id().0 as usize].summary;
     assert_eq!((s.queued, s.buffered, s.stopped), (8, 0, None));
     assert_eq!(report.events_inside(), 8);
     let text = report.to_string();
@@ -424,10 +422,20 @@ fn the_report_tells_a_stuck_pipeline_from_a_finished_one() {
     sim.run_until_idle();
     let report = sim.report();
     assert!(!report.all_stopped());
-    assert_eq!(report.live().map(|s| s.id).collect::<Vec<_>>(), [pc.id()]);
+    assert_eq!(
+        report.live().map(|s| s.summary.id).collect::<Vec<_>>(),
+        [pc.id()]
+    );
     // Stopping it ends the pipeline, and counts the queued input.
     sim.kill(pc, Reason::Shutdown);
     let report = sim.report();
     assert!(report.all_stopped(), "{report}");
-    assert_eq!(report.stages[pc.id().0 as usize].stats.discarded.stopped, 8);
+    assert_eq!(
+        report.stages[pc.id().0 as usize]
+            .summary
+            .stats
+            .discarded
+            .stopped,
+        8
+    );
 }

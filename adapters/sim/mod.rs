@@ -1,9 +1,13 @@
 //! The single-threaded runner (feature `sim`): owns stages, routes their messages in FIFO
 //! order until idle, and records a trace.
 //!
-//! It uses only the core's public API, as any runtime would. Every stage gets a [`StageId`];
-//! a [`Handle`] names a stage with its full type, so that subscribing checks event types at
-//! compile time and [`Sim::stage`] gives the stage (and its behaviour) back.
+//! It uses only the core's public API, as any runtime would, and drives every stage through
+//! the one driving surface, [`Stage`](genstage::Stage). Every stage gets a
+//! [`StageId`](genstage::StageId); a [`Handle`] names a stage with its full type, so that
+//! subscribing checks event types at compile time and [`Sim::stage`] gives the stage (and its
+//! behaviour) back. Messages a test injects by hand ([`Sim::send_to_producer`] and its
+//! siblings) are checked when delivered: a payload of the wrong type is reported as
+//! `Report::WrongKind` (its events counted as lost), never a panic.
 //!
 //! Messages sent to a stage that has stopped are dropped, except a subscribe, which is
 //! answered as if the stage had gone down at once with [`Reason::NoProc`] (spec §4.6). Events
@@ -16,7 +20,7 @@
 //! queued and held, demand outstanding ([`SimReport::all_stopped`]).
 //!
 //! A [`Handle`] belongs to the simulator that made it: subscribing with another simulator's
-//! handle is refused with [`SubscribeError::ForeignHandle`], and reaching a stage through one
+//! handle is refused with [`SubscribeError::ForeignHandle`](genstage::SubscribeError), and reaching a stage through one
 //! panics with a message that says so (instead of giving whatever stage has that id).
 //!
 //! The trace ([`Sim::trace`]) holds one entry per delivery, report and stop, so it grows with
@@ -69,445 +73,23 @@
 //! assert_eq!(sim.stopped(t), Some(Reason::Normal));
 //! ```
 
-use crate::behaviour::{Consumer, Producer, ProducerConsumer};
-use crate::consumer_side::SubscribeError;
-use crate::dispatcher::Dispatcher;
-use crate::id::{StageId, SubId};
-use crate::message::{Outbox, Output, Report, ToConsumer, ToProducer};
-use crate::options::{OptionsError, ProducerOptions, Subscribe};
-use crate::reason::Reason;
-use crate::stage::consumer::ConsumerStage;
-use crate::stage::producer::ProducerStage;
-use crate::stage::producer_consumer::ProducerConsumerStage;
-use crate::stats::StageStats;
-use crate::storage::Storage;
+mod handle;
+mod net;
+mod trace;
+
+pub use handle::Handle;
+pub use net::{Observed, Observer, SimOutbox};
+pub use trace::{ToProducerKind, TraceEntry, TraceKind};
+
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
 use alloc::vec::Vec;
-use core::any::Any;
-use core::marker::PhantomData;
-use core::sync::atomic::{AtomicU32, Ordering};
-
-/// Names a stage of type `T` inside the [`Sim`] that made it.
-pub struct Handle<T> {
-    id: StageId,
-    sim: u32,
-    _t: PhantomData<fn() -> T>,
-}
-
-/// Tells simulators apart, so that a handle cannot name a stage of another one.
-static NEXT_SIM: AtomicU32 = AtomicU32::new(0);
-
-impl<T> Clone for Handle<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<T> Copy for Handle<T> {}
-impl<T> core::fmt::Debug for Handle<T> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "Handle({})", self.id)
-    }
-}
-
-impl<T> Handle<T> {
-    /// The stage's address.
-    pub fn id(&self) -> StageId {
-        self.id
-    }
-}
-
-/// A stage that emits `Out` events (a producer or producer_consumer).
-pub trait Publisher {
-    /// The events it emits.
-    type Out: 'static;
-}
-/// A stage that takes `In` events (a consumer or producer_consumer).
-pub trait Subscriber {
-    /// The events it takes.
-    type In: 'static;
-}
-
-impl<B: Producer<M>, M, S: Storage, D> Publisher for ProducerStage<B, M, S, D>
-where
-    B::Event: 'static,
-{
-    type Out = B::Event;
-}
-impl<B: ProducerConsumer<M>, M, S: Storage, D> Publisher for ProducerConsumerStage<B, M, S, D>
-where
-    B::Out: 'static,
-{
-    type Out = B::Out;
-}
-impl<B: ProducerConsumer<M>, M, S: Storage, D> Subscriber for ProducerConsumerStage<B, M, S, D>
-where
-    B::In: 'static,
-{
-    type In = B::In;
-}
-impl<B: Consumer<M>, M, S: Storage> Subscriber for ConsumerStage<B, M, S>
-where
-    B::Event: 'static,
-{
-    type In = B::Event;
-}
-
-/// What one trace entry says happened.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TraceKind {
-    /// A message for a producer (subscribe, ask, cancel) was delivered.
-    ToProducer {
-        /// The subscription.
-        sub: SubId,
-        /// `"subscribe"`, `"ask"` or `"cancel"`.
-        what: &'static str,
-        /// The demand of an ask.
-        demand: usize,
-    },
-    /// A batch of events was delivered.
-    Events {
-        /// The subscription.
-        sub: SubId,
-        /// How many.
-        len: usize,
-    },
-    /// A cancel from a producer was delivered.
-    ToConsumer {
-        /// The subscription.
-        sub: SubId,
-        /// Why.
-        reason: Reason,
-    },
-    /// A down notice was delivered.
-    Down {
-        /// The stage that went down.
-        stage: StageId,
-        /// Why.
-        reason: Reason,
-    },
-    /// A message was dropped: its stage had stopped. `events` is how many events it carried
-    /// (0 for a control message); they are counted in [`Sim::lost_in_flight`].
-    Dropped {
-        /// Events the dropped message carried.
-        events: usize,
-    },
-    /// A stage reported something.
-    Report(Report),
-    /// A stage stopped.
-    Stopped(Reason),
-}
-
-/// One entry of the trace: at `step`, about stage `stage`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TraceEntry {
-    /// The delivery step it happened in (0 for direct calls before any step).
-    pub step: u64,
-    /// The stage it happened at.
-    pub stage: StageId,
-    /// What happened.
-    pub kind: TraceKind,
-}
-
-#[doc(hidden)]
-pub enum Body {
-    ToProducer(SubId, &'static str, usize, Box<dyn Any>),
-    Events(SubId, Box<dyn Any>, usize),
-    ToConsumer(ToConsumer),
-    Down(StageId, Reason),
-}
-
-struct Envelope {
-    to: StageId,
-    body: Body,
-}
-
-/// The sim's shared state that stage outboxes write into.
-#[doc(hidden)]
-pub struct Net {
-    queue: VecDeque<Envelope>,
-    trace: Vec<TraceEntry>,
-    tracing: bool,
-    step: u64,
-    replies: Vec<Box<dyn Any>>,
-    stops: Vec<(StageId, Reason)>,
-}
-
-impl Net {
-    /// Adds an entry to the trace, when tracing is on.
-    fn record(&mut self, stage: StageId, kind: TraceKind) {
-        if self.tracing {
-            self.trace.push(TraceEntry {
-                step: self.step,
-                stage,
-                kind,
-            });
-        }
-    }
-}
-
-/// The outbox [`Sim::with`] hands out: routes a stage's outputs into the sim.
-pub struct SimOutbox<'a> {
-    net: &'a mut Net,
-    me: StageId,
-}
-
-impl<In: 'static, Out: 'static, M: 'static> Outbox<In, Out, M> for SimOutbox<'_> {
-    fn push(&mut self, output: Output<In, M>) {
-        match output {
-            Output::ToProducer(msg) => {
-                let (what, demand) = match msg {
-                    ToProducer::Subscribe { .. } => ("subscribe", 0),
-                    ToProducer::Ask { demand, .. } => ("ask", demand),
-                    ToProducer::Cancel { .. } => ("cancel", 0),
-                };
-                self.net.queue.push_back(Envelope {
-                    to: msg.to(),
-                    body: Body::ToProducer(msg.sub(), what, demand, Box::new(msg)),
-                })
-            }
-            Output::ToConsumer(msg) => self.net.queue.push_back(Envelope {
-                to: msg.to(),
-                body: Body::ToConsumer(msg),
-            }),
-            Output::Reply(m) => self.net.replies.push(Box::new(m)),
-            Output::Stop(reason) => {
-                self.net.record(self.me, TraceKind::Stopped(reason));
-                self.net.stops.push((self.me, reason));
-            }
-            Output::Report(r) => self.net.record(self.me, TraceKind::Report(r)),
-        }
-    }
-    fn events<I: ExactSizeIterator<Item = Out>>(&mut self, sub: SubId, events: I) {
-        let batch: Vec<Out> = events.collect();
-        let len = batch.len();
-        self.net.queue.push_back(Envelope {
-            to: sub.consumer,
-            body: Body::Events(sub, Box::new(batch), len),
-        });
-    }
-}
-
-/// A stage as the sim drives it.
-#[doc(hidden)]
-pub trait Node {
-    fn deliver(&mut self, body: Body, net: &mut Net, me: StageId);
-    fn subscribe(
-        &mut self,
-        producer: StageId,
-        opts: Box<dyn Any>,
-        previous: Option<(SubId, Reason)>,
-        net: &mut Net,
-        me: StageId,
-    ) -> Result<SubId, SubscribeError>;
-    /// Stops the stage from outside (the core counts what it held).
-    fn stop(&mut self, reason: Reason, net: &mut Net, me: StageId);
-    /// What it holds and owes, for [`Sim::report`].
-    fn summary(&self) -> StageSummary;
-    fn as_any(&self) -> &dyn Any;
-    fn as_any_mut(&mut self) -> &mut dyn Any;
-}
-
-fn out<'a>(net: &'a mut Net, me: StageId) -> SimOutbox<'a> {
-    SimOutbox { net, me }
-}
-
-impl<B, M, S, D> Node for ProducerStage<B, M, S, D>
-where
-    B: Producer<M> + 'static,
-    B::Event: 'static,
-    M: 'static,
-    S: Storage,
-    D: Dispatcher<B::Event> + 'static,
-{
-    fn deliver(&mut self, body: Body, net: &mut Net, me: StageId) {
-        let o = &mut out(net, me);
-        match body {
-            Body::ToProducer(_, _, _, msg) => match msg.downcast::<ToProducer<B::Event>>() {
-                Ok(msg) => ProducerStage::handle_message::<B::Event, _>(self, *msg, o),
-                Err(_) => unreachable!("handles check event types at compile time"),
-            },
-            Body::Down(stage, reason) => {
-                ProducerStage::handle_down::<B::Event, _>(self, stage, reason, o)
-            }
-            Body::Events(sub, ..) | Body::ToConsumer(ToConsumer::Cancel { sub, .. }) => {
-                Outbox::<B::Event, B::Event, M>::push(o, Output::Report(Report::WrongKind { sub }))
-            }
-        }
-    }
-    fn subscribe(
-        &mut self,
-        _: StageId,
-        _: Box<dyn Any>,
-        _: Option<(SubId, Reason)>,
-        _: &mut Net,
-        _: StageId,
-    ) -> Result<SubId, SubscribeError> {
-        Err(SubscribeError::NotAConsumer)
-    }
-    fn stop(&mut self, reason: Reason, net: &mut Net, me: StageId) {
-        ProducerStage::stop::<B::Event, _>(self, reason, &mut out(net, me));
-    }
-    fn summary(&self) -> StageSummary {
-        StageSummary {
-            id: self.id(),
-            kind: StageKind::Producer,
-            stopped: self.stopped(),
-            draining: self.draining(),
-            buffered: self.buffered_count(),
-            held: self.held_count() + self.dispatcher().held(),
-            queued: 0,
-            outstanding: 0,
-            stats: *self.stats(),
-            lost_in_flight: 0,
-        }
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-}
-
-impl<B, M, S, D> Node for ProducerConsumerStage<B, M, S, D>
-where
-    B: ProducerConsumer<M> + 'static,
-    B::In: 'static,
-    B::Out: 'static,
-    M: 'static,
-    S: Storage,
-    D: Dispatcher<B::Out> + 'static,
-{
-    fn deliver(&mut self, body: Body, net: &mut Net, me: StageId) {
-        let o = &mut out(net, me);
-        match body {
-            Body::ToProducer(_, _, _, msg) => match msg.downcast::<ToProducer<B::Out>>() {
-                Ok(msg) => self.handle_message(*msg, o),
-                Err(_) => unreachable!("handles check event types at compile time"),
-            },
-            Body::Events(sub, events, _) => match events.downcast::<Vec<B::In>>() {
-                Ok(events) => self.handle_events(sub, *events, o),
-                Err(_) => unreachable!("handles check event types at compile time"),
-            },
-            Body::ToConsumer(msg) => self.handle_upstream_message(msg, o),
-            Body::Down(stage, reason) => self.handle_down(stage, reason, o),
-        }
-    }
-    fn subscribe(
-        &mut self,
-        producer: StageId,
-        opts: Box<dyn Any>,
-        previous: Option<(SubId, Reason)>,
-        net: &mut Net,
-        me: StageId,
-    ) -> Result<SubId, SubscribeError> {
-        let opts = *opts
-            .downcast::<Subscribe<B::In>>()
-            .map_err(|_| SubscribeError::WrongEventType)?;
-        let o = &mut out(net, me);
-        match previous {
-            None => ProducerConsumerStage::subscribe(self, producer, opts, o),
-            Some((old, reason)) => self.resubscribe(old, reason, producer, opts, o),
-        }
-    }
-    fn stop(&mut self, reason: Reason, net: &mut Net, me: StageId) {
-        ProducerConsumerStage::stop(self, reason, &mut out(net, me));
-    }
-    fn summary(&self) -> StageSummary {
-        let outstanding = self
-            .subscriptions()
-            .filter_map(|s| self.subscription_stats(s))
-            .map(|s| s.outstanding as usize)
-            .sum();
-        StageSummary {
-            id: self.id(),
-            kind: StageKind::ProducerConsumer,
-            stopped: self.stopped(),
-            draining: self.draining(),
-            buffered: self.buffered_count(),
-            held: self.dispatcher().held(),
-            queued: self.queued_count(),
-            outstanding,
-            stats: *self.stats(),
-            lost_in_flight: 0,
-        }
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-}
-
-impl<B, M, S> Node for ConsumerStage<B, M, S>
-where
-    B: Consumer<M> + 'static,
-    B::Event: 'static,
-    M: 'static,
-    S: Storage,
-{
-    fn deliver(&mut self, body: Body, net: &mut Net, me: StageId) {
-        let o = &mut out(net, me);
-        match body {
-            // A consumer takes no subscribers: reported and ignored (spec §1.3).
-            Body::ToProducer(sub, ..) => {
-                Outbox::<B::Event, B::Event, M>::push(o, Output::Report(Report::WrongKind { sub }))
-            }
-            Body::Events(sub, events, _) => match events.downcast::<Vec<B::Event>>() {
-                Ok(events) => self.handle_events::<_, B::Event, _>(sub, *events, o),
-                Err(_) => unreachable!("handles check event types at compile time"),
-            },
-            Body::ToConsumer(msg) => self.handle_message::<B::Event, _>(msg, o),
-            Body::Down(stage, reason) => self.handle_down::<B::Event, _>(stage, reason, o),
-        }
-    }
-    fn subscribe(
-        &mut self,
-        producer: StageId,
-        opts: Box<dyn Any>,
-        previous: Option<(SubId, Reason)>,
-        net: &mut Net,
-        me: StageId,
-    ) -> Result<SubId, SubscribeError> {
-        let opts = *opts
-            .downcast::<Subscribe<B::Event>>()
-            .map_err(|_| SubscribeError::WrongEventType)?;
-        let o = &mut out(net, me);
-        match previous {
-            None => ConsumerStage::subscribe::<B::Event, _>(self, producer, opts, o),
-            Some((old, reason)) => self.resubscribe::<B::Event, _>(old, reason, producer, opts, o),
-        }
-    }
-    fn stop(&mut self, reason: Reason, net: &mut Net, me: StageId) {
-        ConsumerStage::stop::<B::Event, _>(self, reason, &mut out(net, me));
-    }
-    fn summary(&self) -> StageSummary {
-        let outstanding = self
-            .subscriptions()
-            .filter_map(|s| self.outstanding(s))
-            .sum();
-        StageSummary {
-            id: self.id(),
-            kind: StageKind::Consumer,
-            stopped: self.stopped(),
-            draining: None,
-            buffered: 0,
-            held: 0,
-            queued: 0,
-            outstanding,
-            stats: *self.stats(),
-            lost_in_flight: 0,
-        }
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-}
+use genstage::{
+    Consumer, ConsumerRole, DemandDispatcher, OptionsError, Producer, ProducerConsumer,
+    ProducerConsumerStage, ProducerOptions, ProducerRole, ProducerStage, Reason, Stage, StageId,
+    StageSummary, SubId, Subscribe, SubscribeError, ToConsumer, ToProducer,
+};
+use genstage::{ConsumerStage, storage::Heap};
+use net::{Body, Envelope, Net, Node};
 
 struct Slot {
     node: Box<dyn Node>,
@@ -516,39 +98,12 @@ struct Slot {
     lost: u64,
 }
 
-/// The kind of a stage, in a [`StageSummary`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum StageKind {
-    /// A producer.
-    Producer,
-    /// A producer_consumer.
-    ProducerConsumer,
-    /// A consumer.
-    Consumer,
-}
-
-/// One stage's state, as [`Sim::report`] sees it.
+/// One stage's line of a [`SimReport`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct StageSummary {
-    /// The stage.
-    pub id: StageId,
-    /// Its kind.
-    pub kind: StageKind,
-    /// Why it stopped, if it has.
-    pub stopped: Option<Reason>,
-    /// The reason it will stop with once drained ([`Flow::StopWhenDrained`](crate::Flow)).
-    pub draining: Option<Reason>,
-    /// Events in its output buffer.
-    pub buffered: usize,
-    /// Events held: by accumulate mode, or by its dispatcher for consumers without demand.
-    pub held: usize,
-    /// Events received and not yet handled (a producer_consumer's input queue).
-    pub queued: usize,
-    /// Demand it asked of its producers and has not received yet.
-    pub outstanding: usize,
-    /// Its counters.
-    pub stats: StageStats,
+pub struct StageReport {
+    /// What the stage itself says: kind, stopped or not, events it holds, demand it is owed.
+    pub summary: StageSummary,
     /// Events in messages to it that were dropped because it had stopped.
     pub lost_in_flight: u64,
 }
@@ -558,7 +113,7 @@ pub struct StageSummary {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimReport {
     /// One entry per stage, by id.
-    pub stages: Vec<StageSummary>,
+    pub stages: Vec<StageReport>,
     /// Messages queued and not yet delivered.
     pub messages_in_flight: usize,
     /// Events inside those messages.
@@ -568,11 +123,11 @@ pub struct SimReport {
 impl SimReport {
     /// True when every stage has stopped and nothing is in flight: the pipeline finished.
     pub fn all_stopped(&self) -> bool {
-        self.messages_in_flight == 0 && self.stages.iter().all(|s| s.stopped.is_some())
+        self.messages_in_flight == 0 && self.stages.iter().all(|s| s.summary.stopped.is_some())
     }
     /// The stages still running.
-    pub fn live(&self) -> impl Iterator<Item = &StageSummary> + '_ {
-        self.stages.iter().filter(|s| s.stopped.is_none())
+    pub fn live(&self) -> impl Iterator<Item = &StageReport> + '_ {
+        self.stages.iter().filter(|s| s.summary.stopped.is_none())
     }
     /// Events still inside the pipeline: buffered, held, queued or in flight.
     pub fn events_inside(&self) -> usize {
@@ -580,7 +135,7 @@ impl SimReport {
             + self
                 .stages
                 .iter()
-                .map(|s| s.buffered + s.held + s.queued)
+                .map(|s| s.summary.buffered + s.summary.held + s.summary.queued)
                 .sum::<usize>()
     }
 }
@@ -595,10 +150,11 @@ impl core::fmt::Display for SimReport {
             self.messages_in_flight,
             self.events_in_flight
         )?;
-        for s in &self.stages {
+        for r in &self.stages {
+            let s = &r.summary;
             match (s.stopped, s.draining) {
-                (Some(r), _) => write!(f, "  {} {:?}: stopped ({r})", s.id, s.kind)?,
-                (None, Some(r)) => write!(f, "  {} {:?}: live, draining ({r})", s.id, s.kind)?,
+                (Some(why), _) => write!(f, "  {} {:?}: stopped ({why})", s.id, s.kind)?,
+                (None, Some(why)) => write!(f, "  {} {:?}: live, draining ({why})", s.id, s.kind)?,
                 (None, None) => write!(f, "  {} {:?}: live", s.id, s.kind)?,
             }
             writeln!(
@@ -612,12 +168,34 @@ impl core::fmt::Display for SimReport {
                 s.stats.events_in,
                 s.stats.events_out,
                 s.stats.discarded.total(),
-                s.lost_in_flight
+                r.lost_in_flight
             )?;
         }
         Ok(())
     }
 }
+
+/// [`Sim::run_bounded`] stopped at its limit with messages still queued: the pipeline did not
+/// go idle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotIdle {
+    /// Messages delivered.
+    pub steps: u64,
+    /// Messages still queued.
+    pub pending: usize,
+}
+
+impl core::fmt::Display for NotIdle {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "the pipeline did not go idle: {} messages delivered, {} still queued",
+            self.steps, self.pending
+        )
+    }
+}
+
+impl core::error::Error for NotIdle {}
 
 /// The single-threaded runner. See the [module docs](self).
 pub struct Sim {
@@ -633,17 +211,15 @@ impl Sim {
     pub fn new(seed: u64) -> Self {
         Sim {
             slots: Vec::new(),
-            net: Net {
-                queue: VecDeque::new(),
-                trace: Vec::new(),
-                tracing: true,
-                step: 0,
-                replies: Vec::new(),
-                stops: Vec::new(),
-            },
+            net: Net::new(),
             seed,
-            me: NEXT_SIM.fetch_add(1, Ordering::Relaxed),
+            me: handle::next_sim(),
         }
+    }
+
+    /// The seed it was made with.
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
 
     /// True when `h` was made by this simulator.
@@ -660,42 +236,31 @@ impl Sim {
         &self.slots[h.id.0 as usize]
     }
 
-    fn slot_of_mut<T>(&mut self, h: Handle<T>) -> &mut Slot {
-        assert!(
-            self.owns(h),
-            "{h:?} belongs to another simulator: a handle works only with the Sim that made it"
-        );
-        &mut self.slots[h.id.0 as usize]
-    }
-
-    /// The seed it was made with.
-    pub fn seed(&self) -> u64 {
-        self.seed
-    }
-
     /// The id the next added stage will get.
     pub fn next_id(&self) -> StageId {
         StageId(self.slots.len() as u32)
     }
 
     /// Adds a stage built by the caller (with [`next_id`](Self::next_id) as its id), for
-    /// stages with non-default options, storage or dispatcher.
+    /// stages with non-default options, storage or dispatcher, or a [`Stage`] of your own.
     ///
     /// # Panics
     /// If the stage's id is not `next_id()`: that is a bug in the caller.
-    pub fn add<T: NodeStage>(&mut self, stage: T) -> Handle<T> {
+    pub fn add<T>(&mut self, stage: T) -> Handle<T>
+    where
+        T: Stage + 'static,
+        T::In: 'static,
+        T::Out: 'static,
+        T::Msg: 'static,
+    {
         let id = self.next_id();
-        assert_eq!(stage.stage_id(), id, "build the stage with Sim::next_id()");
+        assert_eq!(stage.id(), id, "build the stage with Sim::next_id()");
         self.slots.push(Slot {
             node: Box::new(stage),
             stopped: None,
             lost: 0,
         });
-        Handle {
-            id,
-            sim: self.me,
-            _t: PhantomData,
-        }
+        Handle::new(id, self.me)
     }
 
     /// Adds a producer with default options and the default dispatcher.
@@ -733,9 +298,12 @@ impl Sim {
         B::Out: 'static,
         M: 'static,
     {
-        let stage =
-            ProducerConsumerStage::new(self.next_id(), behaviour, ProducerOptions::default())
-                .expect("default options are valid");
+        let stage = ProducerConsumerStage::<B, M, Heap, DemandDispatcher<Heap>>::new(
+            self.next_id(),
+            behaviour,
+            ProducerOptions::default(),
+        )
+        .expect("default options are valid");
         self.add(stage)
     }
 
@@ -759,13 +327,10 @@ impl Sim {
         opts: Subscribe<C::In>,
     ) -> Result<SubId, SubscribeError>
     where
-        C: Subscriber + NodeStage,
-        P: Publisher<Out = C::In>,
+        C: ConsumerRole + 'static,
+        P: ProducerRole<Out = C::In>,
     {
-        if !self.owns(consumer) || !self.owns(producer) {
-            return Err(SubscribeError::ForeignHandle);
-        }
-        self.subscribe_inner(consumer.id, producer.id, Box::new(opts), None)
+        self.subscribe_inner(consumer, producer, opts, None)
     }
 
     /// Resubscribes: a new subscription to `producer`, cancelling `old` with `reason` first.
@@ -778,37 +343,77 @@ impl Sim {
         opts: Subscribe<C::In>,
     ) -> Result<SubId, SubscribeError>
     where
-        C: Subscriber + NodeStage,
-        P: Publisher<Out = C::In>,
+        C: ConsumerRole + 'static,
+        P: ProducerRole<Out = C::In>,
+    {
+        self.subscribe_inner(consumer, producer, opts, Some((old, reason)))
+    }
+
+    /// Subscribes `consumer` to the stage at `producer`, named by a raw id: a stage of this
+    /// simulator whose types the compiler does not check here, or a **raw peer** (an id no
+    /// stage has) that a test plays by hand with [`send_events`](Self::send_events) and
+    /// [`send_to_consumer`](Self::send_to_consumer). A producer of another event type answers
+    /// nothing it cannot read: its messages are reported as `WrongKind`, never a panic.
+    pub fn subscribe_raw<C>(
+        &mut self,
+        consumer: Handle<C>,
+        producer: StageId,
+        opts: Subscribe<C::In>,
+        previous: Option<(SubId, Reason)>,
+    ) -> Result<SubId, SubscribeError>
+    where
+        C: ConsumerRole + 'static,
+    {
+        if !self.owns(consumer) {
+            return Err(SubscribeError::ForeignHandle);
+        }
+        self.subscribe_to(consumer, producer, opts, previous)
+    }
+
+    fn subscribe_inner<C, P>(
+        &mut self,
+        consumer: Handle<C>,
+        producer: Handle<P>,
+        opts: Subscribe<C::In>,
+        previous: Option<(SubId, Reason)>,
+    ) -> Result<SubId, SubscribeError>
+    where
+        C: ConsumerRole + 'static,
+        P: ProducerRole<Out = C::In>,
     {
         if !self.owns(consumer) || !self.owns(producer) {
             return Err(SubscribeError::ForeignHandle);
         }
-        self.subscribe_inner(
-            consumer.id,
-            producer.id,
-            Box::new(opts),
-            Some((old, reason)),
-        )
+        self.subscribe_to(consumer, producer.id, opts, previous)
     }
 
-    fn subscribe_inner(
+    fn subscribe_to<C>(
         &mut self,
-        consumer: StageId,
+        consumer: Handle<C>,
         producer: StageId,
-        opts: Box<dyn Any>,
+        opts: Subscribe<C::In>,
         previous: Option<(SubId, Reason)>,
-    ) -> Result<SubId, SubscribeError> {
-        let slot = self
-            .slots
-            .get_mut(consumer.0 as usize)
-            .ok_or(SubscribeError::NoSuchStage)?;
+    ) -> Result<SubId, SubscribeError>
+    where
+        C: ConsumerRole + 'static,
+    {
+        let slot = &mut self.slots[consumer.id.0 as usize];
         if slot.stopped.is_some() {
             return Err(SubscribeError::Stopped);
         }
-        let r = slot
+        let stage = slot
             .node
-            .subscribe(producer, opts, previous, &mut self.net, consumer);
+            .as_any_mut()
+            .downcast_mut::<C>()
+            .expect("a handle names a stage of its type");
+        let o = &mut SimOutbox {
+            net: &mut self.net,
+            me: consumer.id,
+        };
+        let r = match previous {
+            None => stage.subscribe(producer, opts, o),
+            Some((old, reason)) => stage.resubscribe(old, reason, producer, opts, o),
+        };
         self.settle_stops();
         r
     }
@@ -826,12 +431,13 @@ impl Sim {
     }
 
     /// The stage behind a handle, mutably (drive it directly; outputs are lost unless routed,
-    /// so prefer the `Sim` methods).
+    /// so prefer [`with`](Self::with)).
     ///
     /// # Panics
     /// If the handle belongs to another simulator.
     pub fn stage_mut<T: 'static>(&mut self, h: Handle<T>) -> &mut T {
-        self.slot_of_mut(h)
+        let _ = self.slot_of(h);
+        self.slots[h.id.0 as usize]
             .node
             .as_any_mut()
             .downcast_mut::<T>()
@@ -846,7 +452,8 @@ impl Sim {
         self.slot_of(h).stopped
     }
 
-    /// Events in messages to a stage that were dropped because it had stopped.
+    /// Events in messages to a stage that were dropped because it had stopped (or that it
+    /// could not take: a payload of another type).
     ///
     /// # Panics
     /// If the handle belongs to another simulator.
@@ -862,10 +469,12 @@ impl Sim {
                 .slots
                 .iter()
                 .map(|slot| {
-                    let mut s = slot.node.summary();
-                    s.stopped = s.stopped.or(slot.stopped);
-                    s.lost_in_flight = slot.lost;
-                    s
+                    let mut summary = slot.node.summary();
+                    summary.stopped = summary.stopped.or(slot.stopped);
+                    StageReport {
+                        summary,
+                        lost_in_flight: slot.lost,
+                    }
                 })
                 .collect(),
             messages_in_flight: self.net.queue.len(),
@@ -884,7 +493,7 @@ impl Sim {
     ///
     /// # Panics
     /// If the handle belongs to another simulator.
-    pub fn with<T: NodeStage, R>(
+    pub fn with<T: 'static, R>(
         &mut self,
         h: Handle<T>,
         f: impl FnOnce(&mut T, &mut SimOutbox<'_>) -> R,
@@ -913,6 +522,41 @@ impl Sim {
             .collect()
     }
 
+    /// Calls `observer` with every output of every stage, in the order the stages produce
+    /// them (replacing any earlier observer). Behaviours that record their own callbacks into
+    /// the same log get one ordered account of a run.
+    pub fn observe(&mut self, observer: Observer) {
+        self.net.observer = Some(observer);
+    }
+
+    // ----- raw peers: messages from stages the simulator does not host -----
+
+    /// Queues `msg` for its producer as if its consumer (any id, hosted or not) had sent it.
+    pub fn send_to_producer<E: 'static>(&mut self, msg: ToProducer<E>) {
+        self.net.queue.push_back(Envelope {
+            to: msg.to(),
+            body: Body::to_producer(msg),
+        });
+    }
+
+    /// Queues `events` for `sub`'s consumer as if its producer had sent them.
+    pub fn send_events<E: 'static>(&mut self, sub: SubId, events: Vec<E>) {
+        self.net.queue.push_back(Envelope {
+            to: sub.consumer,
+            body: Body::events(sub, events),
+        });
+    }
+
+    /// Queues `msg` for its consumer as if its producer had sent it.
+    pub fn send_to_consumer(&mut self, msg: ToConsumer) {
+        self.net.queue.push_back(Envelope {
+            to: msg.to(),
+            body: Body::ToConsumer(msg),
+        });
+    }
+
+    // ----- running -----
+
     /// Delivers one queued message; false when nothing was queued.
     pub fn step(&mut self) -> bool {
         let Some(env) = self.net.queue.pop_front() else {
@@ -920,53 +564,36 @@ impl Sim {
         };
         self.net.step += 1;
         let to = env.to;
-        let kind = match &env.body {
-            Body::ToProducer(sub, what, demand, _) => Some(TraceKind::ToProducer {
-                sub: *sub,
-                what,
-                demand: *demand,
-            }),
-            Body::Events(sub, _, len) => Some(TraceKind::Events {
-                sub: *sub,
-                len: *len,
-            }),
-            Body::ToConsumer(ToConsumer::Cancel { sub, reason }) => Some(TraceKind::ToConsumer {
-                sub: *sub,
-                reason: *reason,
-            }),
-            Body::Down(stage, reason) => Some(TraceKind::Down {
-                stage: *stage,
-                reason: *reason,
-            }),
-        };
         let live = self
             .slots
             .get(to.0 as usize)
             .is_some_and(|s| s.stopped.is_none());
         if !live {
-            let events = match env.body {
-                Body::Events(_, _, len) => len,
-                _ => 0,
-            };
+            let events = env.body.events_len();
+            self.net.record(to, TraceKind::Dropped { events });
             if let Some(slot) = self.slots.get_mut(to.0 as usize) {
                 slot.lost += events as u64;
+                self.answer_dead(env);
             }
-            self.net.record(to, TraceKind::Dropped { events });
-            self.answer_dead(env);
+            // Else a raw peer, which a test plays by hand: nothing answers for it.
             return true;
         }
-        if let Some(kind) = kind {
-            self.net.record(to, kind);
-        }
+        self.net.record(to, env.body.trace_kind());
         let slot = &mut self.slots[to.0 as usize];
-        slot.node.deliver(env.body, &mut self.net, to);
+        let lost = slot.node.deliver(env.body, &mut self.net, to);
+        slot.lost += lost as u64;
         self.settle_stops();
         true
     }
 
     /// A subscribe to a stage that is gone is answered with a down (the monitor fires at once).
     fn answer_dead(&mut self, env: Envelope) {
-        if let Body::ToProducer(sub, "subscribe", _, _) = env.body {
+        if let Body::ToProducer {
+            sub,
+            kind: ToProducerKind::Subscribe,
+            ..
+        } = env.body
+        {
             self.net.queue.push_back(Envelope {
                 to: sub.consumer,
                 body: Body::Down(env.to, Reason::NoProc),
@@ -977,7 +604,9 @@ impl Sim {
     fn settle_stops(&mut self) {
         while !self.net.stops.is_empty() {
             for (id, reason) in core::mem::take(&mut self.net.stops) {
-                let slot = &mut self.slots[id.0 as usize];
+                let Some(slot) = self.slots.get_mut(id.0 as usize) else {
+                    continue;
+                };
                 if slot.stopped.is_some() {
                     continue;
                 }
@@ -1009,13 +638,35 @@ impl Sim {
         }
     }
 
-    /// Delivers messages until none is queued; returns how many were delivered.
+    /// Delivers messages until none is queued; returns how many were delivered. A pipeline
+    /// that never goes idle makes this loop for ever: [`run_bounded`](Self::run_bounded)
+    /// says so instead.
     pub fn run_until_idle(&mut self) -> u64 {
         let mut n = 0;
         while self.step() {
             n += 1;
         }
         n
+    }
+
+    /// Delivers at most `limit` messages: `Ok(delivered)` once nothing is queued, or
+    /// [`NotIdle`] when the limit is reached with messages still queued.
+    pub fn run_bounded(&mut self, limit: u64) -> Result<u64, NotIdle> {
+        let mut n = 0;
+        while n < limit {
+            if !self.step() {
+                return Ok(n);
+            }
+            n += 1;
+        }
+        if self.net.queue.is_empty() {
+            Ok(n)
+        } else {
+            Err(NotIdle {
+                steps: n,
+                pending: self.net.queue.len(),
+            })
+        }
     }
 
     /// Messages queued and not yet delivered.
@@ -1025,14 +676,7 @@ impl Sim {
 
     /// Events inside queued messages, not yet delivered.
     pub fn events_in_flight(&self) -> usize {
-        self.net
-            .queue
-            .iter()
-            .map(|e| match e.body {
-                Body::Events(_, _, len) => len,
-                _ => 0,
-            })
-            .sum()
+        self.net.queue.iter().map(|e| e.body.events_len()).sum()
     }
 
     /// The trace so far (since the last [`take_trace`](Self::take_trace)).
@@ -1051,73 +695,5 @@ impl Sim {
     /// stages see the same messages in the same order either way.
     pub fn set_tracing(&mut self, on: bool) {
         self.net.tracing = on;
-    }
-}
-
-/// Stage types the sim can host. Implemented for the three stage kinds.
-pub trait NodeStage: 'static + sealed::Sealed + Node {
-    /// Events of its producers (or its own, for a producer).
-    type UpIn: 'static;
-    /// Events it emits (or takes, for a consumer).
-    type DownOut: 'static;
-    /// Its info/call message type.
-    type Msg: 'static;
-    /// Its address.
-    fn stage_id(&self) -> StageId;
-}
-
-mod sealed {
-    pub trait Sealed {}
-}
-
-impl<B: Producer<M>, M, S: Storage, D> sealed::Sealed for ProducerStage<B, M, S, D> {}
-impl<B, M, S, D> NodeStage for ProducerStage<B, M, S, D>
-where
-    B: Producer<M> + 'static,
-    B::Event: 'static,
-    M: 'static,
-    S: Storage,
-    D: Dispatcher<B::Event> + 'static,
-{
-    type UpIn = B::Event;
-    type DownOut = B::Event;
-    type Msg = M;
-    fn stage_id(&self) -> StageId {
-        self.id()
-    }
-}
-impl<B: ProducerConsumer<M>, M, S: Storage, D> sealed::Sealed
-    for ProducerConsumerStage<B, M, S, D>
-{
-}
-impl<B, M, S, D> NodeStage for ProducerConsumerStage<B, M, S, D>
-where
-    B: ProducerConsumer<M> + 'static,
-    B::In: 'static,
-    B::Out: 'static,
-    M: 'static,
-    S: Storage,
-    D: Dispatcher<B::Out> + 'static,
-{
-    type UpIn = B::In;
-    type DownOut = B::Out;
-    type Msg = M;
-    fn stage_id(&self) -> StageId {
-        self.id()
-    }
-}
-impl<B, M, S: Storage> sealed::Sealed for ConsumerStage<B, M, S> where B: Consumer<M> {}
-impl<B, M, S> NodeStage for ConsumerStage<B, M, S>
-where
-    B: Consumer<M> + 'static,
-    B::Event: 'static,
-    M: 'static,
-    S: Storage,
-{
-    type UpIn = B::Event;
-    type DownOut = B::Event;
-    type Msg = M;
-    fn stage_id(&self) -> StageId {
-        self.id()
     }
 }

@@ -66,7 +66,7 @@ fn dispatch_round<D: Dispatcher<u32>>(d: D) -> u64 {
         let Ok(opts) = Subscribe::new().max_demand(4).partition(part).validate() else {
             return 0;
         };
-        p.handle_message(
+        p.handle_to_producer(
             ToProducer::Subscribe {
                 sub,
                 previous: None,
@@ -74,7 +74,7 @@ fn dispatch_round<D: Dispatcher<u32>>(d: D) -> u64 {
             },
             &mut mail,
         );
-        p.handle_message(ToProducer::Ask { sub, demand: 4 }, &mut mail);
+        p.handle_to_producer(ToProducer::Ask { sub, demand: 4 }, &mut mail);
     }
     p.stats().events_out
 }
@@ -117,7 +117,7 @@ pub extern "C" fn genstage_nostd_roundtrip() -> u32 {
     while rounds < 40 && !(to_p.up.is_empty() && to_c.down.is_empty()) {
         rounds += 1;
         for m in core::mem::take(&mut to_p.up) {
-            p.handle_message(m, &mut to_c);
+            p.handle_to_producer(m, &mut to_c);
         }
         for (sub, events) in core::mem::take(&mut to_c.down) {
             if c.behaviour().0 < 780 {

@@ -84,7 +84,7 @@
 //! sim.run_until_idle(); // `early` has asked; nothing is made yet
 //! sim.subscribe(late, ticks, Subscribe::new().max_demand(4)).unwrap();
 //! sim.run_until_idle();
-//! sim.with(ticks, |p, out| p.set_demand_mode::<u64, _>(DemandMode::Forward, out));
+//! sim.with(ticks, |p, out| p.set_demand_mode(DemandMode::Forward, out));
 //! sim.run_until_idle();
 //! assert_eq!(sim.stage(early).behaviour().0, (0..10).collect::<Vec<_>>());
 //! assert_eq!(sim.stage(late).behaviour().0, (0..10).collect::<Vec<_>>());

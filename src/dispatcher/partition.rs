@@ -64,14 +64,14 @@
 //! let mut out: Recorder<u64, u64> = Recorder::new();
 //! let on = |p: usize| Subscribe::new().partition(p).validate().unwrap();
 //! let (a, b) = (SubId::new(StageId(0), StageId(1), 0), SubId::new(StageId(0), StageId(2), 0));
-//! p.handle_message(ToProducer::Subscribe { sub: a, previous: None, opts: on(1) }, &mut out);
-//! p.handle_message(ToProducer::Ask { sub: a, demand: 3 }, &mut out);
+//! p.handle_to_producer(ToProducer::Subscribe { sub: a, previous: None, opts: on(1) }, &mut out);
+//! p.handle_to_producer(ToProducer::Ask { sub: a, demand: 3 }, &mut out);
 //! // handle_demand(3) emitted 0, 1, 2; the default hash sends 0 and 1 to partition 1.
 //! assert_eq!(out.take(), vec![Record::Events(a, vec![0, 1])]);
 //! assert_eq!(p.dispatcher().queued(0), 1); // 2 waits for a consumer of partition 0
 //!
 //! // A second consumer for partition 1 is refused; the producer keeps running.
-//! p.handle_message(ToProducer::Subscribe { sub: b, previous: None, opts: on(1) }, &mut out);
+//! p.handle_to_producer(ToProducer::Subscribe { sub: b, previous: None, opts: on(1) }, &mut out);
 //! let reason = Reason::Refused(Refusal::PartitionTaken(1));
 //! assert!(out.take().contains(&Record::Output(Output::ToConsumer(ToConsumer::Cancel { sub: b, reason }))));
 //! assert_eq!(p.stopped(), None);

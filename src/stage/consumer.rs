@@ -8,6 +8,7 @@ use crate::message::{DiscardReason, Outbox, Output, Report, SendError, ToConsume
 use crate::options::{Subscribe, SubscribeOptions};
 use crate::reason::{Cancellation, Reason};
 use crate::stage::upstream::Guest;
+use crate::stage::{ConsumerRole, Stage, StageKind, StageSummary};
 use crate::stats::{StageStats, SubscriptionStats};
 use crate::storage::{DefaultStorage, List, Storage};
 
@@ -81,7 +82,7 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
     /// Stops the stage now with `reason`, as if a callback had returned [`Flow::Stop`]: the
     /// way a runtime ends a stage from outside. A consumer holds no events, so nothing is
     /// discarded; [`Output::Stop`] goes out. Stopping a stage that has stopped does nothing.
-    pub fn stop<Out, O: Outbox<B::Event, Out, M>>(&mut self, reason: Reason, out: &mut O) {
+    pub(crate) fn halt<Out, O: Outbox<B::Event, Out, M>>(&mut self, reason: Reason, out: &mut O) {
         if self.stopped.is_none() {
             self.stopped = Some(reason);
             out.push(Output::Stop(reason));
@@ -92,13 +93,13 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
     /// [`Flow::StopWhenDrained`] stops it at once.
     fn flow<Out, O: Outbox<B::Event, Out, M>>(&mut self, flow: Flow, out: &mut O) {
         if let Flow::Stop(r) | Flow::StopWhenDrained(r) = flow {
-            self.stop(r, out);
+            self.halt(r, out);
         }
     }
 
     /// Subscribes to `producer` (spec §4.7): sends Subscribe, runs `handle_subscribe`, and in
     /// automatic mode asks for `max_demand`. Bad options are an `Err` and nothing is sent.
-    pub fn subscribe<Out, O: Outbox<B::Event, Out, M>>(
+    fn on_subscribe<Out, O: Outbox<B::Event, Out, M>>(
         &mut self,
         producer: StageId,
         opts: Subscribe<B::Event>,
@@ -109,7 +110,7 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
 
     /// Subscribes to `producer` with a new subscription, asking it to cancel `old` with
     /// `reason` first. `old`'s cancel mode applies when its cancel arrives (spec §4.9).
-    pub fn resubscribe<Out, O: Outbox<B::Event, Out, M>>(
+    fn on_resubscribe<Out, O: Outbox<B::Event, Out, M>>(
         &mut self,
         old: SubId,
         reason: Reason,
@@ -121,7 +122,7 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
     }
 
     /// Asks for `demand` more events on a manual subscription.
-    pub fn ask<Out, O: Outbox<B::Event, Out, M>>(
+    fn on_ask<Out, O: Outbox<B::Event, Out, M>>(
         &mut self,
         sub: SubId,
         demand: usize,
@@ -131,7 +132,7 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
     }
 
     /// Asks the producer to cancel `sub`. The subscription ends when the producer confirms.
-    pub fn cancel<Out, O: Outbox<B::Event, Out, M>>(
+    fn on_cancel<Out, O: Outbox<B::Event, Out, M>>(
         &mut self,
         sub: SubId,
         reason: Reason,
@@ -141,7 +142,7 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
     }
 
     /// Events from a producer on `sub`.
-    pub fn handle_events<I, Out, O>(&mut self, sub: SubId, events: I, out: &mut O)
+    fn on_events<I, Out, O>(&mut self, sub: SubId, events: I, out: &mut O)
     where
         I: IntoIterator<Item = B::Event>,
         I::IntoIter: ExactSizeIterator,
@@ -175,18 +176,14 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
     }
 
     /// A control message from a producer.
-    pub fn handle_message<Out, O: Outbox<B::Event, Out, M>>(
-        &mut self,
-        msg: ToConsumer,
-        out: &mut O,
-    ) {
+    fn on_to_consumer<Out, O: Outbox<B::Event, Out, M>>(&mut self, msg: ToConsumer, out: &mut O) {
         match msg {
             ToConsumer::Cancel { sub, reason } => self.end(sub, Cancellation::Cancel(reason), out),
         }
     }
 
     /// A producer-bound message sent here by mistake: reported and ignored (spec §1.3).
-    pub fn handle_producer_message<E, Out, O: Outbox<B::Event, Out, M>>(
+    fn on_to_producer<E, Out, O: Outbox<B::Event, Out, M>>(
         &mut self,
         msg: ToProducer<E>,
         out: &mut O,
@@ -195,7 +192,7 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
     }
 
     /// Stage `stage` went down with `reason`: every subscription to it ends (spec §3.10).
-    pub fn handle_down<Out, O: Outbox<B::Event, Out, M>>(
+    fn on_down<Out, O: Outbox<B::Event, Out, M>>(
         &mut self,
         stage: StageId,
         reason: Reason,
@@ -226,7 +223,7 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
             .behaviour
             .handle_cancel(how, sub, &mut Ctx::new(&mut upc));
         if flow.is_continue() && up.cancel.stops_on(&how.reason()) {
-            self.stop(how.reason(), out);
+            self.halt(how.reason(), out);
         } else {
             self.flow(flow, out);
         }
@@ -234,7 +231,7 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
 
     /// An info message: a consumer holds no events, so it is handled at once. A stopped stage
     /// runs nothing and hands the message back with [`SendError::Stopped`].
-    pub fn info<Out, O: Outbox<B::Event, Out, M>>(
+    fn on_info<Out, O: Outbox<B::Event, Out, M>>(
         &mut self,
         msg: M,
         out: &mut O,
@@ -254,7 +251,7 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
 
     /// A call; the reply comes out as [`Output::Reply`]. A stopped stage runs nothing and
     /// hands the request back with [`SendError::Stopped`].
-    pub fn call<Out, O: Outbox<B::Event, Out, M>>(
+    fn on_call<Out, O: Outbox<B::Event, Out, M>>(
         &mut self,
         request: M,
         out: &mut O,
@@ -307,9 +304,129 @@ where
         self.stopped.is_some()
     }
     fn halt_upstream<O: Outbox<B::Event, Out, M>>(&mut self, reason: Reason, out: &mut O) {
-        self.stop(reason, out);
+        self.halt(reason, out);
     }
     fn subscribed_to(&mut self, sub: SubId, opts: &SubscribeOptions<B::Event>) -> Subscribed {
         self.behaviour.handle_subscribe(sub, opts)
+    }
+}
+
+impl<B: Consumer<M>, M, S: Storage> Stage for ConsumerStage<B, M, S> {
+    type In = B::Event;
+    type Out = B::Event;
+    type Msg = M;
+
+    fn id(&self) -> StageId {
+        self.side.me
+    }
+    fn kind(&self) -> StageKind {
+        StageKind::Consumer
+    }
+    fn stopped(&self) -> Option<Reason> {
+        self.stopped
+    }
+    fn stats(&self) -> &StageStats {
+        &self.stats
+    }
+    fn summary(&self) -> StageSummary {
+        StageSummary {
+            id: self.side.me,
+            kind: StageKind::Consumer,
+            stopped: self.stopped,
+            draining: None,
+            buffered: 0,
+            held: 0,
+            queued: 0,
+            outstanding: self
+                .subscriptions()
+                .filter_map(|s| self.outstanding(s))
+                .sum(),
+            stats: self.stats,
+        }
+    }
+    /// A consumer takes no subscribers: reported as [`Report::WrongKind`] (spec §1.3).
+    fn handle_to_producer<O: Outbox<B::Event, B::Event, M>>(
+        &mut self,
+        msg: ToProducer<B::Event>,
+        out: &mut O,
+    ) {
+        self.on_to_producer(msg, out);
+    }
+    fn handle_to_consumer<O: Outbox<B::Event, B::Event, M>>(
+        &mut self,
+        msg: ToConsumer,
+        out: &mut O,
+    ) {
+        self.on_to_consumer(msg, out);
+    }
+    fn handle_events<I, O>(&mut self, sub: SubId, events: I, out: &mut O)
+    where
+        I: IntoIterator<Item = B::Event>,
+        I::IntoIter: ExactSizeIterator,
+        O: Outbox<B::Event, B::Event, M>,
+    {
+        self.on_events(sub, events, out);
+    }
+    fn handle_down<O: Outbox<B::Event, B::Event, M>>(
+        &mut self,
+        stage: StageId,
+        reason: Reason,
+        out: &mut O,
+    ) {
+        self.on_down(stage, reason, out);
+    }
+    fn info<O: Outbox<B::Event, B::Event, M>>(
+        &mut self,
+        msg: M,
+        out: &mut O,
+    ) -> Result<(), SendError<M>> {
+        self.on_info(msg, out)
+    }
+    fn call<O: Outbox<B::Event, B::Event, M>>(
+        &mut self,
+        request: M,
+        out: &mut O,
+    ) -> Result<(), SendError<M>> {
+        self.on_call(request, out)
+    }
+    fn stop<O: Outbox<B::Event, B::Event, M>>(&mut self, reason: Reason, out: &mut O) {
+        self.halt(reason, out);
+    }
+}
+
+impl<B: Consumer<M>, M, S: Storage> ConsumerRole for ConsumerStage<B, M, S> {
+    fn subscribe<O: Outbox<B::Event, B::Event, M>>(
+        &mut self,
+        producer: StageId,
+        opts: Subscribe<B::Event>,
+        out: &mut O,
+    ) -> Result<SubId, SubscribeError> {
+        self.on_subscribe(producer, opts, out)
+    }
+    fn resubscribe<O: Outbox<B::Event, B::Event, M>>(
+        &mut self,
+        old: SubId,
+        reason: Reason,
+        producer: StageId,
+        opts: Subscribe<B::Event>,
+        out: &mut O,
+    ) -> Result<SubId, SubscribeError> {
+        self.on_resubscribe(old, reason, producer, opts, out)
+    }
+    fn ask<O: Outbox<B::Event, B::Event, M>>(
+        &mut self,
+        sub: SubId,
+        demand: usize,
+        out: &mut O,
+    ) -> Result<(), AskError> {
+        self.on_ask(sub, demand, out)
+    }
+    fn cancel<O: Outbox<B::Event, B::Event, M>>(
+        &mut self,
+        sub: SubId,
+        reason: Reason,
+        out: &mut O,
+    ) -> Result<(), AskError> {
+        self.on_cancel(sub, reason, out)
     }
 }

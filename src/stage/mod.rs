@@ -1,228 +1,178 @@
-//! The three stage kinds, each the core's state machine around a user behaviour.
+//! The three stage kinds, each the core's state machine around a user behaviour, and the one
+//! driving surface every kind implements.
+//!
+//! A runtime drives any stage through [`Stage`]: one input in (a message, a batch of events, a
+//! down notice, an info, a call, a stop from outside), its outputs routed from the
+//! [`Outbox`], repeat. Stages that subscribe to producers also implement [`ConsumerRole`] (the
+//! commands `subscribe`, `resubscribe`, `ask`, `cancel`); stages that take subscribers
+//! implement the marker [`ProducerRole`]. A message of the wrong kind (a `ToProducer` for a
+//! consumer, events for a producer) is reported as [`Report::WrongKind`] and its events are
+//! counted as discarded, never a panic.
+//!
+//! The outbox is typed by the stage: `Outbox<Self::In, Self::Out, Self::Msg>`. A producer takes
+//! no events and a consumer emits none; for them `In` and `Out` are both the event type, so no
+//! caller ever names a type the stage does not use.
 
 pub mod consumer;
 mod downstream;
 pub mod producer;
 pub mod producer_consumer;
+#[cfg(test)]
+mod tests;
 mod upstream;
 
-#[cfg(test)]
-mod fixed_storage_tests {
-    //! The stages on fixed-capacity storage, as a no-alloc host runs them.
-    use crate::storage::Fixed;
-    use crate::*;
+use crate::id::{StageId, SubId};
+use crate::message::{Outbox, SendError, ToConsumer, ToProducer};
+use crate::options::Subscribe;
+use crate::reason::Reason;
+use crate::stats::StageStats;
+use crate::{AskError, SubscribeError};
 
-    type Store = Fixed<16>;
+#[allow(unused_imports)] // for the docs
+use crate::message::Report;
 
-    struct Count(u32);
-    impl Producer for Count {
-        type Event = u32;
-        fn handle_demand(&mut self, demand: usize, out: &mut Emit<'_, u32>) -> Flow {
-            let n = out.extend(self.0..self.0 + demand as u32);
-            self.0 += n as u32;
-            Flow::Continue
-        }
-    }
+/// Which of the three kinds a stage is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StageKind {
+    /// A producer.
+    Producer,
+    /// A producer_consumer.
+    ProducerConsumer,
+    /// A consumer.
+    Consumer,
+}
 
-    struct Sum(u32, u32);
-    impl Consumer for Sum {
-        type Event = u32;
-        fn handle_events(&mut self, events: Batch<'_, u32>, _: SubId, _: &mut Ctx<'_>) -> Flow {
-            self.1 += 1;
-            self.0 += events.sum::<u32>();
-            Flow::Continue
-        }
-    }
+/// A stage's state at a glance: what it holds and what it is owed. Runtimes use it to tell a
+/// finished pipeline from a stuck one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StageSummary {
+    /// The stage.
+    pub id: StageId,
+    /// Its kind.
+    pub kind: StageKind,
+    /// Why it stopped, if it has.
+    pub stopped: Option<Reason>,
+    /// The reason it will stop with once drained ([`Flow::StopWhenDrained`](crate::Flow)).
+    pub draining: Option<Reason>,
+    /// Events in its output buffer.
+    pub buffered: usize,
+    /// Events held: by accumulate mode, or by its dispatcher for consumers without demand.
+    pub held: usize,
+    /// Events received and not yet handled (a producer_consumer's input queue).
+    pub queued: usize,
+    /// Demand it asked of its producers and has not received yet.
+    pub outstanding: usize,
+    /// Its counters.
+    pub stats: StageStats,
+}
 
-    #[derive(Default)]
-    struct Mail {
-        up: heapless::Vec<ToProducer<u32>, 8>,
-        down: heapless::Vec<(SubId, heapless::Vec<u32, 16>), 8>,
-    }
+/// The one driving surface of every stage kind. See the [module docs](self) and the run loop
+/// in the [crate docs](crate).
+///
+/// Every input goes in through one of these methods; everything the stage wants done goes out,
+/// in order and before the method returns, through the outbox.
+pub trait Stage {
+    /// Events it takes from its producers (for a producer: its own event type, never taken).
+    type In;
+    /// Events it emits (for a consumer: its own event type, never emitted).
+    type Out;
+    /// Its info and call messages.
+    type Msg;
 
-    impl Outbox<u32, u32, ()> for Mail {
-        fn push(&mut self, output: Output<u32, ()>) {
-            if let Output::ToProducer(m) = output {
-                self.up.push(m).expect("room for this test's messages");
-            }
-        }
-        fn events<I: ExactSizeIterator<Item = u32>>(&mut self, sub: SubId, events: I) {
-            self.down
-                .push((sub, events.collect()))
-                .expect("room for this test's batches");
-        }
-    }
+    /// Its address.
+    fn id(&self) -> StageId;
+    /// Its kind.
+    fn kind(&self) -> StageKind;
+    /// Why it stopped, once it has.
+    fn stopped(&self) -> Option<Reason>;
+    /// Its counters.
+    fn stats(&self) -> &StageStats;
+    /// What it holds and is owed.
+    fn summary(&self) -> StageSummary;
 
-    #[test]
-    fn producer_and_consumer_run_on_fixed_storage() {
-        let mut p = ProducerStage::<Count, (), Store, DemandDispatcher<Store>>::new(
-            StageId(0),
-            Count(0),
-            ProducerOptions::new().buffer_size(16),
-        )
-        .unwrap();
-        let mut c = ConsumerStage::<Sum, (), Store>::new(StageId(1), Sum(0, 0));
-        let (mut to_p, mut to_c) = (Mail::default(), Mail::default());
-        c.subscribe(
-            p.id(),
-            Subscribe::new().max_demand(8).min_demand(4),
-            &mut to_p,
-        )
-        .unwrap();
-        while c.behaviour().1 < 10 {
-            for m in core::mem::take(&mut to_p.up) {
-                p.handle_message(m, &mut to_c);
-            }
-            for (sub, events) in core::mem::take(&mut to_c.down) {
-                c.handle_events(sub, events, &mut to_p);
-            }
-        }
-        // First message: 8 events in two chunks of 4; then asks of 4 answered 4 at a time.
-        assert_eq!(c.behaviour().0, (0..40).sum::<u32>());
-        assert_eq!(p.stats().events_out, 40);
-    }
+    /// A message from a consumer-role stage: subscribe, ask or cancel.
+    fn handle_to_producer<O: Outbox<Self::In, Self::Out, Self::Msg>>(
+        &mut self,
+        msg: ToProducer<Self::Out>,
+        out: &mut O,
+    );
+    /// A control message from a producer-role stage (a cancel).
+    fn handle_to_consumer<O: Outbox<Self::In, Self::Out, Self::Msg>>(
+        &mut self,
+        msg: ToConsumer,
+        out: &mut O,
+    );
+    /// A batch of events on `sub`, from its producer.
+    fn handle_events<I, O>(&mut self, sub: SubId, events: I, out: &mut O)
+    where
+        I: IntoIterator<Item = Self::In>,
+        I::IntoIter: ExactSizeIterator,
+        O: Outbox<Self::In, Self::Out, Self::Msg>;
+    /// Stage `stage` went down with `reason`: every subscription to or from it ends.
+    fn handle_down<O: Outbox<Self::In, Self::Out, Self::Msg>>(
+        &mut self,
+        stage: StageId,
+        reason: Reason,
+        out: &mut O,
+    );
+    /// An info message (behind the events the stage holds, spec §10). A stopped stage hands
+    /// it back with [`SendError::Stopped`].
+    fn info<O: Outbox<Self::In, Self::Out, Self::Msg>>(
+        &mut self,
+        msg: Self::Msg,
+        out: &mut O,
+    ) -> Result<(), SendError<Self::Msg>>;
+    /// A call; the reply comes out as [`Output::Reply`](crate::Output::Reply). A stopped stage
+    /// hands it back with [`SendError::Stopped`].
+    fn call<O: Outbox<Self::In, Self::Out, Self::Msg>>(
+        &mut self,
+        request: Self::Msg,
+        out: &mut O,
+    ) -> Result<(), SendError<Self::Msg>>;
+    /// Stops the stage now, from outside (a kill, a shutdown), as if a callback had returned
+    /// [`Flow::Stop`](crate::Flow::Stop): what it holds is counted as discarded, then
+    /// [`Output::Stop`](crate::Output::Stop) goes out. Stopping a stopped stage does nothing.
+    fn stop<O: Outbox<Self::In, Self::Out, Self::Msg>>(&mut self, reason: Reason, out: &mut O);
+}
 
-    #[test]
-    fn buffer_larger_than_fixed_storage_is_rejected() {
-        let r = ProducerStage::<Count, (), Store, DemandDispatcher<Store>>::new(
-            StageId(0),
-            Count(0),
-            ProducerOptions::new().buffer_size(17),
-        );
-        assert_eq!(
-            r.err(),
-            Some(OptionsError::BufferExceedsStorage {
-                size: 17,
-                capacity: 16
-            })
-        );
-        let r = ProducerStage::<Count, (), Store, DemandDispatcher<Store>>::new(
-            StageId(0),
-            Count(0),
-            ProducerOptions::new().unbounded_buffer(),
-        );
-        assert_eq!(
-            r.err(),
-            Some(OptionsError::UnboundedNeedsAlloc { capacity: 16 })
-        );
-    }
+/// A stage that takes subscribers: a producer or a producer_consumer. Runtimes use it to check
+/// at compile time that a subscription names a producer-role stage of the right event type.
+pub trait ProducerRole: Stage {}
 
-    #[test]
-    fn emit_refuses_beyond_fixed_capacity_and_hands_the_event_back() {
-        struct Greedy;
-        impl Producer for Greedy {
-            type Event = u32;
-            fn handle_demand(&mut self, _: usize, out: &mut Emit<'_, u32>) -> Flow {
-                assert_eq!(out.extend(0..100), 16);
-                assert_eq!(out.push(99), Err(99));
-                Flow::Continue
-            }
-        }
-        let mut p = ProducerStage::<Greedy, (), Store, DemandDispatcher<Store>>::new(
-            StageId(0),
-            Greedy,
-            ProducerOptions::new(),
-        )
-        .unwrap();
-        let sub = SubId::new(StageId(0), StageId(1), 0);
-        let mut out = Mail::default();
-        p.handle_message(
-            ToProducer::Subscribe {
-                sub,
-                previous: None,
-                opts: Subscribe::new().validate().unwrap(),
-            },
-            &mut out,
-        );
-        p.handle_message(ToProducer::Ask { sub, demand: 100 }, &mut out);
-        assert_eq!(p.stats().events_out, 16);
-    }
-
-    fn dispatch_round<D: Dispatcher<u32>>(
-        d: D,
-        partitioned: bool,
-    ) -> ProducerStage<Count, (), Store, D> {
-        let mut p = ProducerStage::<Count, (), Store, D>::with_dispatcher(
-            StageId(0),
-            Count(0),
-            ProducerOptions::new().buffer_size(16),
-            d,
-        )
-        .unwrap();
-        let mut mail = Mail::default();
-        for (seq, part) in [(0u32, 0usize), (1, 1)] {
-            let sub = SubId::new(StageId(0), StageId(1 + seq), seq);
-            let opts = Subscribe::new().max_demand(4);
-            let opts = if partitioned {
-                opts.partition(part)
-            } else {
-                opts
-            };
-            let opts = opts.validate().unwrap();
-            p.handle_message(
-                ToProducer::Subscribe {
-                    sub,
-                    previous: None,
-                    opts,
-                },
-                &mut mail,
-            );
-            p.handle_message(ToProducer::Ask { sub, demand: 4 }, &mut mail);
-        }
-        p
-    }
-
-    #[test]
-    fn broadcast_and_partition_dispatchers_run_on_fixed_storage() {
-        let b = dispatch_round(crate::BroadcastDispatcher::<u32, Store>::new(), false);
-        // The first consumer's 4 went out before the second subscribed; the second's ask does
-        // not raise the minimum demand (the first has none left), so nothing more is made.
-        assert_eq!(b.stats().events_out, 4);
-        assert_eq!(b.stats().emitted, 4);
-        assert_eq!(b.dispatcher().waiting(), 0);
-        let p = dispatch_round(
-            crate::PartitionDispatcher::<u32, Store>::with_default_hash(2).unwrap(),
-            true,
-        );
-        // 8 events were owed and made; each is sent or waits in its partition's queue.
-        assert_eq!(p.stats().emitted, 8);
-        assert_eq!(
-            p.stats().events_out as usize + p.dispatcher().queued_total(),
-            8
-        );
-    }
-
-    #[test]
-    fn a_producer_consumer_counts_input_beyond_its_fixed_queue() {
-        struct Pass;
-        impl ProducerConsumer for Pass {
-            type In = u32;
-            type Out = u32;
-            fn handle_events(
-                &mut self,
-                events: Batch<'_, u32>,
-                _: SubId,
-                out: &mut Emit<'_, u32>,
-            ) -> Flow {
-                out.extend(events);
-                Flow::Continue
-            }
-        }
-        type Small = Fixed<4>;
-        let mut pc = ProducerConsumerStage::<Pass, (), Small, DemandDispatcher<Small>>::new(
-            StageId(1),
-            Pass,
-            ProducerOptions::new().buffer_size(4),
-        )
-        .unwrap();
-        let mut mail = Mail::default();
-        let sub = pc
-            .subscribe(StageId(0), Subscribe::new().max_demand(4), &mut mail)
-            .unwrap();
-        // A peer sends six events; no consumer asked, so they queue, and two find no room.
-        pc.handle_events(sub, 0..6u32, &mut mail);
-        assert_eq!(pc.queued_count(), 4);
-        assert_eq!(pc.stats().events_in, 6);
-        assert_eq!(pc.stats().discarded.input_queue_full, 2);
-    }
+/// A stage that subscribes to producers: a consumer or a producer_consumer. These are the
+/// commands of its upstream side (spec §4, §6).
+pub trait ConsumerRole: Stage {
+    /// Subscribes to `producer` (spec §4.7): the subscribe goes out, `handle_subscribe` runs,
+    /// and in automatic mode the first ask follows. Bad options are an `Err` and nothing is
+    /// sent.
+    fn subscribe<O: Outbox<Self::In, Self::Out, Self::Msg>>(
+        &mut self,
+        producer: StageId,
+        opts: Subscribe<Self::In>,
+        out: &mut O,
+    ) -> Result<SubId, SubscribeError>;
+    /// Subscribes anew, asking the producer to cancel `old` with `reason` first (spec §4.9).
+    fn resubscribe<O: Outbox<Self::In, Self::Out, Self::Msg>>(
+        &mut self,
+        old: SubId,
+        reason: Reason,
+        producer: StageId,
+        opts: Subscribe<Self::In>,
+        out: &mut O,
+    ) -> Result<SubId, SubscribeError>;
+    /// Asks for `demand` more events on a manual subscription (an ask of 0 sends nothing).
+    fn ask<O: Outbox<Self::In, Self::Out, Self::Msg>>(
+        &mut self,
+        sub: SubId,
+        demand: usize,
+        out: &mut O,
+    ) -> Result<(), AskError>;
+    /// Asks the producer to cancel `sub`; the subscription ends when it confirms.
+    fn cancel<O: Outbox<Self::In, Self::Out, Self::Msg>>(
+        &mut self,
+        sub: SubId,
+        reason: Reason,
+        out: &mut O,
+    ) -> Result<(), AskError>;
 }

@@ -4,7 +4,7 @@ use crate::behaviour::{Flow, Producer};
 use crate::callbacks::{Emit, Reply};
 use crate::dispatcher::{DemandDispatcher, Dispatcher};
 use crate::id::{StageId, SubId};
-use crate::message::{DiscardReason, Outbox, Output, Report, SendError, ToProducer};
+use crate::message::{DiscardReason, Outbox, Output, Report, SendError, ToConsumer, ToProducer};
 use crate::options::{
     BufferSize, DEFAULT_PRODUCER_BUFFER, DemandMode, OptionsError, ProducerOptions,
     SubscribeOptions,
@@ -12,6 +12,7 @@ use crate::options::{
 use crate::producer_side::{Held, ProducerSide, SelfMsg};
 use crate::reason::{Cancellation, Reason};
 use crate::stage::downstream::{Host, Parts};
+use crate::stage::{ProducerRole, Stage, StageKind, StageSummary};
 use crate::stats::{StageStats, SubscriptionStats};
 use crate::storage::{DefaultStorage, Deque, Storage};
 
@@ -117,7 +118,7 @@ where
     /// (buffer, accumulate log, events its dispatcher holds) are counted as discarded with
     /// [`DiscardReason::Abandoned`] and reported; then [`Output::Stop`] goes out. Stopping a
     /// stage that has stopped does nothing.
-    pub fn stop<In, O: Outbox<In, B::Event, M>>(&mut self, reason: Reason, out: &mut O) {
+    pub(crate) fn halt<In, O: Outbox<In, B::Event, M>>(&mut self, reason: Reason, out: &mut O) {
         if self.stopped.is_none() {
             self.stopped = Some(reason);
             self.side.discard_all(out, &mut self.stats);
@@ -129,7 +130,7 @@ where
     fn apply<In, O: Outbox<In, B::Event, M>>(&mut self, flow: Flow, out: &mut O) {
         match flow {
             Flow::Continue => {}
-            Flow::Stop(r) => self.stop(r, out),
+            Flow::Stop(r) => self.halt(r, out),
             Flow::StopWhenDrained(r) => {
                 if self.stopped.is_none() {
                     self.side.finish(r, out, &mut self.stats);
@@ -185,7 +186,7 @@ where
     }
 
     /// A message from a consumer-role stage.
-    pub fn handle_message<In, O: Outbox<In, B::Event, M>>(
+    fn on_to_producer<In, O: Outbox<In, B::Event, M>>(
         &mut self,
         msg: ToProducer<B::Event>,
         out: &mut O,
@@ -195,7 +196,7 @@ where
     }
 
     /// Stage `stage` went down: each of its subscriptions here ends with `Down(reason)`.
-    pub fn handle_down<In, O: Outbox<In, B::Event, M>>(
+    fn on_down<In, O: Outbox<In, B::Event, M>>(
         &mut self,
         stage: StageId,
         reason: Reason,
@@ -210,7 +211,7 @@ where
     /// infos (spec §8.5, kept as GenStage does it). A stopped stage hands the message back
     /// with [`SendError::Stopped`]; with fixed storage and no room for another pending info,
     /// with [`SendError::Full`].
-    pub fn info<In, O: Outbox<In, B::Event, M>>(
+    fn on_info<In, O: Outbox<In, B::Event, M>>(
         &mut self,
         msg: M,
         out: &mut O,
@@ -228,7 +229,7 @@ where
     /// A call. The reply comes out as [`Output::Reply`]: after the events the callback emitted
     /// ([`Reply::reply`]) or before them ([`Reply::reply_now`]). A stopped stage runs nothing
     /// and hands the request back with [`SendError::Stopped`].
-    pub fn call<In, O: Outbox<In, B::Event, M>>(
+    fn on_call<In, O: Outbox<In, B::Event, M>>(
         &mut self,
         request: M,
         out: &mut O,
@@ -262,7 +263,7 @@ where
     /// pipeline on its own. Consumers still get events in emission order (spec §20.1): events
     /// taken from the buffer while accumulating go first, and what a replayed `handle_demand`
     /// emits goes behind the older held events that follow it in the log.
-    pub fn set_demand_mode<In, O: Outbox<In, B::Event, M>>(
+    pub fn set_demand_mode<O: Outbox<B::Event, B::Event, M>>(
         &mut self,
         mode: DemandMode,
         out: &mut O,
@@ -352,7 +353,7 @@ where
             match msg {
                 SelfMsg::Info(id) if self.side.is_stop_marker(id) => {
                     let reason = self.side.finishing.unwrap_or(Reason::Normal);
-                    self.stop(reason, out);
+                    self.halt(reason, out);
                 }
                 SelfMsg::Info(id) => {
                     if let Some(m) = self.side.take_info(id)
@@ -409,4 +410,103 @@ where
     fn demand<O: Outbox<In, B::Event, M>>(&mut self, u: usize, out: &mut O) {
         ProducerStage::demand(self, u, out);
     }
+}
+
+impl<B, M, S, D> Stage for ProducerStage<B, M, S, D>
+where
+    B: Producer<M>,
+    S: Storage,
+    D: Dispatcher<B::Event>,
+{
+    type In = B::Event;
+    type Out = B::Event;
+    type Msg = M;
+
+    fn id(&self) -> StageId {
+        self.id
+    }
+    fn kind(&self) -> StageKind {
+        StageKind::Producer
+    }
+    fn stopped(&self) -> Option<Reason> {
+        self.stopped
+    }
+    fn stats(&self) -> &StageStats {
+        &self.stats
+    }
+    fn summary(&self) -> StageSummary {
+        StageSummary {
+            id: self.id,
+            kind: StageKind::Producer,
+            stopped: self.stopped,
+            draining: self.draining(),
+            buffered: self.side.buffer.len(),
+            held: self.side.held.len() + self.side.dispatcher.held(),
+            queued: 0,
+            outstanding: 0,
+            stats: self.stats,
+        }
+    }
+    fn handle_to_producer<O: Outbox<B::Event, B::Event, M>>(
+        &mut self,
+        msg: ToProducer<B::Event>,
+        out: &mut O,
+    ) {
+        self.on_to_producer(msg, out);
+    }
+    /// A producer has no producers: reported as [`Report::WrongKind`].
+    fn handle_to_consumer<O: Outbox<B::Event, B::Event, M>>(
+        &mut self,
+        msg: ToConsumer,
+        out: &mut O,
+    ) {
+        out.push(Output::Report(Report::WrongKind { sub: msg.sub() }));
+    }
+    /// A producer takes no events: reported as [`Report::WrongKind`] and counted as
+    /// discarded (unknown subscription).
+    fn handle_events<I, O>(&mut self, sub: SubId, events: I, out: &mut O)
+    where
+        I: IntoIterator<Item = B::Event>,
+        I::IntoIter: ExactSizeIterator,
+        O: Outbox<B::Event, B::Event, M>,
+    {
+        let n = events.into_iter().len();
+        self.stats
+            .discarded
+            .add(DiscardReason::UnknownSubscription, n);
+        out.push(Output::Report(Report::WrongKind { sub }));
+    }
+    fn handle_down<O: Outbox<B::Event, B::Event, M>>(
+        &mut self,
+        stage: StageId,
+        reason: Reason,
+        out: &mut O,
+    ) {
+        self.on_down(stage, reason, out);
+    }
+    fn info<O: Outbox<B::Event, B::Event, M>>(
+        &mut self,
+        msg: M,
+        out: &mut O,
+    ) -> Result<(), SendError<M>> {
+        self.on_info(msg, out)
+    }
+    fn call<O: Outbox<B::Event, B::Event, M>>(
+        &mut self,
+        request: M,
+        out: &mut O,
+    ) -> Result<(), SendError<M>> {
+        self.on_call(request, out)
+    }
+    fn stop<O: Outbox<B::Event, B::Event, M>>(&mut self, reason: Reason, out: &mut O) {
+        self.halt(reason, out);
+    }
+}
+
+impl<B, M, S, D> ProducerRole for ProducerStage<B, M, S, D>
+where
+    B: Producer<M>,
+    S: Storage,
+    D: Dispatcher<B::Event>,
+{
 }

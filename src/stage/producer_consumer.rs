@@ -14,6 +14,7 @@ use crate::reason::{CancelMode, Cancellation, Reason};
 use crate::stage::consumer::unknown_events;
 use crate::stage::downstream::{Host, Parts};
 use crate::stage::upstream::Guest;
+use crate::stage::{ConsumerRole, ProducerRole, Stage, StageKind, StageSummary};
 use crate::stats::{StageStats, SubscriptionStats};
 use crate::storage::{DefaultStorage, Deque, List, Storage};
 
@@ -191,7 +192,7 @@ where
     /// discarded and reported: input received and not handled with [`DiscardReason::Stopped`],
     /// output in its buffer or held by its dispatcher with [`DiscardReason::Abandoned`]; then [`Output::Stop`] goes out. Stopping
     /// a stage that has stopped does nothing.
-    pub fn stop<O: Outbox<B::In, B::Out, M>>(&mut self, reason: Reason, out: &mut O) {
+    pub(crate) fn halt<O: Outbox<B::In, B::Out, M>>(&mut self, reason: Reason, out: &mut O) {
         if self.stopped.is_none() {
             self.stopped = Some(reason);
             let unhandled = self.inbox.len();
@@ -214,7 +215,7 @@ where
     fn apply<O: Outbox<B::In, B::Out, M>>(&mut self, flow: Flow, out: &mut O) {
         match flow {
             Flow::Continue => {}
-            Flow::Stop(r) => self.stop(r, out),
+            Flow::Stop(r) => self.halt(r, out),
             Flow::StopWhenDrained(r) => {
                 if self.stopped.is_none() {
                     self.down.finish(r, out, &mut self.stats);
@@ -226,7 +227,7 @@ where
     // ----- upstream side -----
 
     /// Subscribes to `producer` (spec §4.7).
-    pub fn subscribe<O: Outbox<B::In, B::Out, M>>(
+    fn on_subscribe<O: Outbox<B::In, B::Out, M>>(
         &mut self,
         producer: StageId,
         opts: Subscribe<B::In>,
@@ -236,7 +237,7 @@ where
     }
 
     /// Subscribes anew, asking the producer to cancel `old` first (spec §4.9).
-    pub fn resubscribe<O: Outbox<B::In, B::Out, M>>(
+    fn on_resubscribe<O: Outbox<B::In, B::Out, M>>(
         &mut self,
         old: SubId,
         reason: Reason,
@@ -248,7 +249,7 @@ where
     }
 
     /// Asks on a manual upstream subscription.
-    pub fn ask<O: Outbox<B::In, B::Out, M>>(
+    fn on_ask<O: Outbox<B::In, B::Out, M>>(
         &mut self,
         sub: SubId,
         demand: usize,
@@ -258,7 +259,7 @@ where
     }
 
     /// Asks the producer to cancel an upstream subscription.
-    pub fn cancel<O: Outbox<B::In, B::Out, M>>(
+    fn on_cancel<O: Outbox<B::In, B::Out, M>>(
         &mut self,
         sub: SubId,
         reason: Reason,
@@ -268,7 +269,7 @@ where
     }
 
     /// Events from a producer: queued, then handled while downstream demand lasts.
-    pub fn handle_events<I, O>(&mut self, sub: SubId, events: I, out: &mut O)
+    fn on_events<I, O>(&mut self, sub: SubId, events: I, out: &mut O)
     where
         I: IntoIterator<Item = B::In>,
         I::IntoIter: ExactSizeIterator,
@@ -331,11 +332,7 @@ where
     }
 
     /// A control message from a producer (a cancel).
-    pub fn handle_upstream_message<O: Outbox<B::In, B::Out, M>>(
-        &mut self,
-        msg: ToConsumer,
-        out: &mut O,
-    ) {
+    fn on_to_consumer<O: Outbox<B::In, B::Out, M>>(&mut self, msg: ToConsumer, out: &mut O) {
         match msg {
             ToConsumer::Cancel { sub, reason } => {
                 self.end_upstream(sub, Cancellation::Cancel(reason), out)
@@ -390,7 +387,7 @@ where
     // ----- downstream side -----
 
     /// A message from a consumer of this stage.
-    pub fn handle_message<O: Outbox<B::In, B::Out, M>>(
+    fn on_to_producer<O: Outbox<B::In, B::Out, M>>(
         &mut self,
         msg: ToProducer<B::Out>,
         out: &mut O,
@@ -400,7 +397,7 @@ where
     }
 
     /// Stage `stage` went down: subscriptions to it (upstream) and from it (downstream) end.
-    pub fn handle_down<O: Outbox<B::In, B::Out, M>>(
+    fn on_down<O: Outbox<B::In, B::Out, M>>(
         &mut self,
         stage: StageId,
         reason: Reason,
@@ -419,7 +416,7 @@ where
     /// An info message: behind the input queue if it holds anything, else behind the output
     /// buffer, else at once (spec §10.5). Handed back with [`SendError::Stopped`] by a stopped
     /// stage, with [`SendError::Full`] when fixed storage has no room for it.
-    pub fn info<O: Outbox<B::In, B::Out, M>>(
+    fn on_info<O: Outbox<B::In, B::Out, M>>(
         &mut self,
         msg: M,
         out: &mut O,
@@ -440,7 +437,7 @@ where
 
     /// A call; see [`ProducerStage::call`](crate::ProducerStage::call). A stopped stage runs
     /// nothing and hands the request back with [`SendError::Stopped`].
-    pub fn call<O: Outbox<B::In, B::Out, M>>(
+    fn on_call<O: Outbox<B::In, B::Out, M>>(
         &mut self,
         request: M,
         out: &mut O,
@@ -620,7 +617,7 @@ where
             match msg {
                 SelfMsg::Info(id) if self.down.is_stop_marker(id) => {
                     let reason = self.down.finishing.unwrap_or(Reason::Normal);
-                    self.stop(reason, out);
+                    self.halt(reason, out);
                 }
                 SelfMsg::Info(id) => {
                     if let Some(m) = self.down.take_info(id) {
@@ -687,9 +684,145 @@ where
         self.stopped.is_some()
     }
     fn halt_upstream<O: Outbox<B::In, B::Out, M>>(&mut self, reason: Reason, out: &mut O) {
-        self.stop(reason, out);
+        self.halt(reason, out);
     }
     fn subscribed_to(&mut self, sub: SubId, opts: &SubscribeOptions<B::In>) -> Subscribed {
         self.behaviour.handle_subscribe(sub, opts)
+    }
+}
+
+impl<B, M, S, D> Stage for ProducerConsumerStage<B, M, S, D>
+where
+    B: ProducerConsumer<M>,
+    S: Storage,
+    D: Dispatcher<B::Out>,
+{
+    type In = B::In;
+    type Out = B::Out;
+    type Msg = M;
+
+    fn id(&self) -> StageId {
+        self.up.me
+    }
+    fn kind(&self) -> StageKind {
+        StageKind::ProducerConsumer
+    }
+    fn stopped(&self) -> Option<Reason> {
+        self.stopped
+    }
+    fn stats(&self) -> &StageStats {
+        &self.stats
+    }
+    fn summary(&self) -> StageSummary {
+        StageSummary {
+            id: self.up.me,
+            kind: StageKind::ProducerConsumer,
+            stopped: self.stopped,
+            draining: self.draining(),
+            buffered: self.down.buffer.len(),
+            held: self.down.dispatcher.held(),
+            queued: self.inbox.len(),
+            outstanding: self
+                .up
+                .subs
+                .as_slice()
+                .iter()
+                .map(|s| s.stats.outstanding as usize)
+                .sum(),
+            stats: self.stats,
+        }
+    }
+    fn handle_to_producer<O: Outbox<B::In, B::Out, M>>(
+        &mut self,
+        msg: ToProducer<B::Out>,
+        out: &mut O,
+    ) {
+        self.on_to_producer(msg, out);
+    }
+    fn handle_to_consumer<O: Outbox<B::In, B::Out, M>>(&mut self, msg: ToConsumer, out: &mut O) {
+        self.on_to_consumer(msg, out);
+    }
+    fn handle_events<I, O>(&mut self, sub: SubId, events: I, out: &mut O)
+    where
+        I: IntoIterator<Item = B::In>,
+        I::IntoIter: ExactSizeIterator,
+        O: Outbox<B::In, B::Out, M>,
+    {
+        self.on_events(sub, events, out);
+    }
+    fn handle_down<O: Outbox<B::In, B::Out, M>>(
+        &mut self,
+        stage: StageId,
+        reason: Reason,
+        out: &mut O,
+    ) {
+        self.on_down(stage, reason, out);
+    }
+    fn info<O: Outbox<B::In, B::Out, M>>(
+        &mut self,
+        msg: M,
+        out: &mut O,
+    ) -> Result<(), SendError<M>> {
+        self.on_info(msg, out)
+    }
+    fn call<O: Outbox<B::In, B::Out, M>>(
+        &mut self,
+        request: M,
+        out: &mut O,
+    ) -> Result<(), SendError<M>> {
+        self.on_call(request, out)
+    }
+    fn stop<O: Outbox<B::In, B::Out, M>>(&mut self, reason: Reason, out: &mut O) {
+        self.halt(reason, out);
+    }
+}
+
+impl<B, M, S, D> ProducerRole for ProducerConsumerStage<B, M, S, D>
+where
+    B: ProducerConsumer<M>,
+    S: Storage,
+    D: Dispatcher<B::Out>,
+{
+}
+
+impl<B, M, S, D> ConsumerRole for ProducerConsumerStage<B, M, S, D>
+where
+    B: ProducerConsumer<M>,
+    S: Storage,
+    D: Dispatcher<B::Out>,
+{
+    fn subscribe<O: Outbox<B::In, B::Out, M>>(
+        &mut self,
+        producer: StageId,
+        opts: Subscribe<B::In>,
+        out: &mut O,
+    ) -> Result<SubId, SubscribeError> {
+        self.on_subscribe(producer, opts, out)
+    }
+    fn resubscribe<O: Outbox<B::In, B::Out, M>>(
+        &mut self,
+        old: SubId,
+        reason: Reason,
+        producer: StageId,
+        opts: Subscribe<B::In>,
+        out: &mut O,
+    ) -> Result<SubId, SubscribeError> {
+        self.on_resubscribe(old, reason, producer, opts, out)
+    }
+    fn ask<O: Outbox<B::In, B::Out, M>>(
+        &mut self,
+        sub: SubId,
+        demand: usize,
+        out: &mut O,
+    ) -> Result<(), AskError> {
+        self.on_ask(sub, demand, out)
+    }
+    fn cancel<O: Outbox<B::In, B::Out, M>>(
+        &mut self,
+        sub: SubId,
+        reason: Reason,
+        out: &mut O,
+    ) -> Result<(), AskError> {
+        self.on_cancel(sub, reason, out)
     }
 }

@@ -6,24 +6,20 @@
 //! - the helper stages: [`counter`], [`silent`], [`demand_echo`] (one [`TestProducer`]
 //!   type), [`recorder`] (a [`TestConsumer`]), [`doubler`] and [`discarder`] (one
 //!   [`TestPc`] type). Every callback they get is recorded, with its arguments, as a [`Cb`];
-//! - [`Net`], a hand-written router over the stages' public API, the way the crate docs' run
-//!   loop routes: every stage writes to a [`Tap`] outbox that records each output in one
-//!   shared log *as it is produced*, interleaved with the callbacks, so a test sees the exact
-//!   order of "callback ran, then ask sent". Messages are delivered in FIFO order, one per
-//!   [`Net::step`]. Ids that name no stage in the net are **raw peers** (`X`): what they are
-//!   sent stays in the log, and the test sends on their behalf ([`Net::send`],
-//!   [`Net::send_events`], [`Net::send_cancel`]);
+//! - [`Net`], the scenarios on the simulator (`genstage::sim`), which drives every stage
+//!   through the core's one driving surface (`Stage`): the simulator's observer records each
+//!   output in one shared log *as it is produced*, interleaved with the callbacks the helper
+//!   behaviours record, so a test sees the exact order of "callback ran, then ask sent".
+//!   Messages are delivered in FIFO order, one per [`Net::step`]. Ids that name no stage in
+//!   the net are **raw peers** (`X`): what they are sent stays in the log, and the test sends
+//!   on their behalf ([`Net::send`], [`Net::send_events`], [`Net::send_cancel`]);
 //! - constructors for the log entries a test expects ([`handle_events`], [`ask`],
 //!   [`events`], ...) and [`assert_trace`], which points at the first entry that differs.
 #![allow(dead_code)] // each test module uses its own subset
 
-use genstage::dispatcher::Dispatcher;
-use genstage::storage::Storage;
+use genstage::sim::{Handle, Observed, Sim, SimOutbox};
 use genstage::*;
-use std::any::Any;
 use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::marker::PhantomData;
 use std::rc::Rc;
 
 // ----- events and messages -----
@@ -531,254 +527,13 @@ impl ProducerConsumer<Msg> for TestPc {
     }
 }
 
-// ----- the net: routing by hand, recording everything in order -----
-
-/// A message in flight.
-enum Delivery {
-    Out(StageId, Record<Ev, Ev, Msg>),
-    Down {
-        to: StageId,
-        from: StageId,
-        reason: Reason,
-    },
-}
-
-/// The outbox every stage of a [`Net`] writes to: logs each output as it is produced, and
-/// queues the messages for delivery.
-pub struct Tap<'a> {
-    me: StageId,
-    queue: &'a mut VecDeque<Delivery>,
-    stops: &'a mut Vec<(StageId, Reason)>,
-    log: &'a Log,
-}
-
-impl Outbox<Ev, Ev, Msg> for Tap<'_> {
-    fn push(&mut self, output: Output<Ev, Msg>) {
-        self.log
-            .borrow_mut()
-            .push(Entry::Out(self.me, Record::Output(output.clone())));
-        match output {
-            Output::ToProducer(_) | Output::ToConsumer(_) => self
-                .queue
-                .push_back(Delivery::Out(self.me, Record::Output(output))),
-            Output::Stop(reason) => self.stops.push((self.me, reason)),
-            Output::Reply(_) | Output::Report(_) => {}
-        }
-    }
-    fn events<I: ExactSizeIterator<Item = Ev>>(&mut self, sub: SubId, events: I) {
-        let events: Vec<Ev> = events.collect();
-        self.log
-            .borrow_mut()
-            .push(Entry::Out(self.me, Record::Events(sub, events.clone())));
-        self.queue
-            .push_back(Delivery::Out(self.me, Record::Events(sub, events)));
-    }
-}
-
-/// A stage as the [`Net`] drives it: the three stage kinds, over [`Ev`] and [`Msg`].
-pub trait Node: Any {
-    /// A message from a consumer-role stage.
-    fn to_producer(&mut self, msg: ToProducer<Ev>, out: &mut Tap<'_>);
-    /// Events from a producer-role stage.
-    fn events(&mut self, sub: SubId, events: Vec<Ev>, out: &mut Tap<'_>);
-    /// A control message from a producer-role stage.
-    fn to_consumer(&mut self, msg: ToConsumer, out: &mut Tap<'_>);
-    /// Stage `from` went down.
-    fn down(&mut self, from: StageId, reason: Reason, out: &mut Tap<'_>);
-    /// `info`.
-    fn info(&mut self, msg: Msg, out: &mut Tap<'_>) -> Result<(), SendError<Msg>>;
-    /// `call`.
-    fn call(&mut self, msg: Msg, out: &mut Tap<'_>) -> Result<(), SendError<Msg>>;
-    /// `subscribe` / `resubscribe`.
-    fn subscribe(
-        &mut self,
-        producer: StageId,
-        opts: Subscribe<Ev>,
-        previous: Option<(SubId, Reason)>,
-        out: &mut Tap<'_>,
-    ) -> Result<SubId, SubscribeError>;
-    /// A manual ask.
-    fn ask(&mut self, sub: SubId, demand: usize, out: &mut Tap<'_>) -> Result<(), AskError>;
-    /// The consumer side's cancel.
-    fn cancel(&mut self, sub: SubId, reason: Reason, out: &mut Tap<'_>) -> Result<(), AskError>;
-    /// `set_demand_mode` (producers only).
-    fn set_demand_mode(&mut self, mode: DemandMode, out: &mut Tap<'_>);
-    /// For downcasting.
-    fn as_any(&self) -> &dyn Any;
-    /// For downcasting.
-    fn as_any_mut(&mut self) -> &mut dyn Any;
-}
-
-impl<B, S, D> Node for ProducerStage<B, Msg, S, D>
-where
-    B: Producer<Msg, Event = Ev> + 'static,
-    S: Storage,
-    D: Dispatcher<Ev> + 'static,
-{
-    fn to_producer(&mut self, msg: ToProducer<Ev>, out: &mut Tap<'_>) {
-        self.handle_message::<Ev, _>(msg, out);
-    }
-    fn events(&mut self, sub: SubId, _events: Vec<Ev>, out: &mut Tap<'_>) {
-        // A producer takes no events (spec §1.5): logged and ignored, as the sim does.
-        out.push(Output::Report(Report::WrongKind { sub }));
-    }
-    fn to_consumer(&mut self, msg: ToConsumer, out: &mut Tap<'_>) {
-        out.push(Output::Report(Report::WrongKind { sub: msg.sub() }));
-    }
-    fn down(&mut self, from: StageId, reason: Reason, out: &mut Tap<'_>) {
-        self.handle_down::<Ev, _>(from, reason, out);
-    }
-    fn info(&mut self, msg: Msg, out: &mut Tap<'_>) -> Result<(), SendError<Msg>> {
-        self.info::<Ev, _>(msg, out)
-    }
-    fn call(&mut self, msg: Msg, out: &mut Tap<'_>) -> Result<(), SendError<Msg>> {
-        self.call::<Ev, _>(msg, out)
-    }
-    fn subscribe(
-        &mut self,
-        _: StageId,
-        _: Subscribe<Ev>,
-        _: Option<(SubId, Reason)>,
-        _: &mut Tap<'_>,
-    ) -> Result<SubId, SubscribeError> {
-        Err(SubscribeError::NotAConsumer)
-    }
-    fn ask(&mut self, _: SubId, _: usize, _: &mut Tap<'_>) -> Result<(), AskError> {
-        Err(AskError::NotAConsumer)
-    }
-    fn cancel(&mut self, _: SubId, _: Reason, _: &mut Tap<'_>) -> Result<(), AskError> {
-        Err(AskError::NotAConsumer)
-    }
-    fn set_demand_mode(&mut self, mode: DemandMode, out: &mut Tap<'_>) {
-        ProducerStage::set_demand_mode::<Ev, _>(self, mode, out);
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-}
-
-impl<B, S, D> Node for ProducerConsumerStage<B, Msg, S, D>
-where
-    B: ProducerConsumer<Msg, In = Ev, Out = Ev> + 'static,
-    S: Storage,
-    D: Dispatcher<Ev> + 'static,
-{
-    fn to_producer(&mut self, msg: ToProducer<Ev>, out: &mut Tap<'_>) {
-        self.handle_message(msg, out);
-    }
-    fn events(&mut self, sub: SubId, events: Vec<Ev>, out: &mut Tap<'_>) {
-        self.handle_events(sub, events, out);
-    }
-    fn to_consumer(&mut self, msg: ToConsumer, out: &mut Tap<'_>) {
-        self.handle_upstream_message(msg, out);
-    }
-    fn down(&mut self, from: StageId, reason: Reason, out: &mut Tap<'_>) {
-        self.handle_down(from, reason, out);
-    }
-    fn info(&mut self, msg: Msg, out: &mut Tap<'_>) -> Result<(), SendError<Msg>> {
-        ProducerConsumerStage::info(self, msg, out)
-    }
-    fn call(&mut self, msg: Msg, out: &mut Tap<'_>) -> Result<(), SendError<Msg>> {
-        ProducerConsumerStage::call(self, msg, out)
-    }
-    fn subscribe(
-        &mut self,
-        producer: StageId,
-        opts: Subscribe<Ev>,
-        previous: Option<(SubId, Reason)>,
-        out: &mut Tap<'_>,
-    ) -> Result<SubId, SubscribeError> {
-        match previous {
-            None => ProducerConsumerStage::subscribe(self, producer, opts, out),
-            Some((old, reason)) => self.resubscribe(old, reason, producer, opts, out),
-        }
-    }
-    fn ask(&mut self, sub: SubId, demand: usize, out: &mut Tap<'_>) -> Result<(), AskError> {
-        ProducerConsumerStage::ask(self, sub, demand, out)
-    }
-    fn cancel(&mut self, sub: SubId, reason: Reason, out: &mut Tap<'_>) -> Result<(), AskError> {
-        ProducerConsumerStage::cancel(self, sub, reason, out)
-    }
-    fn set_demand_mode(&mut self, _: DemandMode, _: &mut Tap<'_>) {
-        panic!("a producer_consumer has no demand mode to set (test bug)");
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-}
-
-impl<B, S> Node for ConsumerStage<B, Msg, S>
-where
-    B: Consumer<Msg, Event = Ev> + 'static,
-    S: Storage,
-{
-    fn to_producer(&mut self, msg: ToProducer<Ev>, out: &mut Tap<'_>) {
-        self.handle_producer_message::<Ev, Ev, _>(msg, out);
-    }
-    fn events(&mut self, sub: SubId, events: Vec<Ev>, out: &mut Tap<'_>) {
-        self.handle_events::<_, Ev, _>(sub, events, out);
-    }
-    fn to_consumer(&mut self, msg: ToConsumer, out: &mut Tap<'_>) {
-        self.handle_message::<Ev, _>(msg, out);
-    }
-    fn down(&mut self, from: StageId, reason: Reason, out: &mut Tap<'_>) {
-        self.handle_down::<Ev, _>(from, reason, out);
-    }
-    fn info(&mut self, msg: Msg, out: &mut Tap<'_>) -> Result<(), SendError<Msg>> {
-        ConsumerStage::info::<Ev, _>(self, msg, out)
-    }
-    fn call(&mut self, msg: Msg, out: &mut Tap<'_>) -> Result<(), SendError<Msg>> {
-        ConsumerStage::call::<Ev, _>(self, msg, out)
-    }
-    fn subscribe(
-        &mut self,
-        producer: StageId,
-        opts: Subscribe<Ev>,
-        previous: Option<(SubId, Reason)>,
-        out: &mut Tap<'_>,
-    ) -> Result<SubId, SubscribeError> {
-        match previous {
-            None => ConsumerStage::subscribe::<Ev, _>(self, producer, opts, out),
-            Some((old, reason)) => {
-                ConsumerStage::resubscribe::<Ev, _>(self, old, reason, producer, opts, out)
-            }
-        }
-    }
-    fn ask(&mut self, sub: SubId, demand: usize, out: &mut Tap<'_>) -> Result<(), AskError> {
-        ConsumerStage::ask::<Ev, _>(self, sub, demand, out)
-    }
-    fn cancel(&mut self, sub: SubId, reason: Reason, out: &mut Tap<'_>) -> Result<(), AskError> {
-        ConsumerStage::cancel::<Ev, _>(self, sub, reason, out)
-    }
-    fn set_demand_mode(&mut self, _: DemandMode, _: &mut Tap<'_>) {
-        panic!("a consumer has no demand mode to set (test bug)");
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-}
+// ----- the net: the simulator, recording everything in order -----
 
 /// Names a stage of type `T` in a [`Net`].
-pub struct H<T> {
-    /// Its address.
-    pub id: StageId,
-    _t: PhantomData<fn() -> T>,
-}
-impl<T> Clone for H<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<T> Copy for H<T> {}
+pub type H<T> = Handle<T>;
+
+/// The outbox a stage of a [`Net`] writes to (for [`Net::with`]).
+pub type Tap<'a> = SimOutbox<'a>;
 
 /// Anything that names a stage.
 pub trait Id {
@@ -790,9 +545,9 @@ impl Id for StageId {
         *self
     }
 }
-impl<T> Id for H<T> {
+impl<T> Id for Handle<T> {
     fn id(&self) -> StageId {
-        self.id
+        Handle::id(self)
     }
 }
 
@@ -803,24 +558,17 @@ pub type Pc = ProducerConsumerStage<TestPc, Msg>;
 /// The consumer stage type of the helpers.
 pub type C = ConsumerStage<TestConsumer, Msg>;
 
-struct Slot {
-    node: Box<dyn Node>,
-    stopped: Option<Reason>,
-}
-
-/// Stages routed by hand, FIFO, with one ordered log of callbacks and outputs. See the
-/// [module docs](self).
+/// The stages of a scenario on the simulator, with one ordered log of callbacks and outputs.
+/// See the [module docs](self).
 ///
-/// Like the sim: a message for a stage that has stopped is dropped, except a subscribe,
-/// which is answered with a down of reason `NoProc` (the monitor fires at once, spec §4.6);
-/// when a stage stops (or is killed), every other live stage hears `handle_down` from it after
-/// the messages already queued.
+/// The simulator delivers FIFO; a message for a stage that has stopped is dropped, except a
+/// subscribe, which is answered with a down of reason `NoProc` (the monitor fires at once,
+/// spec §4.6); when a stage stops (or is killed), every other live stage hears `handle_down`
+/// from it after the messages already queued. The simulator's observer puts every output in
+/// the log as it is produced; the helper behaviours put their callbacks there.
 pub struct Net {
-    slots: Vec<Slot>,
-    queue: VecDeque<Delivery>,
-    stops: Vec<(StageId, Reason)>,
+    sim: Sim,
     log: Log,
-    steps: u64,
 }
 
 impl Default for Net {
@@ -835,18 +583,33 @@ const STEP_LIMIT: u64 = 200_000;
 impl Net {
     /// An empty net.
     pub fn new() -> Self {
-        Net {
-            slots: Vec::new(),
-            queue: VecDeque::new(),
-            stops: Vec::new(),
-            log: Rc::new(RefCell::new(Vec::new())),
-            steps: 0,
-        }
+        let log: Log = Rc::new(RefCell::new(Vec::new()));
+        let mut sim = Sim::new(0);
+        sim.set_tracing(false);
+        let tap = log.clone();
+        sim.observe(Box::new(move |me, seen| {
+            let record = match seen {
+                Observed::Output(o) => {
+                    let o = o
+                        .downcast_ref::<Output<Ev, Msg>>()
+                        .expect("every stage of a net uses Ev and Msg");
+                    Record::Output(o.clone())
+                }
+                Observed::Events(sub, events) => {
+                    let events = events
+                        .downcast_ref::<Vec<Ev>>()
+                        .expect("every stage of a net emits Ev");
+                    Record::Events(sub, events.clone())
+                }
+            };
+            tap.borrow_mut().push(Entry::Out(me, record));
+        }));
+        Net { sim, log }
     }
 
     /// The id the next stage gets.
     pub fn next_id(&self) -> StageId {
-        StageId(self.slots.len() as u32)
+        self.sim.next_id()
     }
 
     /// The shared log (for behaviours built by hand, see [`Seen::attached`]).
@@ -855,16 +618,8 @@ impl Net {
     }
 
     /// Adds a stage built with [`next_id`](Self::next_id).
-    pub fn add<T: Node>(&mut self, stage: T) -> H<T> {
-        let id = self.next_id();
-        self.slots.push(Slot {
-            node: Box::new(stage),
-            stopped: None,
-        });
-        H {
-            id,
-            _t: PhantomData,
-        }
+    pub fn add<T: Stage<In = Ev, Out = Ev, Msg = Msg> + 'static>(&mut self, stage: T) -> H<T> {
+        self.sim.add(stage)
     }
 
     /// Adds a producer with these options (which must be valid).
@@ -907,225 +662,156 @@ impl Net {
 
     /// The stage behind a handle.
     pub fn stage<T: 'static>(&self, h: H<T>) -> &T {
-        self.slots[h.id.0 as usize]
-            .node
-            .as_any()
-            .downcast_ref::<T>()
-            .expect("a handle names a stage of its type")
+        self.sim.stage(h)
     }
 
     /// Why a stage stopped (or was killed), once it has.
-    pub fn stopped(&self, at: impl Id) -> Option<Reason> {
-        self.slots[at.id().0 as usize].stopped
-    }
-
-    fn is_live(&self, id: StageId) -> Option<bool> {
-        self.slots.get(id.0 as usize).map(|s| s.stopped.is_none())
-    }
-
-    /// Runs `f` on a node with its tap, then settles stops.
-    fn on<R>(&mut self, at: StageId, f: impl FnOnce(&mut dyn Node, &mut Tap<'_>) -> R) -> R {
-        let slot = &mut self.slots[at.0 as usize];
-        let mut tap = Tap {
-            me: at,
-            queue: &mut self.queue,
-            stops: &mut self.stops,
-            log: &self.log,
-        };
-        let r = f(slot.node.as_mut(), &mut tap);
-        self.settle_stops();
-        r
+    pub fn stopped<T>(&self, at: H<T>) -> Option<Reason> {
+        self.sim.stopped(at)
     }
 
     /// Runs `f` on a stage with its outbox (for methods the other helpers do not cover).
     pub fn with<T: 'static, R>(&mut self, h: H<T>, f: impl FnOnce(&mut T, &mut Tap<'_>) -> R) -> R {
-        self.on(h.id, |node, tap| {
-            let stage = node
-                .as_any_mut()
-                .downcast_mut::<T>()
-                .expect("a handle names a stage of its type");
-            f(stage, tap)
-        })
-    }
-
-    fn settle_stops(&mut self) {
-        for (id, reason) in std::mem::take(&mut self.stops) {
-            self.went_down(id, reason);
-        }
-    }
-
-    fn went_down(&mut self, id: StageId, reason: Reason) {
-        let slot = &mut self.slots[id.0 as usize];
-        if slot.stopped.is_some() {
-            return;
-        }
-        slot.stopped = Some(reason);
-        for (i, other) in self.slots.iter().enumerate() {
-            if i != id.0 as usize && other.stopped.is_none() {
-                self.queue.push_back(Delivery::Down {
-                    to: StageId(i as u32),
-                    from: id,
-                    reason,
-                });
-            }
-        }
+        self.sim.with(h, f)
     }
 
     // ----- driving stages -----
 
-    /// `subscribe(consumer → producer, opts)`: GenStage's `sync_subscribe`.
-    pub fn subscribe(
+    /// `subscribe(consumer → producer, opts)`: GenStage's `sync_subscribe`. The producer may
+    /// be a raw peer.
+    pub fn subscribe<T>(
         &mut self,
-        consumer: impl Id,
+        consumer: H<T>,
         producer: impl Id,
         opts: Subscribe<Ev>,
-    ) -> Result<SubId, SubscribeError> {
-        let p = producer.id();
-        self.on(consumer.id(), |n, t| n.subscribe(p, opts, None, t))
+    ) -> Result<SubId, SubscribeError>
+    where
+        T: ConsumerRole<In = Ev> + 'static,
+    {
+        self.sim.subscribe_raw(consumer, producer.id(), opts, None)
     }
 
     /// `resubscribe`: a new subscription to `producer`, cancelling `old` with `reason` first.
-    pub fn resubscribe(
+    pub fn resubscribe<T>(
         &mut self,
-        consumer: impl Id,
+        consumer: H<T>,
         old: SubId,
         reason: Reason,
         producer: impl Id,
         opts: Subscribe<Ev>,
-    ) -> Result<SubId, SubscribeError> {
-        let p = producer.id();
-        self.on(consumer.id(), |n, t| {
-            n.subscribe(p, opts, Some((old, reason)), t)
-        })
+    ) -> Result<SubId, SubscribeError>
+    where
+        T: ConsumerRole<In = Ev> + 'static,
+    {
+        self.sim
+            .subscribe_raw(consumer, producer.id(), opts, Some((old, reason)))
     }
 
-    /// A manual ask from a consumer-role stage.
-    pub fn ask(&mut self, at: impl Id, sub: SubId, demand: usize) -> Result<(), AskError> {
-        self.on(at.id(), |n, t| n.ask(sub, demand, t))
+    /// A manual ask on `sub`, from the consumer side of `at`.
+    pub fn ask<T>(&mut self, at: H<T>, sub: SubId, demand: usize) -> Result<(), AskError>
+    where
+        T: ConsumerRole<In = Ev, Out = Ev, Msg = Msg> + 'static,
+    {
+        self.sim.with(at, |s, o| s.ask(sub, demand, o))
     }
 
-    /// A consumer-role stage asks its producer to cancel `sub`.
-    pub fn cancel(&mut self, at: impl Id, sub: SubId, reason: Reason) -> Result<(), AskError> {
-        self.on(at.id(), |n, t| n.cancel(sub, reason, t))
+    /// The consumer side of `at` asks its producer to cancel `sub`.
+    pub fn cancel<T>(&mut self, at: H<T>, sub: SubId, reason: Reason) -> Result<(), AskError>
+    where
+        T: ConsumerRole<In = Ev, Out = Ev, Msg = Msg> + 'static,
+    {
+        self.sim.with(at, |s, o| s.cancel(sub, reason, o))
     }
 
-    /// `sync_info` / `async_info` (the same thing here: the core queues it at once).
-    pub fn info(&mut self, at: impl Id, msg: Msg) {
+    /// An info (GenStage's `sync_info` and `async_info` alike).
+    pub fn info<T>(&mut self, at: H<T>, msg: Msg)
+    where
+        T: Stage<In = Ev, Out = Ev, Msg = Msg> + 'static,
+    {
         self.try_info(at, msg)
             .expect("a live stage on growable storage takes every info");
     }
 
     /// An info, with the stage's refusal when it has stopped.
-    pub fn try_info(&mut self, at: impl Id, msg: Msg) -> Result<(), SendError<Msg>> {
-        self.on(at.id(), |n, t| n.info(msg, t))
+    pub fn try_info<T>(&mut self, at: H<T>, msg: Msg) -> Result<(), SendError<Msg>>
+    where
+        T: Stage<In = Ev, Out = Ev, Msg = Msg> + 'static,
+    {
+        self.sim.with(at, |s, o| s.info(msg, o))
     }
 
     /// A call (GenStage's `call`, and `cast`, which has no twin).
-    pub fn call(&mut self, at: impl Id, msg: Msg) {
+    pub fn call<T>(&mut self, at: H<T>, msg: Msg)
+    where
+        T: Stage<In = Ev, Out = Ev, Msg = Msg> + 'static,
+    {
         self.try_call(at, msg)
             .expect("a live stage takes every call");
     }
 
     /// A call, with the stage's refusal when it has stopped.
-    pub fn try_call(&mut self, at: impl Id, msg: Msg) -> Result<(), SendError<Msg>> {
-        self.on(at.id(), |n, t| n.call(msg, t))
+    pub fn try_call<T>(&mut self, at: H<T>, msg: Msg) -> Result<(), SendError<Msg>>
+    where
+        T: Stage<In = Ev, Out = Ev, Msg = Msg> + 'static,
+    {
+        self.sim.with(at, |s, o| s.call(msg, o))
     }
 
-    /// GenStage's `demand(stage, mode)`.
-    pub fn set_demand_mode(&mut self, at: impl Id, mode: DemandMode) {
-        self.on(at.id(), |n, t| n.set_demand_mode(mode, t));
+    /// GenStage's `demand(stage, mode)`, on a producer.
+    pub fn set_demand_mode<B>(&mut self, at: H<ProducerStage<B, Msg>>, mode: DemandMode)
+    where
+        B: Producer<Msg, Event = Ev> + 'static,
+    {
+        self.sim.with(at, |s, o| s.set_demand_mode(mode, o));
     }
 
-    /// Kills a stage: the runtime tears it down without asking it, and every other live stage
-    /// hears it went down with `reason` (GenStage's `Process.exit(pid, :kill)`).
-    pub fn kill(&mut self, at: impl Id, reason: Reason) {
-        self.went_down(at.id(), reason);
+    /// Kills a stage: it stops with `reason` at once (what it held is counted as discarded),
+    /// and every other live stage hears it went down (GenStage's `Process.exit(pid, :kill)`).
+    pub fn kill<T>(&mut self, at: H<T>, reason: Reason) {
+        self.sim.kill(at, reason);
     }
 
     // ----- raw peers -----
 
     fn raw(&mut self, from: StageId, record: Record<Ev, Ev, Msg>) {
         assert!(
-            self.is_live(from).is_none(),
+            from.0 as usize >= self.sim.report().stages.len(),
             "a raw peer's id must name no stage of the net"
         );
-        self.log.borrow_mut().push(Entry::Out(from, record.clone()));
-        self.queue.push_back(Delivery::Out(from, record));
+        self.log.borrow_mut().push(Entry::Out(from, record));
     }
 
     /// Raw peer `msg.sub().consumer` sends `msg` to its producer.
     pub fn send(&mut self, msg: ToProducer<Ev>) {
         self.raw(msg.sub().consumer, Record::Output(Output::ToProducer(msg)));
+        self.sim.send_to_producer(msg);
     }
 
     /// Raw peer `sub.producer` sends events on `sub`.
     pub fn send_events(&mut self, sub: SubId, events: Vec<Ev>) {
-        self.raw(sub.producer, Record::Events(sub, events));
+        self.raw(sub.producer, Record::Events(sub, events.clone()));
+        self.sim.send_events(sub, events);
     }
 
     /// Raw peer `sub.producer` cancels `sub`.
     pub fn send_cancel(&mut self, sub: SubId, reason: Reason) {
-        self.raw(
-            sub.producer,
-            Record::Output(Output::ToConsumer(ToConsumer::Cancel { sub, reason })),
-        );
+        let msg = ToConsumer::Cancel { sub, reason };
+        self.raw(sub.producer, Record::Output(Output::ToConsumer(msg)));
+        self.sim.send_to_consumer(msg);
     }
 
     // ----- running -----
 
     /// Delivers one queued message; false when none was queued.
     pub fn step(&mut self) -> bool {
-        let Some(d) = self.queue.pop_front() else {
-            return false;
-        };
-        self.steps += 1;
-        match d {
-            Delivery::Down { to, from, reason } => {
-                if self.is_live(to) == Some(true) {
-                    self.on(to, |n, t| n.down(from, reason, t));
-                }
-            }
-            Delivery::Out(_, Record::Events(sub, events)) => {
-                if self.is_live(sub.consumer) == Some(true) {
-                    self.on(sub.consumer, |n, t| n.events(sub, events, t));
-                }
-            }
-            Delivery::Out(_, Record::Output(Output::ToProducer(msg))) => {
-                match self.is_live(msg.to()) {
-                    Some(true) => self.on(msg.to(), |n, t| n.to_producer(msg, t)),
-                    Some(false) => {
-                        if let ToProducer::Subscribe { sub, .. } = msg
-                            && self.is_live(sub.consumer) == Some(true)
-                        {
-                            self.queue.push_back(Delivery::Down {
-                                to: sub.consumer,
-                                from: msg.to(),
-                                reason: Reason::NoProc,
-                            });
-                        }
-                    }
-                    None => {} // a raw peer: the log holds what it was sent
-                }
-            }
-            Delivery::Out(_, Record::Output(Output::ToConsumer(msg))) => {
-                if self.is_live(msg.to()) == Some(true) {
-                    self.on(msg.to(), |n, t| n.to_consumer(msg, t));
-                }
-            }
-            Delivery::Out(_, Record::Output(_)) => {}
-        }
-        true
+        self.sim.step()
     }
 
     /// Delivers messages until none is queued. Panics if that takes more than a limit of
     /// steps: the pipeline never goes idle, which is a test bug.
     pub fn run(&mut self) {
-        let start = self.steps;
-        while self.step() {
-            assert!(
-                self.steps - start < STEP_LIMIT,
-                "the net did not go idle within {STEP_LIMIT} steps"
-            );
+        if let Err(e) = self.sim.run_bounded(STEP_LIMIT) {
+            panic!("{e}");
         }
     }
 
@@ -1139,11 +825,12 @@ impl Net {
     /// Delivers messages until `done` holds (checked before each step). Panics if the net
     /// goes idle first, or after the step limit.
     pub fn run_until(&mut self, done: impl Fn(&Net) -> bool) {
-        let start = self.steps;
+        let mut steps = 0;
         while !done(self) {
             assert!(self.step(), "the net went idle before the condition held");
+            steps += 1;
             assert!(
-                self.steps - start < STEP_LIMIT,
+                steps < STEP_LIMIT,
                 "the condition did not hold within {STEP_LIMIT} steps"
             );
         }
@@ -1157,7 +844,7 @@ impl Net {
 
     /// Messages queued and not yet delivered.
     pub fn pending(&self) -> usize {
-        self.queue.len()
+        self.sim.pending()
     }
 
     /// Takes the log so far.

@@ -89,10 +89,8 @@ fn f3(mode: CancelMode) -> (Sim, Vec<Cb>, Option<Reason>) {
     let mut sim = Sim::new(0);
     let p = sim.producer(silent());
     let c = sim.consumer(recorder());
-    sim.with(p, |stage, out| {
-        stage.call::<Ev, _>(Msg::Stop(Reason::Normal), out)
-    })
-    .expect("the producer is live");
+    sim.with(p, |stage, out| stage.call(Msg::Stop(Reason::Normal), out))
+        .expect("the producer is live");
     sim.run_until_idle();
     assert_eq!(sim.stopped(p), Some(Reason::Normal));
 

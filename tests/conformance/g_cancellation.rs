@@ -88,7 +88,11 @@ fn g2_consumer(mode: CancelMode, reason: Reason) -> Option<Reason> {
     net.take();
     net.kill(p, reason);
     net.run();
-    let mut want = vec![handle_cancel(c, Cancellation::Down(reason), s)];
+    // A killed stage stops itself first (it has nothing to count), then its peers hear it.
+    let mut want = vec![
+        stop(p, reason),
+        handle_cancel(c, Cancellation::Down(reason), s),
+    ];
     if mode.stops_on(&reason) {
         want.push(stop(c, reason));
     }
@@ -106,7 +110,10 @@ fn g2_producer_consumer(mode: CancelMode, reason: Reason) -> Option<Reason> {
     net.take();
     net.kill(p, reason);
     net.run();
-    let mut want = vec![handle_cancel(pc, Cancellation::Down(reason), s)];
+    let mut want = vec![
+        stop(p, reason),
+        handle_cancel(pc, Cancellation::Down(reason), s),
+    ];
     if mode.stops_on(&reason) {
         want.push(stop(pc, reason));
     }
@@ -200,7 +207,10 @@ fn g3_consumer_killed_producer_sees_handle_cancel_down() {
     net.run();
     assert_trace(
         &net.take(),
-        &[handle_cancel(p, Cancellation::Down(Reason::Killed), s)],
+        &[
+            stop(c, Reason::Killed),
+            handle_cancel(p, Cancellation::Down(Reason::Killed), s),
+        ],
     );
     assert_eq!(net.stopped(p), None);
     assert_eq!(net.stage(p).consumers().count(), 0);

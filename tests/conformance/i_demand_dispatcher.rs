@@ -288,7 +288,7 @@ fn i7_events_go_to_the_highest_demand_not_the_asker() {
     let mut out: Recorder<u32, u32, Vec<u32>> = Recorder::new();
     let opts = Subscribe::<u32>::new().validate().unwrap();
     for sub in [s1, s2, s3] {
-        p.handle_message(
+        p.handle_to_producer(
             ToProducer::Subscribe {
                 sub,
                 previous: None,
@@ -298,7 +298,7 @@ fn i7_events_go_to_the_highest_demand_not_the_asker() {
         );
     }
     for sub in [s2, s1, s3] {
-        p.handle_message(ToProducer::Ask { sub, demand: 5 }, &mut out);
+        p.handle_to_producer(ToProducer::Ask { sub, demand: 5 }, &mut out);
     }
     assert!(out.take().is_empty());
     assert_eq!(p.behaviour().demands, [5, 5, 5]);

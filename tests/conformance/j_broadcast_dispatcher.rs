@@ -8,7 +8,7 @@
 //! are asked back), the test says so next to the line that differs.
 
 use genstage::dispatcher::{BroadcastDispatcher, DispatchContext, Dispatcher, Recorded};
-use genstage::sim::{Sim, TraceKind};
+use genstage::sim::{Sim, ToProducerKind, TraceKind};
 use genstage::storage::Deque;
 use genstage::*;
 use std::collections::VecDeque;
@@ -318,7 +318,7 @@ fn producer<D: Dispatcher<u32> + 'static>(sim: &mut Sim, d: D) -> sim::Handle<Pr
 }
 
 fn emit<D: Dispatcher<u32> + 'static>(sim: &mut Sim, p: sim::Handle<Prod<D>>, events: Vec<u32>) {
-    sim.with(p, |stage, out| stage.call::<u32, _>(events, out))
+    sim.with(p, |stage, out| stage.call(events, out))
         .expect("the producer is live");
     sim.run_until_idle();
 }
@@ -378,14 +378,12 @@ fn g5_broadcast_rejects_a_second_subscription_from_the_same_consumer() {
         vec![
             TraceKind::ToProducer {
                 sub: second,
-                what: "subscribe",
-                demand: 0
+                kind: ToProducerKind::Subscribe
             },
             refused(second),
             TraceKind::ToProducer {
                 sub: second,
-                what: "ask",
-                demand: 1000
+                kind: ToProducerKind::Ask(1000)
             },
             TraceKind::Report(Report::UnknownSubscription { sub: second }),
             TraceKind::ToConsumer {
@@ -502,7 +500,7 @@ fn q16_scenario<D: Dispatcher<u32> + 'static>(d: D) -> (Vec<u32>, usize, Vec<Cb>
     let temporary = Subscribe::new().cancel(CancelMode::Temporary);
     let first = sim.subscribe(c1, p, temporary.max_demand(10)).unwrap();
     sim.run_until_idle();
-    sim.with(c1, |c, out| c.cancel::<u32, _>(first, Reason::Normal, out))
+    sim.with(c1, |c, out| c.cancel(first, Reason::Normal, out))
         .unwrap();
     sim.run_until_idle();
     emit(&mut sim, p, (0..10).collect());
@@ -596,7 +594,7 @@ fn j7_stage_level_rejected_events_give_demand_back_without_counting_as_asked() {
         .selector(|e: &u32| e.is_multiple_of(2))
         .validate()
         .unwrap();
-    p.handle_message(
+    p.handle_to_producer(
         ToProducer::Subscribe {
             sub,
             previous: None,
@@ -604,7 +602,7 @@ fn j7_stage_level_rejected_events_give_demand_back_without_counting_as_asked() {
         },
         &mut out,
     );
-    p.handle_message(ToProducer::Ask { sub, demand: 10 }, &mut out);
+    p.handle_to_producer(ToProducer::Ask { sub, demand: 10 }, &mut out);
     p.call((0..10).collect(), &mut out)
         .expect("the producer is live");
     assert_eq!(

@@ -326,7 +326,7 @@ fn k7_refused_subscription_is_cancelled_alone_and_the_producer_keeps_running() {
     let mut log = Log::new();
     let (first, taken, missing, unknown) = (sub(1), sub(2), sub(3), sub(4));
 
-    p.handle_message(
+    p.handle_to_producer(
         subscribe_msg(first, Subscribe::new().partition(0)),
         &mut log,
     );
@@ -346,7 +346,7 @@ fn k7_refused_subscription_is_cancelled_alone_and_the_producer_keeps_running() {
         ),
     ];
     for (s, opts, refusal) in cases {
-        p.handle_message(subscribe_msg(s, opts), &mut log);
+        p.handle_to_producer(subscribe_msg(s, opts), &mut log);
         let reason = Reason::Refused(refusal);
         assert_eq!(
             log.take(),
@@ -366,7 +366,7 @@ fn k7_refused_subscription_is_cancelled_alone_and_the_producer_keeps_running() {
     assert_eq!(p.dispatcher().subscriber(1), None);
 
     // The first subscription still works.
-    p.handle_message(
+    p.handle_to_producer(
         ToProducer::Ask {
             sub: first,
             demand: 2,
@@ -488,10 +488,10 @@ fn k8_skew_and_loss_on_cancel_at_stage_level() {
     let mut p = silent(mod2);
     let mut log = Log::new();
     let (p0, p1) = (sub(1), sub(2));
-    p.handle_message(subscribe_msg(p0, Subscribe::new().partition(0)), &mut log);
-    p.handle_message(subscribe_msg(p1, Subscribe::new().partition(1)), &mut log);
-    p.handle_message(ToProducer::Ask { sub: p0, demand: 2 }, &mut log);
-    p.handle_message(ToProducer::Ask { sub: p1, demand: 2 }, &mut log);
+    p.handle_to_producer(subscribe_msg(p0, Subscribe::new().partition(0)), &mut log);
+    p.handle_to_producer(subscribe_msg(p1, Subscribe::new().partition(1)), &mut log);
+    p.handle_to_producer(ToProducer::Ask { sub: p0, demand: 2 }, &mut log);
+    p.handle_to_producer(ToProducer::Ask { sub: p1, demand: 2 }, &mut log);
     assert!(log.take().is_empty());
     assert_eq!(
         p.behaviour().seen,
@@ -517,7 +517,7 @@ fn k8_skew_and_loss_on_cancel_at_stage_level() {
     assert_eq!(p.buffered_count(), 0);
 
     let bye = Reason::Custom("bye");
-    p.handle_message(
+    p.handle_to_producer(
         ToProducer::Cancel {
             sub: p0,
             reason: bye,
@@ -556,10 +556,10 @@ fn k8_an_info_waits_behind_the_queue_and_is_released_by_the_cancel() {
     let mut p = silent(mod2);
     let mut log = Log::new();
     let (p0, p1) = (sub(1), sub(2));
-    p.handle_message(subscribe_msg(p0, Subscribe::new().partition(0)), &mut log);
-    p.handle_message(subscribe_msg(p1, Subscribe::new().partition(1)), &mut log);
-    p.handle_message(ToProducer::Ask { sub: p0, demand: 2 }, &mut log);
-    p.handle_message(ToProducer::Ask { sub: p1, demand: 2 }, &mut log);
+    p.handle_to_producer(subscribe_msg(p0, Subscribe::new().partition(0)), &mut log);
+    p.handle_to_producer(subscribe_msg(p1, Subscribe::new().partition(1)), &mut log);
+    p.handle_to_producer(ToProducer::Ask { sub: p0, demand: 2 }, &mut log);
+    p.handle_to_producer(ToProducer::Ask { sub: p1, demand: 2 }, &mut log);
     p.call(Msg::Emit(vec![0, 2, 4, 6]), &mut log)
         .expect("the producer is live");
     log.take();
@@ -569,7 +569,7 @@ fn k8_an_info_waits_behind_the_queue_and_is_released_by_the_cancel() {
     assert!(!p.behaviour().seen.contains(&Seen::Info(1)));
     assert_eq!(p.dispatcher().markers(0), 1);
 
-    p.handle_message(
+    p.handle_to_producer(
         ToProducer::Cancel {
             sub: p0,
             reason: Reason::Custom("bye"),

@@ -1,0 +1,240 @@
+//! The transport: queued envelopes, the outbox stages write into, and the one generic way the
+//! simulator drives any [`Stage`].
+
+use super::trace::{ToProducerKind, TraceEntry, TraceKind};
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::any::Any;
+use genstage::{
+    DiscardReason, Outbox, Output, Reason, Report, Stage, StageId, StageSummary, SubId, ToConsumer,
+    ToProducer,
+};
+
+/// A message on its way, with its payload type erased.
+pub(super) enum Body {
+    /// A `ToProducer<E>` for the producer.
+    ToProducer {
+        sub: SubId,
+        kind: ToProducerKind,
+        msg: Box<dyn Any>,
+    },
+    /// A `Vec<E>` of events for the consumer.
+    Events {
+        sub: SubId,
+        events: Box<dyn Any>,
+        len: usize,
+    },
+    ToConsumer(ToConsumer),
+    Down(StageId, Reason),
+}
+
+impl Body {
+    pub(super) fn to_producer<E: 'static>(msg: ToProducer<E>) -> Self {
+        let kind = match msg {
+            ToProducer::Subscribe { .. } => ToProducerKind::Subscribe,
+            ToProducer::Ask { demand, .. } => ToProducerKind::Ask(demand),
+            ToProducer::Cancel { reason, .. } => ToProducerKind::Cancel(reason),
+        };
+        Body::ToProducer {
+            sub: msg.sub(),
+            kind,
+            msg: Box::new(msg),
+        }
+    }
+    pub(super) fn events<E: 'static>(sub: SubId, events: Vec<E>) -> Self {
+        let len = events.len();
+        Body::Events {
+            sub,
+            events: Box::new(events),
+            len,
+        }
+    }
+    /// What the trace says when it is delivered.
+    pub(super) fn trace_kind(&self) -> TraceKind {
+        match self {
+            Body::ToProducer { sub, kind, .. } => TraceKind::ToProducer {
+                sub: *sub,
+                kind: *kind,
+            },
+            Body::Events { sub, len, .. } => TraceKind::Events {
+                sub: *sub,
+                len: *len,
+            },
+            Body::ToConsumer(ToConsumer::Cancel { sub, reason }) => TraceKind::ToConsumer {
+                sub: *sub,
+                reason: *reason,
+            },
+            Body::Down(stage, reason) => TraceKind::Down {
+                stage: *stage,
+                reason: *reason,
+            },
+        }
+    }
+    /// Events it carries.
+    pub(super) fn events_len(&self) -> usize {
+        match self {
+            Body::Events { len, .. } => *len,
+            _ => 0,
+        }
+    }
+}
+
+pub(super) struct Envelope {
+    pub(super) to: StageId,
+    pub(super) body: Body,
+}
+
+/// What an observer sees: every output of every stage, in the order produced.
+#[derive(Clone, Copy, Debug)]
+pub enum Observed<'a> {
+    /// A control output: an `&Output<In, Msg>` of the stage's types.
+    Output(&'a dyn Any),
+    /// A batch of events for `sub`: an `&Vec<Out>` of the stage's event type.
+    Events(SubId, &'a dyn Any),
+}
+
+/// An observer of every output (see [`Sim::observe`](super::Sim::observe)).
+pub type Observer = Box<dyn FnMut(StageId, Observed<'_>)>;
+
+/// The simulator's shared state that stage outboxes write into.
+pub(super) struct Net {
+    pub(super) queue: VecDeque<Envelope>,
+    pub(super) trace: Vec<TraceEntry>,
+    pub(super) tracing: bool,
+    pub(super) step: u64,
+    pub(super) replies: Vec<Box<dyn Any>>,
+    pub(super) stops: Vec<(StageId, Reason)>,
+    pub(super) observer: Option<Observer>,
+}
+
+impl Net {
+    pub(super) fn new() -> Self {
+        Net {
+            queue: VecDeque::new(),
+            trace: Vec::new(),
+            tracing: true,
+            step: 0,
+            replies: Vec::new(),
+            stops: Vec::new(),
+            observer: None,
+        }
+    }
+    /// Adds an entry to the trace, when tracing is on.
+    pub(super) fn record(&mut self, stage: StageId, kind: TraceKind) {
+        if self.tracing {
+            self.trace.push(TraceEntry {
+                step: self.step,
+                stage,
+                kind,
+            });
+        }
+    }
+    fn observe(&mut self, me: StageId, what: Observed<'_>) {
+        if let Some(f) = self.observer.as_mut() {
+            f(me, what);
+        }
+    }
+}
+
+/// The outbox a stage of the simulator writes to (what [`Sim::with`](super::Sim::with) hands
+/// out): routes its outputs into the simulator.
+pub struct SimOutbox<'a> {
+    pub(super) net: &'a mut Net,
+    pub(super) me: StageId,
+}
+
+impl<In: 'static, Out: 'static, M: 'static> Outbox<In, Out, M> for SimOutbox<'_> {
+    fn push(&mut self, output: Output<In, M>) {
+        self.net.observe(self.me, Observed::Output(&output));
+        match output {
+            Output::ToProducer(msg) => self.net.queue.push_back(Envelope {
+                to: msg.to(),
+                body: Body::to_producer(msg),
+            }),
+            Output::ToConsumer(msg) => self.net.queue.push_back(Envelope {
+                to: msg.to(),
+                body: Body::ToConsumer(msg),
+            }),
+            Output::Reply(m) => self.net.replies.push(Box::new(m)),
+            Output::Stop(reason) => {
+                self.net.record(self.me, TraceKind::Stopped(reason));
+                self.net.stops.push((self.me, reason));
+            }
+            Output::Report(r) => self.net.record(self.me, TraceKind::Report(r)),
+        }
+    }
+    fn events<I: ExactSizeIterator<Item = Out>>(&mut self, sub: SubId, events: I) {
+        let batch: Vec<Out> = events.collect();
+        self.net.observe(self.me, Observed::Events(sub, &batch));
+        self.net.queue.push_back(Envelope {
+            to: sub.consumer,
+            body: Body::events(sub, batch),
+        });
+    }
+}
+
+/// A stage as the simulator holds it: any [`Stage`], with its types erased.
+pub(super) trait Node: Any {
+    /// Delivers a message; returns how many events it carried that the stage could not take
+    /// (a payload of another type: reported as `WrongKind` and counted as lost).
+    fn deliver(&mut self, body: Body, net: &mut Net, me: StageId) -> usize;
+    fn stop(&mut self, reason: Reason, net: &mut Net, me: StageId);
+    fn summary(&self) -> StageSummary;
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl<T> Node for T
+where
+    T: Stage + 'static,
+    T::In: 'static,
+    T::Out: 'static,
+    T::Msg: 'static,
+{
+    fn deliver(&mut self, body: Body, net: &mut Net, me: StageId) -> usize {
+        let o = &mut SimOutbox { net, me };
+        match body {
+            Body::ToProducer { sub, msg, .. } => match msg.downcast::<ToProducer<T::Out>>() {
+                Ok(msg) => self.handle_to_producer(*msg, o),
+                Err(_) => wrong_kind::<T, _>(o, sub),
+            },
+            Body::Events { sub, events, len } => match events.downcast::<Vec<T::In>>() {
+                Ok(events) => self.handle_events(sub, *events, o),
+                Err(_) => {
+                    wrong_kind::<T, _>(o, sub);
+                    Outbox::<T::In, T::Out, T::Msg>::push(
+                        o,
+                        Output::Report(Report::Discarded {
+                            count: len,
+                            reason: DiscardReason::UnknownSubscription,
+                            log: true,
+                        }),
+                    );
+                    return len;
+                }
+            },
+            Body::ToConsumer(msg) => self.handle_to_consumer(msg, o),
+            Body::Down(stage, reason) => self.handle_down(stage, reason, o),
+        }
+        0
+    }
+    fn stop(&mut self, reason: Reason, net: &mut Net, me: StageId) {
+        Stage::stop(self, reason, &mut SimOutbox { net, me });
+    }
+    fn summary(&self) -> StageSummary {
+        Stage::summary(self)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// A message whose payload is not of the stage's types (a raw `StageId` used where the types
+/// were not checked): reported, never a panic.
+fn wrong_kind<T: Stage, O: Outbox<T::In, T::Out, T::Msg>>(o: &mut O, sub: SubId) {
+    o.push(Output::Report(Report::WrongKind { sub }));
+}
