@@ -160,6 +160,14 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![warn(
+    unreachable_pub,
+    clippy::use_self,
+    clippy::std_instead_of_core,
+    clippy::alloc_instead_of_core,
+    clippy::doc_markdown
+)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
@@ -188,6 +196,7 @@ pub mod stats;
 pub mod storage;
 
 #[cfg(feature = "sim")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sim")))]
 #[path = "../adapters/sim/mod.rs"]
 pub mod sim;
 

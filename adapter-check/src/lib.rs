@@ -1,0 +1,9 @@
+//! The adapters of genstage, compiled as modules of an outside crate (see Cargo.toml).
+#![no_std]
+#![allow(dead_code, unreachable_pub)]
+
+extern crate alloc;
+
+/// The simulator, exactly as `genstage::sim` compiles it.
+#[path = "../../adapters/sim/mod.rs"]
+pub mod sim;
