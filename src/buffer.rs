@@ -42,7 +42,7 @@ pub struct Buffer<E, S: Storage = DefaultStorage> {
 impl<E, S: Storage> Buffer<E, S> {
     /// A buffer holding at most `capacity` events (`None`: unbounded).
     pub fn new(capacity: Option<usize>, keep: Keep) -> Self {
-        Buffer {
+        Self {
             events: Default::default(),
             markers: Default::default(),
             head: 0,

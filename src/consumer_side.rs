@@ -1,4 +1,4 @@
-//! The consumer role shared by consumers and producer_consumers: the subscriptions this stage
+//! The consumer role shared by consumers and `producer_consumers`: the subscriptions this stage
 //! holds to producers, their demand accounting (automatic or manual) and cancel modes.
 
 use crate::behaviour::Flow;
@@ -36,15 +36,13 @@ pub enum SubscribeError {
 impl fmt::Display for SubscribeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SubscribeError::Options(e) => write!(f, "bad subscription options: {e}"),
-            SubscribeError::TooManySubscriptions => f.write_str("too many subscriptions"),
-            SubscribeError::Stopped => f.write_str("the stage has stopped"),
-            SubscribeError::NotAConsumer => f.write_str("not a consumer"),
-            SubscribeError::NoSuchStage => f.write_str("no such stage"),
-            SubscribeError::WrongEventType => f.write_str("the stages' event types differ"),
-            SubscribeError::ForeignHandle => {
-                f.write_str("the handle belongs to another runtime instance")
-            }
+            Self::Options(e) => write!(f, "bad subscription options: {e}"),
+            Self::TooManySubscriptions => f.write_str("too many subscriptions"),
+            Self::Stopped => f.write_str("the stage has stopped"),
+            Self::NotAConsumer => f.write_str("not a consumer"),
+            Self::NoSuchStage => f.write_str("no such stage"),
+            Self::WrongEventType => f.write_str("the stages' event types differ"),
+            Self::ForeignHandle => f.write_str("the handle belongs to another runtime instance"),
         }
     }
 }
@@ -53,7 +51,7 @@ impl core::error::Error for SubscribeError {}
 
 impl From<OptionsError> for SubscribeError {
     fn from(e: OptionsError) -> Self {
-        SubscribeError::Options(e)
+        Self::Options(e)
     }
 }
 
@@ -82,8 +80,8 @@ pub(crate) struct ConsumerSide<S: Storage> {
 }
 
 impl<S: Storage> ConsumerSide<S> {
-    pub fn new(me: StageId) -> Self {
-        ConsumerSide {
+    pub(crate) fn new(me: StageId) -> Self {
+        Self {
             me,
             subs: Default::default(),
             next_seq: 0,
@@ -91,7 +89,7 @@ impl<S: Storage> ConsumerSide<S> {
     }
 
     /// A subscription of this stage to `producer`, if any is left.
-    pub fn any_to(&self, producer: StageId) -> Option<SubId> {
+    pub(crate) fn any_to(&self, producer: StageId) -> Option<SubId> {
         self.subs
             .as_slice()
             .iter()
@@ -99,21 +97,21 @@ impl<S: Storage> ConsumerSide<S> {
             .find(|s| s.producer == producer)
     }
 
-    pub fn index(&self, sub: SubId) -> Option<usize> {
+    pub(crate) fn index(&self, sub: SubId) -> Option<usize> {
         self.subs.as_slice().iter().position(|s| s.sub == sub)
     }
 
-    pub fn get_mut(&mut self, sub: SubId) -> Option<&mut UpSub> {
+    pub(crate) fn get_mut(&mut self, sub: SubId) -> Option<&mut UpSub> {
         self.subs.as_mut_slice().iter_mut().find(|s| s.sub == sub)
     }
 
-    pub fn remove(&mut self, sub: SubId) -> Option<UpSub> {
+    pub(crate) fn remove(&mut self, sub: SubId) -> Option<UpSub> {
         let i = self.index(sub)?;
         Some(self.subs.remove(i))
     }
 
     /// Records a new subscription and sends Subscribe (spec §4.7 steps 1–2).
-    pub fn subscribe<In, Out, M, O: Outbox<In, Out, M>>(
+    pub(crate) fn subscribe<In, Out, M, O: Outbox<In, Out, M>>(
         &mut self,
         producer: StageId,
         opts: SubscribeOptions<In>,
@@ -143,7 +141,7 @@ impl<S: Storage> ConsumerSide<S> {
     }
 
     /// Applies the behaviour's answer to `handle_subscribe` (spec §4.7 step 4).
-    pub fn set_automatic<In, Out, M, O: Outbox<In, Out, M>>(
+    pub(crate) fn set_automatic<In, Out, M, O: Outbox<In, Out, M>>(
         &mut self,
         sub: SubId,
         out: &mut O,
@@ -159,13 +157,13 @@ impl<S: Storage> ConsumerSide<S> {
         }
     }
 
-    pub fn set_manual(&mut self, sub: SubId) {
+    pub(crate) fn set_manual(&mut self, sub: SubId) {
         if let Some(s) = self.get_mut(sub) {
             s.mode = Mode::Manual;
         }
     }
 
-    pub fn send_ask<In, Out, M, O: Outbox<In, Out, M>>(
+    pub(crate) fn send_ask<In, Out, M, O: Outbox<In, Out, M>>(
         s: &mut UpSub,
         demand: usize,
         out: &mut O,
@@ -190,7 +188,11 @@ pub(crate) struct UpCtx<'a, In, Out, M, O, S: Storage> {
 }
 
 impl<'a, In, Out, M, O: Outbox<In, Out, M>, S: Storage> UpCtx<'a, In, Out, M, O, S> {
-    pub fn new(side: &'a mut ConsumerSide<S>, out: &'a mut O, stats: &'a mut StageStats) -> Self {
+    pub(crate) fn new(
+        side: &'a mut ConsumerSide<S>,
+        out: &'a mut O,
+        stats: &'a mut StageStats,
+    ) -> Self {
         UpCtx {
             side,
             out,
@@ -229,7 +231,7 @@ impl<S: Storage> ConsumerSide<S> {
     /// chunks (automatic: spec §5; manual: one chunk, none when empty; removed subscription:
     /// one chunk, no ask), calling `handle(chunk_len, ..)` for each and asking after it.
     /// Stops at the first `Flow::Stop` and returns it.
-    pub fn run_chunks<In, Out, M, O, F>(
+    pub(crate) fn run_chunks<In, Out, M, O, F>(
         &mut self,
         sub: SubId,
         len: usize,

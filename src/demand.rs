@@ -42,7 +42,7 @@ pub struct Chunk {
 impl AutoDemand {
     /// A subscription that has just asked for `max` (`min < max` is checked by the options).
     pub const fn new(max: usize, min: usize) -> Self {
-        AutoDemand {
+        Self {
             max,
             min,
             outstanding: max,

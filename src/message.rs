@@ -40,9 +40,7 @@ impl<E> ToProducer<E> {
     /// The subscription the message is about.
     pub fn sub(&self) -> SubId {
         match self {
-            ToProducer::Subscribe { sub, .. }
-            | ToProducer::Ask { sub, .. }
-            | ToProducer::Cancel { sub, .. } => *sub,
+            Self::Subscribe { sub, .. } | Self::Ask { sub, .. } | Self::Cancel { sub, .. } => *sub,
         }
     }
     /// Where the message goes: the subscription's producer.
@@ -67,7 +65,7 @@ impl ToConsumer {
     /// The subscription the message is about.
     pub fn sub(&self) -> SubId {
         match self {
-            ToConsumer::Cancel { sub, .. } => *sub,
+            Self::Cancel { sub, .. } => *sub,
         }
     }
     /// Where the message goes: the subscription's consumer.
@@ -86,7 +84,7 @@ pub enum DiscardReason {
     Dispatcher,
     /// A partition's queue was dropped when its consumer cancelled.
     PartitionCancelled,
-    /// A producer_consumer's input queue was full (fixed storage; a producer sent more than
+    /// A `producer_consumer`'s input queue was full (fixed storage; a producer sent more than
     /// was asked).
     InputQueueFull,
     /// The accumulate-mode log was full (fixed storage).
@@ -185,7 +183,7 @@ impl<M> SendError<M> {
     /// The message that was not delivered.
     pub fn into_inner(self) -> M {
         match self {
-            SendError::Stopped { msg, .. } | SendError::Full(msg) => msg,
+            Self::Stopped { msg, .. } | Self::Full(msg) => msg,
         }
     }
 }
@@ -193,8 +191,8 @@ impl<M> SendError<M> {
 impl<M> core::fmt::Display for SendError<M> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            SendError::Stopped { reason, .. } => write!(f, "the stage has stopped ({reason})"),
-            SendError::Full(_) => f.write_str("no room for another pending info"),
+            Self::Stopped { reason, .. } => write!(f, "the stage has stopped ({reason})"),
+            Self::Full(_) => f.write_str("no room for another pending info"),
         }
     }
 }

@@ -47,7 +47,7 @@ impl<E> Default for Subscribe<E> {
 impl<E> Subscribe<E> {
     /// The defaults: max 1000, min 500, permanent.
     pub const fn new() -> Self {
-        Subscribe {
+        Self {
             max_demand: DEFAULT_MAX_DEMAND,
             min_demand: None,
             cancel: CancelMode::Permanent,
@@ -70,12 +70,12 @@ impl<E> Subscribe<E> {
         self.cancel = mode;
         self
     }
-    /// The partition to consume from (PartitionDispatcher).
+    /// The partition to consume from (`PartitionDispatcher`).
     pub const fn partition(mut self, partition: usize) -> Self {
         self.partition = Some(partition);
         self
     }
-    /// Only events for which `selector` returns true (BroadcastDispatcher).
+    /// Only events for which `selector` returns true (`BroadcastDispatcher`).
     pub const fn selector(mut self, selector: Selector<E>) -> Self {
         self.selector = Some(selector);
         self
@@ -205,10 +205,10 @@ pub enum DemandMode {
     Accumulate,
 }
 
-/// Options of a producer or producer_consumer's producer side.
+/// Options of a producer or `producer_consumer`'s producer side.
 ///
 /// Defaults for a producer: buffer 10 000 events (or the storage capacity if that is smaller),
-/// keep last, forward. A producer_consumer's buffer is unbounded by default (with fixed storage,
+/// keep last, forward. A `producer_consumer`'s buffer is unbounded by default (with fixed storage,
 /// the storage capacity).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct ProducerOptions {
@@ -220,7 +220,7 @@ pub struct ProducerOptions {
 impl ProducerOptions {
     /// The defaults.
     pub const fn new() -> Self {
-        ProducerOptions {
+        Self {
             buffer_size: None,
             buffer_keep: Keep::Last,
             demand: DemandMode::Forward,
@@ -312,30 +312,28 @@ pub enum OptionsError {
 impl fmt::Display for OptionsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            OptionsError::MaxDemandZero => {
+            Self::MaxDemandZero => {
                 f.write_str("expected max_demand to be equal to or greater than 1, got: 0")
             }
-            OptionsError::MinDemandTooLarge { min, max } => write!(
+            Self::MinDemandTooLarge { min, max } => write!(
                 f,
                 "expected min_demand to be equal to or less than {}, got: {}",
                 max.saturating_sub(1),
                 min
             ),
-            OptionsError::BufferSizeZero => {
+            Self::BufferSizeZero => {
                 f.write_str("expected buffer_size to be equal to or greater than 1, got: 0")
             }
-            OptionsError::BufferExceedsStorage { size, capacity } => write!(
+            Self::BufferExceedsStorage { size, capacity } => write!(
                 f,
                 "expected buffer_size to be at most the storage capacity {capacity}, got: {size}"
             ),
-            OptionsError::UnboundedNeedsAlloc { capacity } => write!(
+            Self::UnboundedNeedsAlloc { capacity } => write!(
                 f,
                 "an unbounded buffer needs growable storage; this storage holds {capacity}"
             ),
-            OptionsError::DemandModeNotSupported => {
-                f.write_str("only a producer has a demand mode")
-            }
-            OptionsError::Dispatcher(msg) => f.write_str(msg),
+            Self::DemandModeNotSupported => f.write_str("only a producer has a demand mode"),
+            Self::Dispatcher(msg) => f.write_str(msg),
         }
     }
 }

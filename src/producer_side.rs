@@ -1,4 +1,4 @@
-//! The producer role shared by producers and producer_consumers: the consumers subscribed to
+//! The producer role shared by producers and `producer_consumers`: the consumers subscribed to
 //! this stage, the dispatcher, the buffer, the accumulate log, info markers and the stage's
 //! queue of messages to itself.
 
@@ -155,8 +155,13 @@ pub(crate) enum Admit {
 }
 
 impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
-    pub fn new(dispatcher: D, capacity: Option<usize>, keep: Keep, mode: DemandMode) -> Self {
-        ProducerSide {
+    pub(crate) fn new(
+        dispatcher: D,
+        capacity: Option<usize>,
+        keep: Keep,
+        mode: DemandMode,
+    ) -> Self {
+        Self {
             consumers: Default::default(),
             dispatcher,
             buffer: Buffer::new(capacity, keep),
@@ -174,7 +179,7 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
     }
 
     /// Splits into the dispatcher and a context over the other fields.
-    pub fn split<'a, In, O: Outbox<In, E, M>>(
+    pub(crate) fn split<'a, In, O: Outbox<In, E, M>>(
         &'a mut self,
         out: &'a mut O,
         stats: &'a mut StageStats,
@@ -194,11 +199,11 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
         )
     }
 
-    pub fn knows(&self, sub: SubId) -> bool {
+    pub(crate) fn knows(&self, sub: SubId) -> bool {
         self.consumers.as_slice().iter().any(|d| d.sub == sub)
     }
 
-    pub fn sub_stats(&self, sub: SubId) -> Option<SubscriptionStats> {
+    pub(crate) fn sub_stats(&self, sub: SubId) -> Option<SubscriptionStats> {
         self.consumers
             .as_slice()
             .iter()
@@ -207,7 +212,7 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
     }
 
     /// Registers a new consumer, answering a duplicate or a full table with a cancel.
-    pub fn admit<In, O: Outbox<In, E, M>>(&mut self, sub: SubId, out: &mut O) -> Admit {
+    pub(crate) fn admit<In, O: Outbox<In, E, M>>(&mut self, sub: SubId, out: &mut O) -> Admit {
         if self.knows(sub) {
             out.push(Output::Report(Report::DuplicatedSubscription { sub }));
             out.push(Output::ToConsumer(ToConsumer::Cancel {
@@ -231,7 +236,7 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
     }
 
     /// Hands a new subscription to the dispatcher: `Ok(upstream demand)` or the refusal.
-    pub fn dispatcher_subscribe<In, O: Outbox<In, E, M>>(
+    pub(crate) fn dispatcher_subscribe<In, O: Outbox<In, E, M>>(
         &mut self,
         sub: SubId,
         opts: &SubscribeOptions<E>,
@@ -244,7 +249,7 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
 
     /// Forgets `sub` (sending it `Cancel(reason)` when `notify` is set) and tells the
     /// dispatcher; returns the upstream demand it gave back, or `None` for an unknown sub.
-    pub fn remove<In, O: Outbox<In, E, M>>(
+    pub(crate) fn remove<In, O: Outbox<In, E, M>>(
         &mut self,
         sub: SubId,
         notify: Option<Reason>,
@@ -270,7 +275,7 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
 
     /// An ask from a consumer (or on its behalf): the upstream demand, or `None` for an unknown
     /// subscription (answered with a cancel when `answer_unknown`).
-    pub fn ask<In, O: Outbox<In, E, M>>(
+    pub(crate) fn ask<In, O: Outbox<In, E, M>>(
         &mut self,
         sub: SubId,
         demand: usize,
@@ -308,7 +313,7 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
     /// Dispatches what the last callback emitted (or holds it, while accumulating). Returns
     /// `(sent, dropped from the buffer)`: `sent` counts the events the dispatcher took (each
     /// once, however many consumers got a copy), the rest went to the buffer.
-    pub fn dispatch_emitted<In, O: Outbox<In, E, M>>(
+    pub(crate) fn dispatch_emitted<In, O: Outbox<In, E, M>>(
         &mut self,
         out: &mut O,
         stats: &mut StageStats,
@@ -420,7 +425,7 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
     /// Serves `demand` from the buffer (dispatching runs between info markers). Returns what
     /// the buffer could not cover. While accumulating, the events are held instead and the
     /// remainder is logged as held demand (returns 0).
-    pub fn serve_from_buffer<In, O: Outbox<In, E, M>>(
+    pub(crate) fn serve_from_buffer<In, O: Outbox<In, E, M>>(
         &mut self,
         demand: usize,
         out: &mut O,
@@ -491,7 +496,7 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
     /// `Flow::StopWhenDrained(reason)`: remembers the reason and, unless accumulating (the
     /// marker is placed when forward mode resumes, after the replay), places the stop marker
     /// behind everything emitted. Its release (through the self-queue) stops the stage.
-    pub fn finish<In, O: Outbox<In, E, M>>(
+    pub(crate) fn finish<In, O: Outbox<In, E, M>>(
         &mut self,
         reason: crate::reason::Reason,
         out: &mut O,
@@ -505,7 +510,7 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
     }
 
     /// Places the stop marker if the stage is finishing, forwarding, and has none yet.
-    pub fn place_stop_marker<In, O: Outbox<In, E, M>>(
+    pub(crate) fn place_stop_marker<In, O: Outbox<In, E, M>>(
         &mut self,
         out: &mut O,
         stats: &mut StageStats,
@@ -531,14 +536,18 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
     }
 
     /// True when `id` is the stop marker: the stage is drained and stops now.
-    pub fn is_stop_marker(&self, id: MarkerId) -> bool {
+    pub(crate) fn is_stop_marker(&self, id: MarkerId) -> bool {
         self.stop_marker == Some(id)
     }
 
     /// The stage stops: every event still held (buffer, accumulate log, emit scratch, and what
     /// the dispatcher holds) is dropped and counted as discarded with
     /// [`DiscardReason::Abandoned`] (the dispatcher reports its own through the context).
-    pub fn discard_all<In, O: Outbox<In, E, M>>(&mut self, out: &mut O, stats: &mut StageStats) {
+    pub(crate) fn discard_all<In, O: Outbox<In, E, M>>(
+        &mut self,
+        out: &mut O,
+        stats: &mut StageStats,
+    ) {
         let mut n = 0;
         while self.buffer.pop().is_some() {
             n += 1;
@@ -572,7 +581,7 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
     }
 
     /// A new info message: behind the buffered events, or to the dispatcher at once.
-    pub fn info<In, O: Outbox<In, E, M>>(
+    pub(crate) fn info<In, O: Outbox<In, E, M>>(
         &mut self,
         msg: M,
         out: &mut O,
@@ -591,17 +600,17 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
     }
 
     /// Takes the payload of a released marker.
-    pub fn take_info(&mut self, id: MarkerId) -> Option<M> {
+    pub(crate) fn take_info(&mut self, id: MarkerId) -> Option<M> {
         let i = self.infos.as_slice().iter().position(|(m, _)| *m == id)?;
         Some(self.infos.remove(i).1)
     }
 
-    pub fn consumer_ids(&self) -> impl Iterator<Item = SubId> + '_ {
+    pub(crate) fn consumer_ids(&self) -> impl Iterator<Item = SubId> + '_ {
         self.consumers.as_slice().iter().map(|d| d.sub)
     }
 
     /// Consumers hosted by stage `id` (for a down notice).
-    pub fn consumers_of(&self, id: StageId) -> Option<SubId> {
+    pub(crate) fn consumers_of(&self, id: StageId) -> Option<SubId> {
         self.consumers
             .as_slice()
             .iter()

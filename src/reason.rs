@@ -43,29 +43,26 @@ impl Reason {
     /// True for the reasons that a *transient* subscription treats as a clean end:
     /// `Normal`, `Shutdown` and `ShutdownWith(_)`.
     pub const fn is_clean(&self) -> bool {
-        matches!(
-            self,
-            Reason::Normal | Reason::Shutdown | Reason::ShutdownWith(_)
-        )
+        matches!(self, Self::Normal | Self::Shutdown | Self::ShutdownWith(_))
     }
 }
 
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Reason::Normal => f.write_str("normal"),
-            Reason::Shutdown => f.write_str("shutdown"),
-            Reason::ShutdownWith(s) => write!(f, "shutdown: {s}"),
-            Reason::Killed => f.write_str("killed"),
-            Reason::NoProc => f.write_str("no such stage"),
-            Reason::UnknownSubscription => f.write_str("unknown subscription"),
-            Reason::DuplicatedSubscription => f.write_str("duplicated subscription"),
-            Reason::AlreadySubscribed => f.write_str("consumer already subscribed"),
-            Reason::Refused(r) => write!(f, "subscription refused: {r}"),
-            Reason::TooManySubscriptions => f.write_str("too many subscriptions"),
-            Reason::BadCall => f.write_str("call not handled by this stage"),
-            Reason::Panicked => f.write_str("a callback panicked"),
-            Reason::Custom(s) => f.write_str(s),
+            Self::Normal => f.write_str("normal"),
+            Self::Shutdown => f.write_str("shutdown"),
+            Self::ShutdownWith(s) => write!(f, "shutdown: {s}"),
+            Self::Killed => f.write_str("killed"),
+            Self::NoProc => f.write_str("no such stage"),
+            Self::UnknownSubscription => f.write_str("unknown subscription"),
+            Self::DuplicatedSubscription => f.write_str("duplicated subscription"),
+            Self::AlreadySubscribed => f.write_str("consumer already subscribed"),
+            Self::Refused(r) => write!(f, "subscription refused: {r}"),
+            Self::TooManySubscriptions => f.write_str("too many subscriptions"),
+            Self::BadCall => f.write_str("call not handled by this stage"),
+            Self::Panicked => f.write_str("a callback panicked"),
+            Self::Custom(s) => f.write_str(s),
         }
     }
 }
@@ -95,17 +92,17 @@ pub enum Refusal {
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Refusal::MissingPartition => f.write_str("the partition option is required"),
-            Refusal::UnknownPartition(p) => write!(f, "unknown partition {p}"),
-            Refusal::PartitionTaken(p) => write!(f, "partition {p} is already taken"),
-            Refusal::Full => f.write_str("the dispatcher is full"),
-            Refusal::SelectorNotSupported => {
+            Self::MissingPartition => f.write_str("the partition option is required"),
+            Self::UnknownPartition(p) => write!(f, "unknown partition {p}"),
+            Self::PartitionTaken(p) => write!(f, "partition {p} is already taken"),
+            Self::Full => f.write_str("the dispatcher is full"),
+            Self::SelectorNotSupported => {
                 f.write_str("the selector option is only supported by the broadcast dispatcher")
             }
-            Refusal::PartitionNotSupported => {
+            Self::PartitionNotSupported => {
                 f.write_str("the partition option is only supported by the partition dispatcher")
             }
-            Refusal::Other(s) => f.write_str(s),
+            Self::Other(s) => f.write_str(s),
         }
     }
 }
@@ -123,7 +120,7 @@ impl Cancellation {
     /// The reason, whichever way the subscription ended.
     pub const fn reason(&self) -> Reason {
         match self {
-            Cancellation::Cancel(r) | Cancellation::Down(r) => *r,
+            Self::Cancel(r) | Self::Down(r) => *r,
         }
     }
 }
@@ -149,9 +146,9 @@ impl CancelMode {
             return false;
         }
         match self {
-            CancelMode::Permanent => true,
-            CancelMode::Transient => !reason.is_clean(),
-            CancelMode::Temporary => false,
+            Self::Permanent => true,
+            Self::Transient => !reason.is_clean(),
+            Self::Temporary => false,
         }
     }
 }

@@ -23,7 +23,7 @@ pub struct Recorder<In, Out, M = ()> {
 
 impl<In, Out, M> Default for Recorder<In, Out, M> {
     fn default() -> Self {
-        Recorder { log: Vec::new() }
+        Self { log: Vec::new() }
     }
 }
 

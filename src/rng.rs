@@ -2,7 +2,7 @@
 //!
 //! The core never reads entropy: anything random (today, the
 //! [`DemandDispatcher`](crate::DemandDispatcher)'s shuffle on first dispatch) comes from a
-//! [`SplitMix64`] seeded by the caller, so the same seed gives the same choice on every
+//! [SplitMix64] seeded by the caller, so the same seed gives the same choice on every
 //! platform, with or without `std`. SplitMix64 (Steele, Lea and Flood, 2014) is small, fast
 //! and statistically good enough for load balancing; it is not cryptographic.
 //!
@@ -28,7 +28,7 @@ pub struct SplitMix64 {
 impl SplitMix64 {
     /// A generator whose sequence is fixed by `seed`.
     pub const fn new(seed: u64) -> Self {
-        SplitMix64 { state: seed }
+        Self { state: seed }
     }
 
     /// The next 64 random bits.

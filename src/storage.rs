@@ -91,28 +91,28 @@ impl<const N: usize> Storage for Fixed<N> {
 
 impl<T, const N: usize> Deque<T> for heapless::Deque<T, N> {
     fn len(&self) -> usize {
-        heapless::Deque::len(self)
+        Self::len(self)
     }
     fn push_back(&mut self, item: T) -> Result<(), T> {
-        heapless::Deque::push_back(self, item)
+        Self::push_back(self, item)
     }
     fn push_front(&mut self, item: T) -> Result<(), T> {
-        heapless::Deque::push_front(self, item)
+        Self::push_front(self, item)
     }
     fn pop_front(&mut self) -> Option<T> {
-        heapless::Deque::pop_front(self)
+        Self::pop_front(self)
     }
     fn pop_back(&mut self) -> Option<T> {
-        heapless::Deque::pop_back(self)
+        Self::pop_back(self)
     }
     fn front(&self) -> Option<&T> {
-        heapless::Deque::front(self)
+        Self::front(self)
     }
     fn front_mut(&mut self) -> Option<&mut T> {
-        heapless::Deque::front_mut(self)
+        Self::front_mut(self)
     }
     fn back_mut(&mut self) -> Option<&mut T> {
-        heapless::Deque::back_mut(self)
+        Self::back_mut(self)
     }
     fn get(&self, index: usize) -> Option<&T> {
         let (a, b) = self.as_slices();
@@ -123,10 +123,10 @@ impl<T, const N: usize> Deque<T> for heapless::Deque<T, N> {
         }
     }
     fn clear(&mut self) {
-        heapless::Deque::clear(self)
+        Self::clear(self)
     }
     fn is_full(&self) -> bool {
-        heapless::Deque::is_full(self)
+        Self::is_full(self)
     }
 }
 
@@ -135,25 +135,25 @@ impl<T, const N: usize> List<T> for heapless::Vec<T, N> {
         self.as_slice().len()
     }
     fn push(&mut self, item: T) -> Result<(), T> {
-        heapless::Vec::push(self, item)
+        Self::push(self, item)
     }
     fn insert(&mut self, index: usize, item: T) -> Result<(), T> {
-        heapless::Vec::insert(self, index, item)
+        Self::insert(self, index, item)
     }
     fn remove(&mut self, index: usize) -> T {
-        heapless::Vec::remove(self, index)
+        Self::remove(self, index)
     }
     fn as_slice(&self) -> &[T] {
-        heapless::Vec::as_slice(self)
+        Self::as_slice(self)
     }
     fn as_mut_slice(&mut self) -> &mut [T] {
-        heapless::Vec::as_mut_slice(self)
+        Self::as_mut_slice(self)
     }
     fn clear(&mut self) {
-        heapless::Vec::clear(self)
+        Self::clear(self)
     }
     fn is_full(&self) -> bool {
-        heapless::Vec::is_full(self)
+        Self::is_full(self)
     }
 }
 
@@ -176,36 +176,36 @@ mod heap {
 
     impl<T> Deque<T> for VecDeque<T> {
         fn len(&self) -> usize {
-            VecDeque::len(self)
+            Self::len(self)
         }
         fn push_back(&mut self, item: T) -> Result<(), T> {
-            VecDeque::push_back(self, item);
+            Self::push_back(self, item);
             Ok(())
         }
         fn push_front(&mut self, item: T) -> Result<(), T> {
-            VecDeque::push_front(self, item);
+            Self::push_front(self, item);
             Ok(())
         }
         fn pop_front(&mut self) -> Option<T> {
-            VecDeque::pop_front(self)
+            Self::pop_front(self)
         }
         fn pop_back(&mut self) -> Option<T> {
-            VecDeque::pop_back(self)
+            Self::pop_back(self)
         }
         fn front(&self) -> Option<&T> {
-            VecDeque::front(self)
+            Self::front(self)
         }
         fn front_mut(&mut self) -> Option<&mut T> {
-            VecDeque::front_mut(self)
+            Self::front_mut(self)
         }
         fn back_mut(&mut self) -> Option<&mut T> {
-            VecDeque::back_mut(self)
+            Self::back_mut(self)
         }
         fn get(&self, index: usize) -> Option<&T> {
-            VecDeque::get(self, index)
+            Self::get(self, index)
         }
         fn clear(&mut self) {
-            VecDeque::clear(self)
+            Self::clear(self)
         }
         fn is_full(&self) -> bool {
             false
@@ -214,27 +214,27 @@ mod heap {
 
     impl<T> List<T> for Vec<T> {
         fn len(&self) -> usize {
-            Vec::len(self)
+            Self::len(self)
         }
         fn push(&mut self, item: T) -> Result<(), T> {
-            Vec::push(self, item);
+            Self::push(self, item);
             Ok(())
         }
         fn insert(&mut self, index: usize, item: T) -> Result<(), T> {
-            Vec::insert(self, index, item);
+            Self::insert(self, index, item);
             Ok(())
         }
         fn remove(&mut self, index: usize) -> T {
-            Vec::remove(self, index)
+            Self::remove(self, index)
         }
         fn as_slice(&self) -> &[T] {
-            Vec::as_slice(self)
+            Self::as_slice(self)
         }
         fn as_mut_slice(&mut self) -> &mut [T] {
-            Vec::as_mut_slice(self)
+            Self::as_mut_slice(self)
         }
         fn clear(&mut self) {
-            Vec::clear(self)
+            Self::clear(self)
         }
         fn is_full(&self) -> bool {
             false

@@ -13,7 +13,7 @@ pub struct Handle<T> {
 
 impl<T> Handle<T> {
     pub(super) fn new(id: StageId, sim: u32) -> Self {
-        Handle {
+        Self {
             id,
             sim,
             _t: PhantomData,

@@ -209,7 +209,7 @@ pub struct Sim {
 impl Sim {
     /// An empty simulation. The seed is kept for the seeded scheduler; routing is FIFO.
     pub fn new(seed: u64) -> Self {
-        Sim {
+        Self {
             slots: Vec::new(),
             net: Net::new(),
             seed,
@@ -290,7 +290,7 @@ impl Sim {
         Ok(self.add(stage))
     }
 
-    /// Adds a producer_consumer with default options.
+    /// Adds a `producer_consumer` with default options.
     pub fn producer_consumer<B, M>(&mut self, behaviour: B) -> Handle<ProducerConsumerStage<B, M>>
     where
         B: ProducerConsumer<M> + 'static,

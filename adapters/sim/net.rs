@@ -36,7 +36,7 @@ impl Body {
             ToProducer::Ask { demand, .. } => ToProducerKind::Ask(demand),
             ToProducer::Cancel { reason, .. } => ToProducerKind::Cancel(reason),
         };
-        Body::ToProducer {
+        Self::ToProducer {
             sub: msg.sub(),
             kind,
             msg: Box::new(msg),
@@ -44,7 +44,7 @@ impl Body {
     }
     pub(super) fn events<E: 'static>(sub: SubId, events: Vec<E>) -> Self {
         let len = events.len();
-        Body::Events {
+        Self::Events {
             sub,
             events: Box::new(events),
             len,
@@ -53,19 +53,19 @@ impl Body {
     /// What the trace says when it is delivered.
     pub(super) fn trace_kind(&self) -> TraceKind {
         match self {
-            Body::ToProducer { sub, kind, .. } => TraceKind::ToProducer {
+            Self::ToProducer { sub, kind, .. } => TraceKind::ToProducer {
                 sub: *sub,
                 kind: *kind,
             },
-            Body::Events { sub, len, .. } => TraceKind::Events {
+            Self::Events { sub, len, .. } => TraceKind::Events {
                 sub: *sub,
                 len: *len,
             },
-            Body::ToConsumer(ToConsumer::Cancel { sub, reason }) => TraceKind::ToConsumer {
+            Self::ToConsumer(ToConsumer::Cancel { sub, reason }) => TraceKind::ToConsumer {
                 sub: *sub,
                 reason: *reason,
             },
-            Body::Down(stage, reason) => TraceKind::Down {
+            Self::Down(stage, reason) => TraceKind::Down {
                 stage: *stage,
                 reason: *reason,
             },
@@ -74,7 +74,7 @@ impl Body {
     /// Events it carries.
     pub(super) fn events_len(&self) -> usize {
         match self {
-            Body::Events { len, .. } => *len,
+            Self::Events { len, .. } => *len,
             _ => 0,
         }
     }
@@ -110,7 +110,7 @@ pub(super) struct Net {
 
 impl Net {
     pub(super) fn new() -> Self {
-        Net {
+        Self {
             queue: VecDeque::new(),
             trace: Vec::new(),
             tracing: true,

@@ -155,7 +155,7 @@ pub struct BroadcastDispatcher<E, S: Storage = DefaultStorage> {
 
 impl<E, S: Storage> Default for BroadcastDispatcher<E, S> {
     fn default() -> Self {
-        BroadcastDispatcher {
+        Self {
             entries: Default::default(),
             waiting: 0,
             requested: 0,

@@ -60,7 +60,7 @@ pub struct DemandOptions {
 impl DemandOptions {
     /// The defaults: no explicit `max_demand`, no shuffle.
     pub const fn new() -> Self {
-        DemandOptions {
+        Self {
             max_demand: None,
             shuffle_seed: None,
         }
@@ -73,7 +73,7 @@ impl DemandOptions {
         self
     }
     /// Shuffle the consumers once, on the first dispatch that can send anything, with a
-    /// [`SplitMix64`] seeded by `seed`: the same seed always gives the
+    /// [SplitMix64] seeded by `seed`: the same seed always gives the
     /// same order. Later dispatches follow the demands as usual.
     ///
     /// Without it, consumers that tie on demand are served in subscription order, so with
@@ -109,7 +109,7 @@ pub struct DemandDispatcher<S: Storage = DefaultStorage> {
 
 impl<S: Storage> Default for DemandDispatcher<S> {
     fn default() -> Self {
-        DemandDispatcher {
+        Self {
             entries: Default::default(),
             pending: 0,
             max: None,
@@ -130,7 +130,7 @@ impl<S: Storage> DemandDispatcher<S> {
                 "expected max_demand to be equal to or greater than 1, got: 0",
             ));
         }
-        Ok(DemandDispatcher {
+        Ok(Self {
             max: opts.max_demand,
             shuffle: opts.shuffle_seed,
             ..Self::default()

@@ -87,13 +87,13 @@ pub trait DispatchContext<E> {
     /// The info marker may now be handed to the producer's `handle_info`.
     fn release_info(&mut self, marker: MarkerId);
     /// Asks on behalf of `sub`, handled after the current step like an ask from the consumer
-    /// (BroadcastDispatcher gives back demand for events a selector rejected).
+    /// (`BroadcastDispatcher` gives back demand for events a selector rejected).
     fn self_ask(&mut self, sub: SubId, demand: usize);
     /// `count` events were dropped by the dispatcher, for `reason`.
     fn discarded(&mut self, count: usize, reason: DiscardReason);
     /// `count` events this dispatch dropped (see [`discarded`](Self::discarded)) had used
     /// upstream demand that no consumer received: the producer makes up for them, handling
-    /// `count` more upstream demand after the current step (PartitionDispatcher, for events
+    /// `count` more upstream demand after the current step (`PartitionDispatcher`, for events
     /// its hash dropped or misrouted). Without this, demand spent on dropped events is never
     /// asked again and a finite pipeline can stall.
     fn replace_dropped(&mut self, count: usize);
@@ -122,7 +122,7 @@ pub trait Dispatcher<E> {
     /// beyond the upstream demand already returned. After every call that changes demand the
     /// producer serves its buffer while this is positive, so that buffered events reach
     /// consumers that have demand even when no new upstream demand was returned (for
-    /// example when the DemandDispatcher's `pending` absorbed an ask), and newer events never
+    /// example when the `DemandDispatcher`'s `pending` absorbed an ask), and newer events never
     /// overtake buffered ones (per-subscription FIFO). The default, 0, serves the buffer only
     /// against returned demand, as GenStage does.
     fn ready(&self) -> usize {
@@ -202,7 +202,7 @@ pub struct Recorded<E> {
 #[cfg(feature = "alloc")]
 impl<E> Default for Recorded<E> {
     fn default() -> Self {
-        Recorded {
+        Self {
             sent: alloc::vec::Vec::new(),
             released: alloc::vec::Vec::new(),
             self_asks: alloc::vec::Vec::new(),

@@ -314,10 +314,10 @@ pub enum PartitionsError {
 impl fmt::Display for PartitionsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PartitionsError::NoPartitions => {
+            Self::NoPartitions => {
                 f.write_str("expected partitions to be equal to or greater than 1, got: 0")
             }
-            PartitionsError::ExceedsStorage {
+            Self::ExceedsStorage {
                 partitions,
                 capacity,
             } => write!(
@@ -332,7 +332,7 @@ impl core::error::Error for PartitionsError {}
 
 impl From<PartitionsError> for OptionsError {
     fn from(e: PartitionsError) -> Self {
-        OptionsError::Dispatcher(match e {
+        Self::Dispatcher(match e {
             PartitionsError::NoPartitions => {
                 "expected partitions to be equal to or greater than 1, got: 0"
             }
@@ -391,7 +391,7 @@ struct Partition<E, S: Storage> {
 
 impl<E, S: Storage> Default for Partition<E, S> {
     fn default() -> Self {
-        Partition {
+        Self {
             sub: None,
             demand: 0,
             queue: Default::default(),
@@ -434,7 +434,7 @@ impl<E, S: Storage> PartitionDispatcher<E, S> {
                 .push(Partition::default())
                 .map_err(|_| too_many)?;
         }
-        Ok(PartitionDispatcher {
+        Ok(Self {
             partitions,
             hash,
             waiting: 0,

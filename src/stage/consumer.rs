@@ -32,7 +32,7 @@ where
 impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
     /// A consumer at address `id`.
     pub fn new(id: StageId, behaviour: B) -> Self {
-        ConsumerStage {
+        Self {
             behaviour,
             side: ConsumerSide::new(id),
             stats: StageStats::default(),

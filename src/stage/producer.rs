@@ -54,7 +54,7 @@ where
     ) -> Result<Self, OptionsError> {
         let capacity =
             opts.resolve_buffer(BufferSize::Bounded(DEFAULT_PRODUCER_BUFFER), S::CAPACITY)?;
-        Ok(ProducerStage {
+        Ok(Self {
             id,
             behaviour,
             side: ProducerSide::new(dispatcher, capacity, opts.buffer_keep, opts.demand),
@@ -408,7 +408,7 @@ where
         flow
     }
     fn demand<O: Outbox<In, B::Event, M>>(&mut self, u: usize, out: &mut O) {
-        ProducerStage::demand(self, u, out);
+        Self::demand(self, u, out);
     }
 }
 
