@@ -2,8 +2,8 @@
 //! order until idle, and records a trace.
 //!
 //! It uses only the core's public API, as any runtime would, and drives every stage through
-//! the one driving surface, [`Stage`](genstage::Stage). Every stage gets a
-//! [`StageId`](genstage::StageId); a [`Handle`] names a stage with its full type, so that
+//! the one driving surface, [`Stage`]. Every stage gets a
+//! [`StageId`]; a [`Handle`] names a stage with its full type, so that
 //! subscribing checks event types at compile time and [`Sim::stage`] gives the stage (and its
 //! behaviour) back. Messages a test injects by hand ([`Sim::send_to_producer`] and its
 //! siblings) are checked when delivered: a payload of the wrong type is reported as
@@ -20,7 +20,7 @@
 //! queued and held, demand outstanding ([`SimReport::all_stopped`]).
 //!
 //! A [`Handle`] belongs to the simulator that made it: subscribing with another simulator's
-//! handle is refused with [`SubscribeError::ForeignHandle`](genstage::SubscribeError), and reaching a stage through one
+//! handle is refused with [`SubscribeError::ForeignHandle`], and reaching a stage through one
 //! panics with a message that says so (instead of giving whatever stage has that id).
 //!
 //! The trace ([`Sim::trace`]) holds one entry per delivery, report and stop, so it grows with
