@@ -356,11 +356,14 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
             }
         }
         if n > 0 {
-            if let Some(Held::Events(k)) = self.log.back_mut() {
-                *k += n;
-            } else {
-                let logged = self.log.push_back(Held::Events(n));
-                debug_assert!(logged.is_ok(), "checked can_log");
+            // Each emit is its own entry, so the replay dispatches it on its own (spec §8.3):
+            // message boundaries, and which consumer gets which events, stay as they would
+            // have been. Only a full log (fixed storage) folds it into the emit before.
+            if let Err(Held::Events(n)) = self.log.push_back(Held::Events(n)) {
+                match self.log.back_mut() {
+                    Some(Held::Events(k)) => *k += n,
+                    _ => debug_assert!(false, "checked can_log"),
+                }
             }
         }
         if lost > 0 {
@@ -679,7 +682,11 @@ mod tests {
             (s.held.get(0), s.held.get(1), s.held.len()),
             (Some(&1), Some(&2), 2)
         );
-        assert_eq!((s.log.front(), s.log.len()), (Some(&Held::Events(2)), 1));
+        // One log entry per emit, each replayed as its own dispatch.
+        assert_eq!(
+            (s.log.get(0), s.log.get(1), s.log.len()),
+            (Some(&Held::Events(1)), Some(&Held::Events(1)), 2)
+        );
         assert_eq!(stats.emitted, 3);
         assert_eq!(stats.discarded.accumulate_full, 1);
         assert_eq!(

@@ -147,3 +147,44 @@ fn d_q7_a_producer_consumer_reports_forward_and_refuses_accumulate() {
         Some(OptionsError::DemandModeNotSupported)
     );
 }
+
+/// Spec §8.3: each emit held in accumulate mode replays as its own dispatch. Four single-event
+/// emits held while two consumers each have demand 10 go out one dispatch at a time, each to
+/// the consumer with the most demand left — two and two — not all four to the first consumer
+/// in one message.
+#[test]
+fn d_each_held_emit_replays_as_its_own_dispatch() {
+    let mut net = Net::new();
+    let p = net.producer(
+        silent(),
+        ProducerOptions::new().demand(DemandMode::Accumulate),
+    );
+    let a = sub_id(p, X, 0);
+    let b = sub_id(p, StageId(101), 0);
+    for s in [a, b] {
+        net.send(subscribe_msg(s, Subscribe::new().max_demand(10)));
+        net.send(ask_msg(s, 10));
+    }
+    net.run();
+    for e in ["e1", "e2", "e3", "e4"] {
+        net.call(p, Msg::Emit(vec![Ev::T(e)]));
+    }
+    net.run();
+    net.take();
+    net.set_demand_mode(p, DemandMode::Forward);
+    net.run();
+    let sent: Vec<Entry> = net
+        .take()
+        .into_iter()
+        .filter(|e| matches!(e, Entry::Out(_, Record::Events(..))))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            events(a, vec![Ev::T("e1")]),
+            events(b, vec![Ev::T("e2")]),
+            events(a, vec![Ev::T("e3")]),
+            events(b, vec![Ev::T("e4")]),
+        ]
+    );
+}
