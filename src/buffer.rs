@@ -30,7 +30,7 @@ use crate::storage::{DefaultStorage, Deque, Storage};
 
 /// The producer buffer. See the [module docs](self).
 pub struct Buffer<E, S: Storage = DefaultStorage> {
-    events: S::Deque<E>,
+    events: S::Events<E>,
     /// `(position, marker)`: the marker follows the event with absolute index `position - 1`.
     markers: S::Deque<(u64, MarkerId)>,
     /// Absolute index of the front event.

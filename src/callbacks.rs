@@ -345,7 +345,7 @@ mod tests {
 
     #[test]
     fn a_fixed_deque_is_a_sink_of_its_capacity() {
-        let mut q: <Fixed<2> as crate::storage::Storage>::Deque<u8> = Default::default();
+        let mut q: <Fixed<2, 2> as crate::storage::Storage>::Deque<u8> = Default::default();
         let sink: &mut dyn Sink<u8> = &mut q;
         assert_eq!((sink.len(), sink.is_full()), (0, false));
         sink.push(1).unwrap();

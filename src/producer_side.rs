@@ -50,11 +50,11 @@ pub(crate) struct ProducerSide<E, M, D, S: Storage> {
     pub buffer: Buffer<E, S>,
     pub mode: DemandMode,
     pub log: S::Deque<Held>,
-    pub held: S::Deque<E>,
+    pub held: S::Events<E>,
     /// How many events at the front of `held` were taken from the buffer (see `hold_taken`).
     pub held_taken: usize,
     /// What the current callback emitted, before dispatch.
-    pub scratch: S::Deque<E>,
+    pub scratch: S::Events<E>,
     pub infos: S::List<(MarkerId, M)>,
     pub next_marker: u64,
     pub selfq: S::Deque<SelfMsg>,
@@ -143,7 +143,7 @@ impl<E, In, M, O: Outbox<In, E, M>, S: Storage> DispatchContext<E> for Ctx<'_, I
 /// The pieces [`ProducerSide::split`] hands out.
 pub(crate) type Split<'a, E, In, M, D, O, S> = (
     &'a mut D,
-    &'a mut <S as Storage>::Deque<E>,
+    &'a mut <S as Storage>::Events<E>,
     &'a mut Buffer<E, S>,
     Ctx<'a, In, M, O, S>,
 );
@@ -629,7 +629,7 @@ mod tests {
     use crate::dispatcher::DemandDispatcher;
     use crate::storage::Fixed;
 
-    type Side = ProducerSide<u32, (), DemandDispatcher<Fixed<2>>, Fixed<2>>;
+    type Side = ProducerSide<u32, (), DemandDispatcher<Fixed<2, 2>>, Fixed<2, 2>>;
 
     #[derive(Default)]
     struct Reports(heapless::Vec<Report, 8>);

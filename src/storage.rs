@@ -1,14 +1,23 @@
 //! Where stages keep things: fixed capacities with no allocator, or growable with `alloc`.
 //!
 //! Every container inside a stage (its subscriptions, its buffer, its queues) comes from a
-//! [`Storage`]. [`Fixed<N>`] uses `heapless` containers that each hold at most `N` items and
-//! never allocate; [`Heap`] (feature `alloc`) uses `Vec`/`VecDeque`. The stage API is the same
-//! for both: the only difference a user sees is that, with `Fixed`, a full container refuses an
-//! item and the refusal is reported (a typed error or a counted discard), never hidden.
+//! [`Storage`]. [`Fixed<EVENTS, CONTROL>`](Fixed) uses `heapless` containers that never
+//! allocate: each container of events (the buffer, the emit scratch, held events, a
+//! producer_consumer's input, a partition's queue) holds at most `EVENTS` items, and each
+//! control container (subscriptions, dispatcher entries, pending infos and markers, the
+//! self-queue, the accumulate log) at most `CONTROL`. [`Heap`] (feature `alloc`) uses
+//! `Vec`/`VecDeque`. The stage API is the same for both: the only difference a user sees is
+//! that, with `Fixed`, a full container refuses an item and the refusal is reported (a typed
+//! error or a counted discard), never hidden.
+//!
+//! The stage types default to [`Heap`] whatever the features: without `alloc`, `Heap` is not a
+//! storage and a stage names its `Fixed` storage itself. So turning `alloc` on (in this crate
+//! or anywhere else in the dependency graph) only adds; it never changes a type a no-alloc
+//! user wrote.
 //!
 //! ```
 //! use genstage::storage::{Deque, Fixed, Storage};
-//! let mut q: <Fixed<2> as Storage>::Deque<u8> = Default::default();
+//! let mut q: <Fixed<256, 2> as Storage>::Deque<u8> = Default::default();
 //! assert_eq!(q.push_back(1), Ok(()));
 //! assert_eq!(q.push_back(2), Ok(()));
 //! assert_eq!(q.push_back(3), Err(3)); // full: the item is handed back
@@ -17,12 +26,16 @@
 
 /// A family of containers. Implemented by [`Fixed`] and [`Heap`].
 pub trait Storage: 'static {
-    /// A FIFO queue.
+    /// A FIFO queue of events.
+    type Events<T>: Deque<T>;
+    /// A FIFO queue of control items.
     type Deque<T>: Deque<T>;
-    /// A list with insertion anywhere.
+    /// A list of control items, with insertion anywhere.
     type List<T>: List<T>;
-    /// How many items one container holds at most; `None` when it grows as needed.
-    const CAPACITY: Option<usize>;
+    /// How many items one container of events holds at most; `None` when it grows as needed.
+    const EVENTS: Option<usize>;
+    /// How many items one control container holds at most; `None` when it grows as needed.
+    const CONTROL: Option<usize>;
 }
 
 /// A FIFO queue of bounded or unbounded capacity.
@@ -79,14 +92,19 @@ pub trait List<T>: Default {
     fn is_full(&self) -> bool;
 }
 
-/// Fixed capacity: every container holds at most `N` items, with no allocator.
+/// Fixed capacity, with no allocator: each container of events holds at most `EVENTS` items,
+/// each control container at most `CONTROL` (8 unless told otherwise). A producer with 4
+/// consumers and a 256-event buffer is `Fixed<256, 4>`: its subscription table does not pay
+/// for 256 slots.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Fixed<const N: usize>;
+pub struct Fixed<const EVENTS: usize, const CONTROL: usize = 8>;
 
-impl<const N: usize> Storage for Fixed<N> {
-    type Deque<T> = heapless::Deque<T, N>;
-    type List<T> = heapless::Vec<T, N>;
-    const CAPACITY: Option<usize> = Some(N);
+impl<const EVENTS: usize, const CONTROL: usize> Storage for Fixed<EVENTS, CONTROL> {
+    type Events<T> = heapless::Deque<T, EVENTS>;
+    type Deque<T> = heapless::Deque<T, CONTROL>;
+    type List<T> = heapless::Vec<T, CONTROL>;
+    const EVENTS: Option<usize> = Some(EVENTS);
+    const CONTROL: Option<usize> = Some(CONTROL);
 }
 
 impl<T, const N: usize> Deque<T> for heapless::Deque<T, N> {
@@ -157,8 +175,9 @@ impl<T, const N: usize> List<T> for heapless::Vec<T, N> {
     }
 }
 
-/// Growable storage on the heap (feature `alloc`): containers never refuse an item.
-#[cfg(feature = "alloc")]
+/// Growable storage on the heap: containers never refuse an item. It is a [`Storage`] only
+/// with the `alloc` feature; it exists without it so that it can be every stage type's
+/// default storage whatever the features (see the [module docs](self)).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Heap;
 
@@ -169,9 +188,11 @@ mod heap {
     use alloc::vec::Vec;
 
     impl Storage for Heap {
+        type Events<T> = VecDeque<T>;
         type Deque<T> = VecDeque<T>;
         type List<T> = Vec<T>;
-        const CAPACITY: Option<usize> = None;
+        const EVENTS: Option<usize> = None;
+        const CONTROL: Option<usize> = None;
     }
 
     impl<T> Deque<T> for VecDeque<T> {
@@ -242,14 +263,113 @@ mod heap {
     }
 }
 
-/// The storage the stage types use unless told otherwise: [`Heap`] with `alloc`,
-/// [`Fixed<64>`](Fixed) without.
-#[cfg(feature = "alloc")]
-pub type DefaultStorage = Heap;
-/// The storage the stage types use unless told otherwise: [`Heap`] with `alloc`,
-/// [`Fixed<64>`](Fixed) without.
+/// Without `alloc`, [`Heap`] is a storage in name only, so that it can stay every stage type's
+/// default: its containers hold nothing, and building a stage on it is a compile-time error
+/// (see [`assert_usable`]).
 #[cfg(not(feature = "alloc"))]
-pub type DefaultStorage = Fixed<64>;
+mod no_heap {
+    use super::{Deque, Heap, List, Storage};
+    use core::marker::PhantomData;
+
+    /// A container that holds nothing.
+    #[derive(Debug)]
+    pub struct Nothing<T>(PhantomData<T>);
+
+    impl<T> Default for Nothing<T> {
+        fn default() -> Self {
+            Self(PhantomData)
+        }
+    }
+
+    impl Storage for Heap {
+        type Events<T> = Nothing<T>;
+        type Deque<T> = Nothing<T>;
+        type List<T> = Nothing<T>;
+        const EVENTS: Option<usize> = Some(0);
+        const CONTROL: Option<usize> = Some(0);
+    }
+
+    impl<T> Deque<T> for Nothing<T> {
+        fn len(&self) -> usize {
+            0
+        }
+        fn push_back(&mut self, item: T) -> Result<(), T> {
+            Err(item)
+        }
+        fn push_front(&mut self, item: T) -> Result<(), T> {
+            Err(item)
+        }
+        fn pop_front(&mut self) -> Option<T> {
+            None
+        }
+        fn pop_back(&mut self) -> Option<T> {
+            None
+        }
+        fn front(&self) -> Option<&T> {
+            None
+        }
+        fn front_mut(&mut self) -> Option<&mut T> {
+            None
+        }
+        fn back_mut(&mut self) -> Option<&mut T> {
+            None
+        }
+        fn get(&self, _: usize) -> Option<&T> {
+            None
+        }
+        fn clear(&mut self) {}
+        fn is_full(&self) -> bool {
+            true
+        }
+    }
+
+    impl<T> List<T> for Nothing<T> {
+        fn len(&self) -> usize {
+            0
+        }
+        fn push(&mut self, item: T) -> Result<(), T> {
+            Err(item)
+        }
+        fn insert(&mut self, _: usize, item: T) -> Result<(), T> {
+            Err(item)
+        }
+        fn remove(&mut self, _: usize) -> T {
+            unreachable!("an empty list has nothing to remove, and callers check len first")
+        }
+        fn as_slice(&self) -> &[T] {
+            &[]
+        }
+        fn as_mut_slice(&mut self) -> &mut [T] {
+            &mut []
+        }
+        fn clear(&mut self) {}
+        fn is_full(&self) -> bool {
+            true
+        }
+    }
+}
+
+/// Fails the build when a stage is built on a storage that holds nothing ([`Heap`] without
+/// the `alloc` feature): the error names the fix.
+pub(crate) struct Usable<S>(core::marker::PhantomData<S>);
+
+impl<S: Storage> Usable<S> {
+    /// Evaluated when a stage constructor is instantiated.
+    pub(crate) const CHECK: () = assert!(
+        !matches!(S::CONTROL, Some(0)),
+        "this storage holds nothing: `Heap` needs the `alloc` feature; without it, name a \
+         `Fixed<EVENTS, CONTROL>` storage in the stage's type"
+    );
+}
+
+/// Checks, at compile time, that `S` can hold something (see [`Usable`]).
+pub(crate) const fn assert_usable<S: Storage>() {
+    Usable::<S>::CHECK
+}
+
+/// The storage the stage types use unless told otherwise: [`Heap`], whatever the features
+/// (without `alloc` it is no storage, so a no-alloc stage names [`Fixed`] itself).
+pub type DefaultStorage = Heap;
 
 #[cfg(test)]
 mod tests {
@@ -292,14 +412,25 @@ mod tests {
 
     #[test]
     fn fixed_storage_keeps_the_contract_and_its_capacity() {
-        deque_contract::<Fixed<4>>();
-        list_contract::<Fixed<4>>();
-        let mut q: <Fixed<2> as Storage>::Deque<u8> = Default::default();
+        deque_contract::<Fixed<4, 4>>();
+        list_contract::<Fixed<4, 4>>();
+        let mut q: <Fixed<2> as Storage>::Events<u8> = Default::default();
         q.push_back(1).unwrap();
         q.push_back(2).unwrap();
         assert!(q.is_full());
         assert_eq!(q.push_front(0), Err(0));
-        let mut l: <Fixed<1> as Storage>::List<u8> = Default::default();
+        // Events and control have their own capacities.
+        let mut c: <Fixed<2, 3> as Storage>::Deque<u8> = Default::default();
+        for i in 0..3 {
+            c.push_back(i).unwrap();
+        }
+        assert!(c.is_full());
+        assert_eq!(
+            (Fixed::<2, 3>::EVENTS, Fixed::<2, 3>::CONTROL),
+            (Some(2), Some(3))
+        );
+        assert_eq!(Fixed::<5>::CONTROL, Some(8));
+        let mut l: <Fixed<4, 1> as Storage>::List<u8> = Default::default();
         l.push(1).unwrap();
         assert!(l.is_full());
         assert_eq!(l.push(2), Err(2));

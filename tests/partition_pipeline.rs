@@ -117,7 +117,7 @@ fn hundred_thousand_events_reach_their_partitions_in_order() {
 #[test]
 fn hundred_thousand_events_on_fixed_storage() {
     // No allocator inside the stages: every container holds at most 64 items.
-    let (sim, p, sinks) = run::<Fixed<64>>([16, 8, 32, 16]);
+    let (sim, p, sinks) = run::<Fixed<64, 64>>([16, 8, 32, 16]);
     check(&sim, p, &sinks);
 }
 

@@ -141,7 +141,7 @@ fn run<S: Storage>(
     ops: &[Op],
 ) {
     let n = d.partitions();
-    let cap = S::CAPACITY;
+    let cap = S::EVENTS;
     let mut m = Model::new(n, hash);
     let mut ctx: Recorded<u64> = Recorded::default();
 
@@ -364,7 +364,7 @@ proptest! {
 
     #[test]
     fn custom_hash_on_fixed_storage(ops in proptest::collection::vec(op(), 0..120)) {
-        let d = PartitionDispatcher::<u64, Fixed<4>>::new(3, skewed).unwrap();
+        let d = PartitionDispatcher::<u64, Fixed<4, 4>>::new(3, skewed).unwrap();
         run(d, &skewed, &ops);
     }
 

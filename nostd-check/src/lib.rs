@@ -10,7 +10,8 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
     loop {}
 }
 
-type Store = Fixed<16>;
+// 16 events per events container, 4 items per control container (subscriptions, infos, ...).
+type Store = Fixed<16, 4>;
 
 struct Count(u32);
 impl Producer for Count {
@@ -51,7 +52,7 @@ impl Outbox<u32, u32, ()> for Mail {
 
 /// One round through each dispatcher on fixed storage: a producer with `D` and two consumers
 /// on partitions 0 and 1 that ask 4 each; returns the events sent.
-fn dispatch_round<D: Dispatcher<u32>>(d: D) -> u64 {
+fn dispatch_round<D: Dispatcher<u32>>(d: D, partitioned: bool) -> u64 {
     let Ok(mut p) = ProducerStage::<Count, (), Store, D>::with_dispatcher(
         StageId(0),
         Count(0),
@@ -63,7 +64,9 @@ fn dispatch_round<D: Dispatcher<u32>>(d: D) -> u64 {
     let mut mail = Mail::default();
     for (seq, part) in [(0u32, 0usize), (1, 1)] {
         let sub = SubId::new(StageId(0), StageId(1 + seq), seq);
-        let Ok(opts) = Subscribe::new().max_demand(4).partition(part).validate() else {
+        let opts = Subscribe::new().max_demand(4);
+        let opts = if partitioned { opts.partition(part) } else { opts };
+        let Ok(opts) = opts.validate() else {
             return 0;
         };
         p.handle_to_producer(
@@ -82,9 +85,9 @@ fn dispatch_round<D: Dispatcher<u32>>(d: D) -> u64 {
 /// Broadcast and Partition dispatchers, linked with no allocator.
 #[unsafe(no_mangle)]
 pub extern "C" fn genstage_nostd_dispatchers() -> u64 {
-    let broadcast = dispatch_round(BroadcastDispatcher::<u32, Store>::new());
+    let broadcast = dispatch_round(BroadcastDispatcher::<u32, Store>::new(), false);
     let partition = match PartitionDispatcher::<u32, Store>::with_default_hash(2) {
-        Ok(d) => dispatch_round(d),
+        Ok(d) => dispatch_round(d, true),
         Err(_) => 0,
     };
     broadcast + partition

@@ -485,7 +485,7 @@ mod tests {
 
     #[test]
     fn fixed_storage_refuses_one_consumer_too_many_and_changes_nothing() {
-        let mut d: BroadcastDispatcher<u32, Fixed<2>> = BroadcastDispatcher::new();
+        let mut d: BroadcastDispatcher<u32, Fixed<2, 2>> = BroadcastDispatcher::new();
         let mut ctx = Recorded::default();
         d.subscribe(sub(1, 0), &plain(), &mut ctx).unwrap();
         d.subscribe(sub(2, 0), &plain(), &mut ctx).unwrap();

@@ -292,7 +292,7 @@ mod tests {
         ];
         for seed in 0..32 {
             let opts = DemandOptions::new().shuffle_demands_on_first_dispatch(seed);
-            let mut d = DemandDispatcher::<Fixed<8>>::with_options(opts).unwrap();
+            let mut d = DemandDispatcher::<Fixed<8, 8>>::with_options(opts).unwrap();
             for e in start {
                 d.entries.push(e).unwrap();
             }

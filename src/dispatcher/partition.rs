@@ -153,7 +153,8 @@
 //! [`queued_total`](PartitionDispatcher::queued_total) does.
 //!
 //! **Fixed storage.** With [`Heap`](crate::storage::Heap) the queues grow as needed, as in
-//! GenStage. With [`Fixed<N>`](crate::storage::Fixed) each queue holds `N` events; when one is
+//! GenStage. With [`Fixed<EVENTS, CONTROL>`](crate::storage::Fixed) each queue holds `EVENTS`
+//! events (and there are at most `CONTROL` partitions); when one is
 //! full and its consumer has no demand, dispatch stops hashing and the remaining events stay
 //! unhashed in the producer's buffer (where its `buffer_size` and `Keep` policy apply and any
 //! loss is counted) until that partition drains. Nothing is dropped silently; the price is that
@@ -382,7 +383,7 @@ enum Route<E> {
 struct Partition<E, S: Storage> {
     sub: Option<SubId>,
     demand: usize,
-    queue: S::Deque<E>,
+    queue: S::Events<E>,
     /// `(position, marker)`: the marker follows the event with absolute index `position - 1`.
     markers: S::Deque<(u64, MarkerId)>,
     /// Absolute index of the front event (events that left the queue, sent or dropped).
@@ -423,9 +424,9 @@ impl<E, S: Storage> PartitionDispatcher<E, S> {
         }
         let too_many = PartitionsError::ExceedsStorage {
             partitions: n,
-            capacity: S::CAPACITY.unwrap_or(usize::MAX),
+            capacity: S::CONTROL.unwrap_or(usize::MAX),
         };
-        if S::CAPACITY.is_some_and(|cap| n > cap) {
+        if S::CONTROL.is_some_and(|cap| n > cap) {
             return Err(too_many);
         }
         let mut partitions: S::List<Partition<E, S>> = Default::default();
@@ -684,7 +685,7 @@ impl<E, S: Storage> Dispatcher<E> for PartitionDispatcher<E, S> {
     }
 
     fn dispatch<Q: Deque<E>, C: DispatchContext<E>>(&mut self, events: &mut Q, ctx: &mut C) {
-        let bounded = S::CAPACITY.is_some();
+        let bounded = S::EVENTS.is_some();
         let (mut by_hash, mut unknown) = (0, 0);
         while self.waiting > 0 {
             if bounded && !self.make_room(ctx) {
@@ -857,7 +858,7 @@ mod tests {
 
     #[test]
     fn constructor_errors_are_typed() {
-        let e = PartitionDispatcher::<u32, Fixed<2>>::new(3, mod2).err();
+        let e = PartitionDispatcher::<u32, Fixed<2, 2>>::new(3, mod2).err();
         assert_eq!(
             e,
             Some(PartitionsError::ExceedsStorage {
@@ -873,7 +874,7 @@ mod tests {
             OptionsError::from(e.unwrap()),
             OptionsError::Dispatcher("expected partitions to be at most the storage capacity")
         );
-        assert!(PartitionDispatcher::<u32, Fixed<2>>::new(2, mod2).is_ok());
+        assert!(PartitionDispatcher::<u32, Fixed<2, 2>>::new(2, mod2).is_ok());
     }
 
     #[test]
@@ -1005,7 +1006,7 @@ mod tests {
 
     #[test]
     fn fixed_storage_flushes_full_queues_with_demand_in_several_messages() {
-        let mut d: PartitionDispatcher<u32, Fixed<2>> =
+        let mut d: PartitionDispatcher<u32, Fixed<2, 2>> =
             PartitionDispatcher::new(2, all_to_p0).unwrap();
         let mut ctx = Recorded::default();
         d.subscribe(sub(1), &on(0), &mut ctx).unwrap();
@@ -1026,7 +1027,8 @@ mod tests {
 
     #[test]
     fn fixed_storage_holds_events_back_unhashed_when_a_queue_is_full() {
-        let mut d: PartitionDispatcher<u32, Fixed<2>> = PartitionDispatcher::new(2, mod2).unwrap();
+        let mut d: PartitionDispatcher<u32, Fixed<2, 2>> =
+            PartitionDispatcher::new(2, mod2).unwrap();
         let mut ctx = Recorded::default();
         d.subscribe(sub(1), &on(0), &mut ctx).unwrap();
         d.subscribe(sub(2), &on(1), &mut ctx).unwrap();
@@ -1049,7 +1051,7 @@ mod tests {
 
     #[test]
     fn fixed_storage_without_room_for_a_marker_reports_and_releases_it() {
-        let mut d: PartitionDispatcher<u32, Fixed<1>> =
+        let mut d: PartitionDispatcher<u32, Fixed<1, 1>> =
             PartitionDispatcher::new(1, all_to_p0).unwrap();
         let mut ctx = Recorded::default();
         d.subscribe(sub(1), &on(0), &mut ctx).unwrap();

@@ -32,6 +32,7 @@ where
 impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
     /// A consumer at address `id`.
     pub fn new(id: StageId, behaviour: B) -> Self {
+        crate::storage::assert_usable::<S>();
         Self {
             behaviour,
             side: ConsumerSide::new(id),

@@ -52,8 +52,9 @@ where
         opts: ProducerOptions,
         dispatcher: D,
     ) -> Result<Self, OptionsError> {
+        crate::storage::assert_usable::<S>();
         let capacity =
-            opts.resolve_buffer(BufferSize::Bounded(DEFAULT_PRODUCER_BUFFER), S::CAPACITY)?;
+            opts.resolve_buffer(BufferSize::Bounded(DEFAULT_PRODUCER_BUFFER), S::EVENTS)?;
         Ok(Self {
             id,
             behaviour,

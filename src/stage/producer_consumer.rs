@@ -61,8 +61,8 @@ where
     behaviour: B,
     up: ConsumerSide<S>,
     down: ProducerSide<B::Out, M, D, S>,
-    queue: S::Deque<Input<M>>,
-    inbox: S::Deque<B::In>,
+    queue: S::Events<Input<M>>,
+    inbox: S::Events<B::In>,
     counter: usize,
     stats: StageStats,
     stopped: Option<Reason>,
@@ -90,10 +90,11 @@ where
         opts: ProducerOptions,
         dispatcher: D,
     ) -> Result<Self, OptionsError> {
+        crate::storage::assert_usable::<S>();
         if opts.demand != crate::options::DemandMode::Forward {
             return Err(OptionsError::DemandModeNotSupported);
         }
-        let capacity = opts.resolve_buffer(BufferSize::Unbounded, S::CAPACITY)?;
+        let capacity = opts.resolve_buffer(BufferSize::Unbounded, S::EVENTS)?;
         let keep: Keep = opts.buffer_keep;
         Ok(Self {
             behaviour,

@@ -2,7 +2,7 @@
 use crate::storage::Fixed;
 use crate::*;
 
-type Store = Fixed<16>;
+type Store = Fixed<16, 16>;
 
 struct Count(u32);
 impl Producer for Count {
@@ -198,7 +198,7 @@ fn a_producer_consumer_counts_input_beyond_its_fixed_queue() {
             Flow::Continue
         }
     }
-    type Small = Fixed<4>;
+    type Small = Fixed<4, 4>;
     let mut pc = ProducerConsumerStage::<Pass, (), Small, DemandDispatcher<Small>>::new(
         StageId(1),
         Pass,
@@ -214,4 +214,39 @@ fn a_producer_consumer_counts_input_beyond_its_fixed_queue() {
     assert_eq!(pc.queued_count(), 4);
     assert_eq!(pc.stats().events_in, 6);
     assert_eq!(pc.stats().discarded.input_queue_full, 2);
+}
+
+#[test]
+fn fixed_storage_sizes_events_and_control_apart() {
+    // A producer with 4 consumers and a 256-event buffer: the subscription table, infos and
+    // queues of control items hold 4, only the containers of events hold 256.
+    type Lean = Fixed<256, 4>;
+    type Fat = Fixed<256, 256>;
+    let lean = ProducerStage::<Count, (), Lean, DemandDispatcher<Lean>>::new(
+        StageId(0),
+        Count(0),
+        ProducerOptions::new().buffer_size(256),
+    );
+    let mut p = lean.unwrap();
+    let fat = core::mem::size_of::<ProducerStage<Count, (), Fat, DemandDispatcher<Fat>>>();
+    assert!(
+        core::mem::size_of_val(&p) * 2 < fat,
+        "lean {} bytes, fat {fat}",
+        core::mem::size_of_val(&p)
+    );
+    let mut mail = Mail::default();
+    for n in 1..=5u32 {
+        let sub = SubId::new(StageId(0), StageId(n), 0);
+        let opts = Subscribe::new().validate().unwrap();
+        p.handle_to_producer(
+            ToProducer::Subscribe {
+                sub,
+                previous: None,
+                opts,
+            },
+            &mut mail,
+        );
+    }
+    // The fifth is refused: the table holds four.
+    assert_eq!(p.consumers().count(), 4);
 }
