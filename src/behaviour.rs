@@ -23,7 +23,7 @@ pub enum Flow {
     ///
     /// The stage places a stop marker behind everything it emitted (its buffer, and events a
     /// dispatcher still holds, such as partition queues) and calls no emitting callback for
-    /// new work again: a producer's `handle_demand` is not called, a `producer_consumer` handles
+    /// new work again: a producer's `handle_demand` is not called, a producer_consumer handles
     /// no more input (what is queued is counted as discarded when it stops). Infos, calls and
     /// subscriptions are still served meanwhile. When the marker is reached, the stage stops
     /// with the reason and holds nothing. A consumer holds no events, so for it this is

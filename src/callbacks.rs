@@ -119,7 +119,7 @@ impl<'a, E> Emit<'a, E> {
     pub fn is_full(&self) -> bool {
         self.sink.is_full()
     }
-    /// Asks for `demand` more events on a manual upstream subscription (`producer_consumer`).
+    /// Asks for `demand` more events on a manual upstream subscription (producer_consumer).
     /// An ask of 0 sends nothing.
     pub fn ask(&mut self, sub: SubId, demand: usize) -> Result<(), AskError> {
         match self.upstream.as_deref_mut() {
@@ -127,7 +127,7 @@ impl<'a, E> Emit<'a, E> {
             None => Err(AskError::NotAConsumer),
         }
     }
-    /// Cancels an upstream subscription (`producer_consumer`). The subscription ends when the
+    /// Cancels an upstream subscription (producer_consumer). The subscription ends when the
     /// producer confirms, and its cancel mode then applies.
     pub fn cancel(&mut self, sub: SubId, reason: Reason) -> Result<(), AskError> {
         match self.upstream.as_deref_mut() {

@@ -1,4 +1,4 @@
-//! The consumer role shared by consumers and `producer_consumers`: the subscriptions this stage
+//! The consumer role shared by consumers and producer_consumers: the subscriptions this stage
 //! holds to producers, their demand accounting (automatic or manual) and cancel modes.
 
 use crate::behaviour::Flow;

@@ -22,9 +22,9 @@ impl fmt::Display for StageId {
 /// as long as every stage has its own [`StageId`]. This is GenStage's subscription tag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SubId {
-    /// The producer-role end (a producer or `producer_consumer`).
+    /// The producer-role end (a producer or producer_consumer).
     pub producer: StageId,
-    /// The consumer-role end (a consumer or `producer_consumer`).
+    /// The consumer-role end (a consumer or producer_consumer).
     pub consumer: StageId,
     /// Chosen by the consumer, distinct for every subscribe call it makes.
     pub seq: u32,

@@ -124,13 +124,13 @@
 //! events before them are gone (Q4, Q17); an empty message calls no callback, manual or
 //! automatic (Q5); a producer's dispatcher forgets a departing consumer before its
 //! `handle_cancel` runs (Q6); an unknown-subscription cancel is ignored (Q8); orphaned
-//! `producer_consumer` events keep their subscription id (Q9); infos are not held by accumulate
+//! producer_consumer events keep their subscription id (Q9); infos are not held by accumulate
 //! mode (Q10); calls a behaviour does not handle stop it with [`Reason::BadCall`] (Q11); a
 //! subscribe runs the consumer's `handle_subscribe` before returning (Q14); the
 //! [`BroadcastDispatcher`] sends no empty message when a selector rejects a whole dispatch but
 //! still gives the demand back (Q12), refusing a duplicate subscription leaves the live one
 //! alone (Q15), and events left over while nobody could take them pay down the demand in
-//! flight and are asked back first, so no ask is lost (Q16); a `producer_consumer` reports its
+//! flight and are asked back first, so no ask is lost (Q16); a producer_consumer reports its
 //! demand mode as forward and refuses accumulate with a typed error (Q7); the
 //! [`PartitionDispatcher`] refuses a missing, unknown or taken partition by cancelling only that
 //! subscription, with a typed [`Refusal`] (Q13), and treats an empty queue and zero demand as
@@ -144,7 +144,7 @@
 //! A producer ends cleanly with [`Flow::StopWhenDrained`]: it stops once every event it
 //! emitted has been taken. Whatever a stage still holds when it stops any other way is counted
 //! and reported ([`DiscardReason::Abandoned`] for output, [`DiscardReason::Stopped`] for input).
-//! A `producer_consumer`'s downstream counter falls once per event its dispatcher takes, however
+//! A producer_consumer's downstream counter falls once per event its dispatcher takes, however
 //! many consumers get a copy (spec §16.2), and it handles no input while its output buffer
 //! holds events. Options a dispatcher would ignore (a `selector` outside Broadcast, a
 //! `partition` outside Partition) are refused with a typed [`Refusal`]; `info` and `call` to a
@@ -155,7 +155,7 @@
 //! each pinned by a property test: a producer serves its buffer to every consumer with
 //! demand before newer events go out, even when the `DemandDispatcher`'s `pending` absorbed an
 //! ask ([`Dispatcher::ready`]); leaving accumulate mode replays held events, events taken from
-//! the buffer and new `handle_demand` output in emission order; and a `producer_consumer` whose
+//! the buffer and new `handle_demand` output in emission order; and a producer_consumer whose
 //! producer ended waits until its consumers have taken its output buffer before it stops.
 #![no_std]
 #![forbid(unsafe_code)]

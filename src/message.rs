@@ -84,7 +84,7 @@ pub enum DiscardReason {
     Dispatcher,
     /// A partition's queue was dropped when its consumer cancelled.
     PartitionCancelled,
-    /// A `producer_consumer`'s input queue was full (fixed storage; a producer sent more than
+    /// A producer_consumer's input queue was full (fixed storage; a producer sent more than
     /// was asked).
     InputQueueFull,
     /// The accumulate-mode log was full (fixed storage).

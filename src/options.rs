@@ -205,10 +205,10 @@ pub enum DemandMode {
     Accumulate,
 }
 
-/// Options of a producer or `producer_consumer`'s producer side.
+/// Options of a producer or producer_consumer's producer side.
 ///
 /// Defaults for a producer: buffer 10 000 events (or the storage capacity if that is smaller),
-/// keep last, forward. A `producer_consumer`'s buffer is unbounded by default (with fixed storage,
+/// keep last, forward. A producer_consumer's buffer is unbounded by default (with fixed storage,
 /// the storage capacity).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct ProducerOptions {

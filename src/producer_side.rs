@@ -1,4 +1,4 @@
-//! The producer role shared by producers and `producer_consumers`: the consumers subscribed to
+//! The producer role shared by producers and producer_consumers: the consumers subscribed to
 //! this stage, the dispatcher, the buffer, the accumulate log, info markers and the stage's
 //! queue of messages to itself.
 

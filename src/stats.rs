@@ -12,7 +12,7 @@ pub struct Discards {
     pub dispatcher: u64,
     /// A cancelled partition's queue.
     pub partition_cancelled: u64,
-    /// A `producer_consumer`'s input queue was full (fixed storage).
+    /// A producer_consumer's input queue was full (fixed storage).
     pub input_queue_full: u64,
     /// The accumulate log was full (fixed storage).
     pub accumulate_full: u64,

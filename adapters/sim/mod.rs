@@ -290,7 +290,7 @@ impl Sim {
         Ok(self.add(stage))
     }
 
-    /// Adds a `producer_consumer` with default options.
+    /// Adds a producer_consumer with default options.
     pub fn producer_consumer<B, M>(&mut self, behaviour: B) -> Handle<ProducerConsumerStage<B, M>>
     where
         B: ProducerConsumer<M> + 'static,

@@ -1,4 +1,4 @@
-//! The downstream protocol shared by producers and `producer_consumers`: consumers subscribing,
+//! The downstream protocol shared by producers and producer_consumers: consumers subscribing,
 //! asking and leaving (spec §3.4–§3.7, §11.3, §15.2). Each stage kind supplies the few steps
 //! that differ ([`Host`]); the flows themselves are written once here.
 

@@ -36,7 +36,7 @@ use crate::message::Report;
 pub enum StageKind {
     /// A producer.
     Producer,
-    /// A `producer_consumer`.
+    /// A producer_consumer.
     ProducerConsumer,
     /// A consumer.
     Consumer,
@@ -59,7 +59,7 @@ pub struct StageSummary {
     pub buffered: usize,
     /// Events held: by accumulate mode, or by its dispatcher for consumers without demand.
     pub held: usize,
-    /// Events received and not yet handled (a `producer_consumer`'s input queue).
+    /// Events received and not yet handled (a producer_consumer's input queue).
     pub queued: usize,
     /// Demand it asked of its producers and has not received yet.
     pub outstanding: usize,
@@ -136,11 +136,11 @@ pub trait Stage {
     fn stop<O: Outbox<Self::In, Self::Out, Self::Msg>>(&mut self, reason: Reason, out: &mut O);
 }
 
-/// A stage that takes subscribers: a producer or a `producer_consumer`. Runtimes use it to check
+/// A stage that takes subscribers: a producer or a producer_consumer. Runtimes use it to check
 /// at compile time that a subscription names a producer-role stage of the right event type.
 pub trait ProducerRole: Stage {}
 
-/// A stage that subscribes to producers: a consumer or a `producer_consumer`. These are the
+/// A stage that subscribes to producers: a consumer or a producer_consumer. These are the
 /// commands of its upstream side (spec §4, §6).
 pub trait ConsumerRole: Stage {
     /// Subscribes to `producer` (spec §4.7): the subscribe goes out, `handle_subscribe` runs,

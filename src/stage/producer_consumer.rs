@@ -1,4 +1,4 @@
-//! The `producer_consumer` stage: both roles plus a [`ProducerConsumer`] behaviour (spec §16).
+//! The producer_consumer stage: both roles plus a [`ProducerConsumer`] behaviour (spec §16).
 
 use crate::behaviour::{Flow, ProducerConsumer, Subscribed};
 use crate::callbacks::{AskError, Batch, Emit, Reply};
@@ -32,7 +32,7 @@ enum Input<M> {
     },
 }
 
-/// A `producer_consumer`: asks its producers for events at once (its upstream side is
+/// A producer_consumer: asks its producers for events at once (its upstream side is
 /// decoupled from downstream demand), queues what arrives in one FIFO, and hands it to
 /// [`ProducerConsumer::handle_events`] only while its consumers have demand. Output beyond that
 /// demand goes to its buffer (unbounded by default).
@@ -74,7 +74,7 @@ where
     S: Storage,
     D: Dispatcher<B::Out>,
 {
-    /// A `producer_consumer` at address `id` with the default dispatcher. Its buffer is unbounded
+    /// A producer_consumer at address `id` with the default dispatcher. Its buffer is unbounded
     /// by default (with fixed storage: the storage capacity); accumulate mode is refused.
     pub fn new(id: StageId, behaviour: B, opts: ProducerOptions) -> Result<Self, OptionsError>
     where
@@ -83,7 +83,7 @@ where
         Self::with_dispatcher(id, behaviour, opts, D::default())
     }
 
-    /// A `producer_consumer` with the given dispatcher.
+    /// A producer_consumer with the given dispatcher.
     pub fn with_dispatcher(
         id: StageId,
         behaviour: B,
@@ -163,7 +163,7 @@ where
     pub fn consumers(&self) -> impl Iterator<Item = SubId> + '_ {
         self.down.consumer_ids()
     }
-    /// The demand mode: always forward (spec §8.6; GenStage's query crashes a `producer_consumer`,
+    /// The demand mode: always forward (spec §8.6; GenStage's query crashes a producer_consumer,
     /// §21 Q7).
     pub fn demand_mode(&self) -> crate::options::DemandMode {
         crate::options::DemandMode::Forward

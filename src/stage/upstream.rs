@@ -1,4 +1,4 @@
-//! The upstream protocol shared by consumers and `producer_consumers`: subscribing to a
+//! The upstream protocol shared by consumers and producer_consumers: subscribing to a
 //! producer, asking on a manual subscription and cancelling one (spec §4.7–§4.9, §6.3). Each
 //! stage kind supplies the few steps that differ ([`Guest`]); the flows are written once here.
 
