@@ -83,12 +83,13 @@ pub use trace::{ToProducerKind, TraceEntry, TraceKind};
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
+use genstage::ConsumerStage;
+use genstage::dispatcher::Dispatch;
 use genstage::{
-    Consumer, ConsumerRole, DemandDispatcher, OptionsError, Producer, ProducerConsumer,
-    ProducerConsumerStage, ProducerOptions, ProducerRole, ProducerStage, Reason, Stage, StageId,
-    StageSummary, SubId, Subscribe, SubscribeError, ToConsumer, ToProducer,
+    Consumer, ConsumerRole, OptionsError, Producer, ProducerConsumer, ProducerConsumerStage,
+    ProducerOptions, ProducerRole, ProducerStage, Reason, Stage, StageId, StageSummary, SubId,
+    Subscribe, SubscribeError, ToConsumer, ToProducer,
 };
-use genstage::{ConsumerStage, storage::Heap};
 use net::{Body, Envelope, Net, Node};
 
 struct Slot {
@@ -298,13 +299,45 @@ impl Sim {
         B::Out: 'static,
         M: 'static,
     {
-        let stage = ProducerConsumerStage::<B, M, Heap, DemandDispatcher<Heap>>::new(
-            self.next_id(),
-            behaviour,
-            ProducerOptions::default(),
-        )
-        .expect("default options are valid");
+        let stage =
+            ProducerConsumerStage::new(self.next_id(), behaviour, ProducerOptions::default())
+                .expect("default options are valid");
         self.add(stage)
+    }
+
+    /// Adds a producer with options and one of the built-in dispatchers ([`Dispatch`]).
+    pub fn producer_with_dispatcher<B, M>(
+        &mut self,
+        behaviour: B,
+        opts: ProducerOptions,
+        dispatch: Dispatch<B::Event>,
+    ) -> Result<Handle<ProducerStage<B, M>>, OptionsError>
+    where
+        B: Producer<M> + 'static,
+        B::Event: 'static,
+        M: 'static,
+    {
+        let stage = ProducerStage::with_dispatcher(self.next_id(), behaviour, opts, dispatch)?;
+        Ok(self.add(stage))
+    }
+
+    /// Adds a producer_consumer with options and one of the built-in dispatchers
+    /// ([`Dispatch`]), for instance `Dispatch::broadcast()`.
+    pub fn producer_consumer_with<B, M>(
+        &mut self,
+        behaviour: B,
+        opts: ProducerOptions,
+        dispatch: Dispatch<B::Out>,
+    ) -> Result<Handle<ProducerConsumerStage<B, M>>, OptionsError>
+    where
+        B: ProducerConsumer<M> + 'static,
+        B::In: 'static,
+        B::Out: 'static,
+        M: 'static,
+    {
+        let stage =
+            ProducerConsumerStage::with_dispatcher(self.next_id(), behaviour, opts, dispatch)?;
+        Ok(self.add(stage))
     }
 
     /// Adds a consumer.

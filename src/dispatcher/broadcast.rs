@@ -50,9 +50,8 @@
 //! [`DemandMode::Forward`](crate::DemandMode::Forward):
 //!
 //! ```
-//! use genstage::dispatcher::BroadcastDispatcher;
+//! use genstage::dispatcher::Dispatch;
 //! use genstage::sim::Sim;
-//! use genstage::storage::Heap;
 //! use genstage::*;
 //!
 //! struct Ticks(u64);
@@ -75,10 +74,9 @@
 //!     }
 //! }
 //!
-//! type Broadcaster = ProducerStage<Ticks, (), Heap, BroadcastDispatcher<u64, Heap>>;
 //! let mut sim = Sim::new(0);
 //! let opts = ProducerOptions::new().demand(DemandMode::Accumulate);
-//! let ticks = sim.add(Broadcaster::new(sim.next_id(), Ticks(0), opts).unwrap());
+//! let ticks = sim.producer_with_dispatcher(Ticks(0), opts, Dispatch::broadcast()).unwrap();
 //! let (early, late) = (sim.consumer(Seen::default()), sim.consumer(Seen::default()));
 //! sim.subscribe(early, ticks, Subscribe::new().max_demand(4)).unwrap();
 //! sim.run_until_idle(); // `early` has asked; nothing is made yet
@@ -151,24 +149,31 @@ pub struct BroadcastDispatcher<E, S: Storage = DefaultStorage> {
     requested: usize,
     /// Events left over (so in the producer's buffer) and not asked back yet.
     buffered: usize,
+    /// How an event is copied for each consumer (`E::clone`, taken when it was built, so that
+    /// the dispatcher itself asks nothing of `E`).
+    copy: fn(&E) -> E,
 }
 
-impl<E, S: Storage> Default for BroadcastDispatcher<E, S> {
+impl<E: Clone, S: Storage> Default for BroadcastDispatcher<E, S> {
     fn default() -> Self {
         Self {
             entries: Default::default(),
             waiting: 0,
             requested: 0,
             buffered: 0,
+            copy: E::clone,
         }
     }
 }
 
-impl<E, S: Storage> BroadcastDispatcher<E, S> {
+impl<E: Clone, S: Storage> BroadcastDispatcher<E, S> {
     /// An empty dispatcher.
     pub fn new() -> Self {
         Self::default()
     }
+}
+
+impl<E, S: Storage> BroadcastDispatcher<E, S> {
     /// `(outstanding demand beyond waiting, subscription)` for each consumer, most recently
     /// subscribed or asked first (the order messages go out in).
     pub fn entries(&self) -> impl ExactSizeIterator<Item = (usize, SubId)> + '_ {
@@ -241,9 +246,10 @@ struct Copies<'a, E, Q> {
     end: usize,
     left: usize,
     selector: Option<Selector<E>>,
+    copy: fn(&E) -> E,
 }
 
-impl<E: Clone, Q: Deque<E>> Iterator for Copies<'_, E, Q> {
+impl<E, Q: Deque<E>> Iterator for Copies<'_, E, Q> {
     type Item = E;
     fn next(&mut self) -> Option<E> {
         while self.left > 0 && self.next < self.end {
@@ -251,7 +257,7 @@ impl<E: Clone, Q: Deque<E>> Iterator for Copies<'_, E, Q> {
             self.next += 1;
             if self.selector.is_none_or(|f| f(e)) {
                 self.left -= 1;
-                return Some(e.clone());
+                return Some((self.copy)(e));
             }
         }
         None
@@ -261,7 +267,7 @@ impl<E: Clone, Q: Deque<E>> Iterator for Copies<'_, E, Q> {
     }
 }
 
-impl<E: Clone, Q: Deque<E>> ExactSizeIterator for Copies<'_, E, Q> {}
+impl<E, Q: Deque<E>> ExactSizeIterator for Copies<'_, E, Q> {}
 
 /// Takes the events at `0..end` of a queue off its front, yielding the `left` of them that a
 /// selector accepts (for the last consumer served, which gets the originals).
@@ -292,7 +298,7 @@ impl<E, Q: Deque<E>> Iterator for Takes<'_, E, Q> {
 
 impl<E, Q: Deque<E>> ExactSizeIterator for Takes<'_, E, Q> {}
 
-impl<E: Clone, S: Storage> Dispatcher<E> for BroadcastDispatcher<E, S> {
+impl<E, S: Storage> Dispatcher<E> for BroadcastDispatcher<E, S> {
     /// Adds the consumer with demand 0 (spec §13.2): until it asks, nothing is dispatched.
     /// The shared `waiting` goes back onto the other entries.
     ///
@@ -383,6 +389,7 @@ impl<E: Clone, S: Storage> Dispatcher<E> for BroadcastDispatcher<E, S> {
                                 end: now,
                                 left: accepted,
                                 selector,
+                                copy: self.copy,
                             },
                         );
                     }

@@ -68,10 +68,12 @@
 
 pub mod broadcast;
 pub mod demand;
+pub mod dispatch;
 pub mod partition;
 
 pub use broadcast::BroadcastDispatcher;
 pub use demand::{DemandDispatcher, DemandOptions};
+pub use dispatch::Dispatch;
 pub use partition::PartitionDispatcher;
 
 use crate::id::{MarkerId, SubId};

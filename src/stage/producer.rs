@@ -2,7 +2,7 @@
 
 use crate::behaviour::{Flow, Producer};
 use crate::callbacks::{Emit, Reply};
-use crate::dispatcher::{DemandDispatcher, Dispatcher};
+use crate::dispatcher::{Dispatch, Dispatcher};
 use crate::id::{StageId, SubId};
 use crate::message::{DiscardReason, Outbox, Output, Report, SendError, ToConsumer, ToProducer};
 use crate::options::{
@@ -20,8 +20,12 @@ use crate::storage::{DefaultStorage, Deque, Storage};
 /// [`Producer::handle_demand`], through its dispatcher (spec §7).
 ///
 /// See the [crate docs](crate) for the driving contract and a run loop.
-pub struct ProducerStage<B, M = (), S: Storage = DefaultStorage, D = DemandDispatcher<S>>
-where
+pub struct ProducerStage<
+    B,
+    M = (),
+    S: Storage = DefaultStorage,
+    D = Dispatch<<B as Producer<M>>::Event, S>,
+> where
     B: Producer<M>,
 {
     id: StageId,

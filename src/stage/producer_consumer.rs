@@ -3,7 +3,7 @@
 use crate::behaviour::{Flow, ProducerConsumer, Subscribed};
 use crate::callbacks::{AskError, Batch, Emit, Reply};
 use crate::consumer_side::{ConsumerSide, SubscribeError, UpCtx};
-use crate::dispatcher::{DemandDispatcher, Dispatcher};
+use crate::dispatcher::{Dispatch, Dispatcher};
 use crate::id::{StageId, SubId};
 use crate::message::{DiscardReason, Outbox, Output, Report, SendError, ToConsumer, ToProducer};
 use crate::options::{
@@ -54,8 +54,12 @@ enum Input<M> {
 ///   has events, and when the notice is reached the stage drains (as
 ///   [`Flow::StopWhenDrained`]): a stage whose producer finished does not stop (and lose its
 ///   buffer or its dispatcher's queues) before its consumers have taken what it holds.
-pub struct ProducerConsumerStage<B, M = (), S: Storage = DefaultStorage, D = DemandDispatcher<S>>
-where
+pub struct ProducerConsumerStage<
+    B,
+    M = (),
+    S: Storage = DefaultStorage,
+    D = Dispatch<<B as ProducerConsumer<M>>::Out, S>,
+> where
     B: ProducerConsumer<M>,
 {
     behaviour: B,
