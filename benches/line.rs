@@ -12,6 +12,7 @@
 //! bookkeeping alone. Run: `cargo bench --bench line`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use genstage::runtime::*;
 use genstage::storage::Heap;
 use genstage::*;
 use std::hint::black_box;
@@ -27,8 +28,7 @@ impl Producer for Count {
     type Event = u64;
     fn handle_demand(&mut self, demand: usize, out: &mut Emit<'_, u64>) -> Flow {
         let end = (self.next + demand as u64).min(EVENTS);
-        out.extend(self.next..end);
-        self.next = end;
+        self.next += out.extend(self.next..end) as u64;
         Flow::Continue
     }
 }

@@ -35,8 +35,7 @@ impl Producer for Machine {
             return Flow::Stop(Reason::Normal); // order filled: the line shuts down behind it
         }
         let end = (self.made + demand as u64).min(self.order);
-        out.extend((self.made..end).map(Chocolate));
-        self.made = end;
+        self.made += out.extend((self.made..end).map(Chocolate)) as u64;
         Flow::Continue
     }
 }
@@ -56,7 +55,7 @@ impl ProducerConsumer for Wrapper {
         out: &mut Emit<'_, Wrapped>,
     ) -> Flow {
         self.wrapped += chocolates.len() as u64;
-        out.extend(chocolates.map(|c| Wrapped {
+        let _wrapped_all = out.extend(chocolates.map(|c| Wrapped {
             number: c.0,
             foil: c.0 % 7,
         }));

@@ -15,8 +15,8 @@ pub enum Flow {
     Continue,
     /// Stop the stage now with this reason. Its peers see the stage go down with it. Events
     /// it still holds are counted as discarded: output it had emitted (buffer, accumulate log,
-    /// dispatcher queues) as [`Abandoned`](crate::DiscardReason::Abandoned), input it had not
-    /// handled as [`Stopped`](crate::DiscardReason::Stopped).
+    /// dispatcher queues) as [`Abandoned`](crate::runtime::DiscardReason::Abandoned), input it had not
+    /// handled as [`Stopped`](crate::runtime::DiscardReason::Stopped).
     Stop(Reason),
     /// Stop with this reason once every event emitted so far has been taken by consumers: the
     /// clean way to end a finite producer (GenStage's `async_info(self(), :stop)` pattern).
@@ -80,7 +80,7 @@ pub trait Producer<M = ()> {
 
     /// An info message, delivered after every event buffered before it was dispatched. The
     /// default marks it [not handled](Emit::not_handled), which the stage reports as
-    /// [`Report::UnhandledInfo`](crate::Report::UnhandledInfo).
+    /// [`Report::UnhandledInfo`](crate::runtime::Report::UnhandledInfo).
     fn handle_info(&mut self, msg: M, out: &mut Emit<'_, Self::Event>) -> Flow {
         let _ = msg;
         out.not_handled();
@@ -151,7 +151,7 @@ pub trait ProducerConsumer<M = ()> {
 
     /// An info message, delivered after every event queued or buffered before it. The default
     /// marks it [not handled](Emit::not_handled), reported as
-    /// [`Report::UnhandledInfo`](crate::Report::UnhandledInfo).
+    /// [`Report::UnhandledInfo`](crate::runtime::Report::UnhandledInfo).
     fn handle_info(&mut self, msg: M, out: &mut Emit<'_, Self::Out>) -> Flow {
         let _ = msg;
         out.not_handled();
@@ -203,7 +203,7 @@ pub trait Consumer<M = ()> {
 
     /// An info message (delivered at once: a consumer holds no events). The default marks it
     /// [not handled](Ctx::not_handled), reported as
-    /// [`Report::UnhandledInfo`](crate::Report::UnhandledInfo).
+    /// [`Report::UnhandledInfo`](crate::runtime::Report::UnhandledInfo).
     fn handle_info(&mut self, msg: M, ctx: &mut Ctx<'_>) -> Flow {
         let _ = msg;
         ctx.not_handled();

@@ -10,7 +10,8 @@
 //! ```
 //! use genstage::buffer::Buffer;
 //! use genstage::storage::Heap;
-//! use genstage::{Keep, MarkerId};
+//! use genstage::Keep;
+//! use genstage::runtime::MarkerId;
 //! let mut b: Buffer<char, Heap> = Buffer::new(Some(3), Keep::Last);
 //! for c in ['a', 'b', 'c'] {
 //!     b.push(c);

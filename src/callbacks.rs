@@ -79,7 +79,7 @@ impl<'a, E> Emit<'a, E> {
         }
     }
     /// Marks the info message this `handle_info` was given as one the behaviour does not
-    /// handle: the stage reports [`Report::UnhandledInfo`](crate::Report::UnhandledInfo). The
+    /// handle: the stage reports [`Report::UnhandledInfo`](crate::runtime::Report::UnhandledInfo). The
     /// default `handle_info` does this; elsewhere it does nothing.
     pub fn not_handled(&mut self) {
         self.unhandled = true;
@@ -93,6 +93,10 @@ impl<'a, E> Emit<'a, E> {
     }
     /// Emits events from `events` until it runs out or the emit buffer is full; returns how
     /// many were taken. Nothing is pulled from the iterator that was not taken.
+    ///
+    /// With fixed storage the count can be less than offered: a producer that counts what it
+    /// was asked instead of what was taken skips events, so the count must be used.
+    #[must_use = "with fixed storage fewer events than offered may be taken; count what was"]
     pub fn extend<I: IntoIterator<Item = E>>(&mut self, events: I) -> usize {
         let mut n = 0;
         for e in events {
@@ -152,7 +156,7 @@ impl<'a> Ctx<'a> {
         }
     }
     /// Marks the info message this `handle_info` was given as one the behaviour does not
-    /// handle: the stage reports [`Report::UnhandledInfo`](crate::Report::UnhandledInfo). The
+    /// handle: the stage reports [`Report::UnhandledInfo`](crate::runtime::Report::UnhandledInfo). The
     /// default `handle_info` does this; elsewhere it does nothing.
     pub fn not_handled(&mut self) {
         self.unhandled = true;

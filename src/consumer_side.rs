@@ -4,56 +4,14 @@
 use crate::behaviour::Flow;
 use crate::callbacks::{AskError, Upstream};
 use crate::demand::AutoDemand;
+use crate::error::SubscribeError;
 use crate::id::{StageId, SubId};
 use crate::message::{Outbox, Output, Report, ToProducer};
-use crate::options::{OptionsError, SubscribeOptions};
+use crate::options::SubscribeOptions;
 use crate::reason::{CancelMode, Reason};
 use crate::stats::{StageStats, SubscriptionStats};
 use crate::storage::{List, Storage};
-use core::fmt;
 use core::marker::PhantomData;
-
-/// Why a subscribe was refused. Nothing was sent and the stage is unchanged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SubscribeError {
-    /// The options are out of range.
-    Options(OptionsError),
-    /// The stage has no room for another subscription (fixed storage).
-    TooManySubscriptions,
-    /// The stage has stopped.
-    Stopped,
-    /// The target cannot take subscribers, or this stage cannot subscribe (a producer).
-    NotAConsumer,
-    /// The target stage does not exist (runtimes).
-    NoSuchStage,
-    /// The target produces another event type than this stage consumes (runtimes).
-    WrongEventType,
-    /// A handle names a stage of another runtime instance (for example another simulator).
-    ForeignHandle,
-}
-
-impl fmt::Display for SubscribeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Options(e) => write!(f, "bad subscription options: {e}"),
-            Self::TooManySubscriptions => f.write_str("too many subscriptions"),
-            Self::Stopped => f.write_str("the stage has stopped"),
-            Self::NotAConsumer => f.write_str("not a consumer"),
-            Self::NoSuchStage => f.write_str("no such stage"),
-            Self::WrongEventType => f.write_str("the stages' event types differ"),
-            Self::ForeignHandle => f.write_str("the handle belongs to another runtime instance"),
-        }
-    }
-}
-
-impl core::error::Error for SubscribeError {}
-
-impl From<OptionsError> for SubscribeError {
-    fn from(e: OptionsError) -> Self {
-        Self::Options(e)
-    }
-}
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Mode {
@@ -288,6 +246,7 @@ impl<S: Storage> ConsumerSide<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::options::OptionsError;
     use core::fmt::Write;
 
     #[test]

@@ -59,6 +59,7 @@
 //! Two stages and a hand-written loop that routes their outputs, which is all a runtime does:
 //!
 //! ```
+//! use genstage::runtime::*;
 //! use genstage::*;
 //!
 //! struct Counter(u64);
@@ -157,6 +158,24 @@
 //! ask ([`Dispatcher::ready`]); leaving accumulate mode replays held events, events taken from
 //! the buffer and new `handle_demand` output in emission order; and a producer_consumer whose
 //! producer ended waits until its consumers have taken its output buffer before it stops.
+//!
+//! [`ToProducer`]: runtime::ToProducer
+//! [`ToConsumer`]: runtime::ToConsumer
+//! [`Outbox`]: runtime::Outbox
+//! [`Outbox::events`]: runtime::Outbox::events
+//! [`Output::ToProducer`]: runtime::Output::ToProducer
+//! [`Output::ToConsumer`]: runtime::Output::ToConsumer
+//! [`Output::Stop`]: runtime::Output::Stop
+//! [`Output::Report`]: runtime::Output::Report
+//! [`Report::WrongKind`]: runtime::Report::WrongKind
+//! [`Report::UnhandledInfo`]: runtime::Report::UnhandledInfo
+//! [`Recorder`]: runtime::Recorder
+//! [`SendError`]: error::SendError
+//! [`DiscardReason::Abandoned`]: runtime::DiscardReason::Abandoned
+//! [`DiscardReason::Stopped`]: runtime::DiscardReason::Stopped
+//! [`BroadcastDispatcher`]: dispatcher::BroadcastDispatcher
+//! [`PartitionDispatcher`]: dispatcher::PartitionDispatcher
+//! [`Dispatcher::ready`]: dispatcher::Dispatcher::ready
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -183,6 +202,7 @@ pub mod callbacks;
 mod consumer_side;
 pub mod demand;
 pub mod dispatcher;
+pub mod error;
 pub mod id;
 pub mod message;
 pub mod options;
@@ -200,25 +220,53 @@ pub mod storage;
 #[path = "../adapters/sim/mod.rs"]
 pub mod sim;
 
-pub use behaviour::{Consumer, Flow, Producer, ProducerConsumer, Subscribed};
-pub use callbacks::{AskError, Batch, Ctx, Emit, Reply};
-pub use consumer_side::SubscribeError;
-pub use dispatcher::PartitionDispatcher;
-pub use dispatcher::{BroadcastDispatcher, DemandDispatcher, Dispatcher};
-pub use id::{MarkerId, StageId, SubId};
-pub use message::{DiscardReason, Outbox, Output, Report, SendError, ToConsumer, ToProducer};
-pub use options::{
-    BufferSize, DEFAULT_MAX_DEMAND, DemandMode, Keep, OptionsError, ProducerOptions, Subscribe,
-    SubscribeOptions,
+/// What a behaviour author needs: the three traits and what their callbacks take.
+///
+/// ```
+/// use genstage::prelude::*;
+///
+/// struct Evens(u64);
+/// impl Producer for Evens {
+///     type Event = u64;
+///     fn handle_demand(&mut self, demand: usize, out: &mut Emit<'_, u64>) -> Flow {
+///         let taken = out.extend((self.0..).step_by(2).take(demand));
+///         self.0 += 2 * taken as u64;
+///         Flow::Continue
+///     }
+/// }
+/// ```
+pub mod prelude {
+    pub use crate::behaviour::{Consumer, Flow, Producer, ProducerConsumer, Subscribed};
+    pub use crate::callbacks::{Batch, Ctx, Emit, Reply};
+    pub use crate::id::SubId;
+    pub use crate::options::{Subscribe, SubscribeOptions};
+    pub use crate::reason::{Cancellation, Reason, Refusal};
+}
+
+/// What a runtime author needs: the stages and their one driving surface, the outbox and the
+/// messages it carries, reports, counters and (with `alloc`) the recording outbox.
+pub mod runtime {
+    pub use crate::id::{MarkerId, StageId};
+    pub use crate::message::{
+        DiscardReason, Outbox, Output, Report, SendError, ToConsumer, ToProducer,
+    };
+    #[cfg(feature = "alloc")]
+    pub use crate::recorder::{Record, Recorder};
+    pub use crate::stage::consumer::ConsumerStage;
+    pub use crate::stage::producer::ProducerStage;
+    pub use crate::stage::producer_consumer::ProducerConsumerStage;
+    pub use crate::stage::{ConsumerRole, ProducerRole, Stage, StageKind, StageSummary};
+    pub use crate::stats::{Discards, StageStats, SubscriptionStats};
+}
+
+pub use id::StageId;
+pub use options::{DemandMode, Keep, ProducerOptions};
+pub use prelude::*;
+pub use reason::CancelMode;
+pub use stage::{ConsumerRole, Stage};
+pub use stage::{
+    consumer::ConsumerStage, producer::ProducerStage, producer_consumer::ProducerConsumerStage,
 };
-pub use reason::{CancelMode, Cancellation, Reason, Refusal};
-#[cfg(feature = "alloc")]
-pub use recorder::{Record, Recorder};
-pub use stage::consumer::ConsumerStage;
-pub use stage::producer::ProducerStage;
-pub use stage::producer_consumer::ProducerConsumerStage;
-pub use stage::{ConsumerRole, ProducerRole, Stage, StageKind, StageSummary};
-pub use stats::{Discards, StageStats, SubscriptionStats};
 
 /// The README's example, compiled and run as a doc test.
 #[cfg(doctest)]

@@ -215,7 +215,7 @@ pub enum Output<In, M> {
 }
 
 /// Where a stage puts what it wants done. Runtimes implement it; with `alloc`, a
-/// [`Recorder`](crate::Recorder) keeps everything in order for tests and simple loops.
+/// [`Recorder`](crate::runtime::Recorder) keeps everything in order for tests and simple loops.
 ///
 /// Outputs arrive in exactly the order the stage produced them; events for one subscription
 /// arrive as one batch per [`events`](Outbox::events) call, never empty.

@@ -4,7 +4,8 @@
 //! what is allowed, and the stage that was asked to use it is left exactly as it was.
 //!
 //! ```
-//! use genstage::{OptionsError, Subscribe};
+//! use genstage::Subscribe;
+//! use genstage::error::OptionsError;
 //! let ok = Subscribe::<u32>::new().max_demand(100).min_demand(80);
 //! assert_eq!(ok.validate().unwrap().min_demand(), 80);
 //! let bad = Subscribe::<u32>::new().max_demand(10).min_demand(10);
@@ -192,7 +193,7 @@ pub enum BufferSize {
 /// Whether a producer passes demand on at once or holds it (spec §8).
 ///
 /// Accumulate is how a producer waits for all its consumers before it makes anything: with a
-/// [`BroadcastDispatcher`](crate::BroadcastDispatcher), a consumer that subscribes after a
+/// [`BroadcastDispatcher`](crate::dispatcher::BroadcastDispatcher), a consumer that subscribes after a
 /// sibling's first ask was answered misses the events already sent. Start in accumulate, let
 /// every consumer subscribe, then switch to forward: the held demand replays in order. The
 /// [broadcast module docs](crate::dispatcher::broadcast) have a runnable example.
@@ -305,8 +306,10 @@ pub enum OptionsError {
     },
     /// Accumulate mode was asked of a stage that is not a producer.
     DemandModeNotSupported,
-    /// A dispatcher option is out of range.
-    Dispatcher(&'static str),
+    /// The demand dispatcher's `max_demand` option was 0; it must be at least 1.
+    DispatcherMaxDemandZero,
+    /// The partition dispatcher's configuration is invalid.
+    Partitions(crate::dispatcher::partition::PartitionsError),
 }
 
 impl fmt::Display for OptionsError {
@@ -333,7 +336,10 @@ impl fmt::Display for OptionsError {
                 "an unbounded buffer needs growable storage; this storage holds {capacity}"
             ),
             Self::DemandModeNotSupported => f.write_str("only a producer has a demand mode"),
-            Self::Dispatcher(msg) => f.write_str(msg),
+            Self::DispatcherMaxDemandZero => {
+                f.write_str("expected max_demand to be equal to or greater than 1, got: 0")
+            }
+            Self::Partitions(e) => fmt::Display::fmt(e, f),
         }
     }
 }

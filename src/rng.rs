@@ -1,7 +1,7 @@
 //! A tiny seeded random number generator for the core's few random choices.
 //!
 //! The core never reads entropy: anything random (today, the
-//! [`DemandDispatcher`](crate::DemandDispatcher)'s shuffle on first dispatch) comes from a
+//! [`DemandDispatcher`](crate::dispatcher::DemandDispatcher)'s shuffle on first dispatch) comes from a
 //! [SplitMix64] seeded by the caller, so the same seed gives the same choice on every
 //! platform, with or without `std`. SplitMix64 (Steele, Lea and Flood, 2014) is small, fast
 //! and statistically good enough for load balancing; it is not cryptographic.

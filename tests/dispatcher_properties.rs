@@ -30,6 +30,7 @@
 use genstage::dispatcher::{BroadcastDispatcher, DemandDispatcher, DemandOptions};
 use genstage::dispatcher::{Dispatcher, Recorded};
 use genstage::options::Selector;
+use genstage::runtime::*;
 use genstage::*;
 use proptest::prelude::*;
 use std::collections::{HashSet, VecDeque};

@@ -15,6 +15,7 @@
 //! ([`Flow::StopWhenDrained`]), no event is discarded or lost under any dispatcher.
 
 use genstage::dispatcher::{BroadcastDispatcher, DemandDispatcher, PartitionDispatcher};
+use genstage::runtime::*;
 use genstage::sim::{Handle, Sim};
 use genstage::storage::Heap;
 use genstage::*;

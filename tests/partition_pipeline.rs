@@ -4,6 +4,7 @@
 
 use genstage::dispatcher::PartitionDispatcher;
 use genstage::dispatcher::partition::default_partition;
+use genstage::runtime::*;
 use genstage::sim::{Handle, Sim};
 use genstage::storage::{Fixed, Heap, Storage};
 use genstage::*;

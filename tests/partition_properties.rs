@@ -20,6 +20,7 @@
 
 use genstage::dispatcher::partition::{HashFn, default_partition};
 use genstage::dispatcher::{Dispatcher, PartitionDispatcher, Recorded};
+use genstage::runtime::*;
 use genstage::storage::{Fixed, Heap, Storage};
 use genstage::*;
 use proptest::prelude::*;
@@ -416,7 +417,7 @@ struct Numbers {
 impl Producer<Msg> for Numbers {
     type Event = u64;
     fn handle_demand(&mut self, demand: usize, out: &mut Emit<'_, u64>) -> Flow {
-        out.extend(self.next..self.next + demand as u64);
+        let _ = out.extend(self.next..self.next + demand as u64);
         self.next += demand as u64;
         Flow::Continue
     }
@@ -428,7 +429,7 @@ impl Producer<Msg> for Numbers {
     }
     fn handle_call(&mut self, request: Msg, _: &mut Reply<Msg>, out: &mut Emit<'_, u64>) -> Flow {
         if let Msg::Emit(k) = request {
-            out.extend(self.next..self.next + k as u64);
+            let _ = out.extend(self.next..self.next + k as u64);
             self.next += k as u64;
         }
         Flow::Continue

@@ -9,6 +9,8 @@
 //! - PartitionDispatcher: see the marked section at the end.
 
 use genstage::dispatcher::Dispatcher;
+use genstage::dispatcher::*;
+use genstage::runtime::*;
 use genstage::sim::{Handle, Sim};
 use genstage::storage::Heap;
 use genstage::*;

@@ -14,13 +14,15 @@
 
 use genstage::buffer::Buffer;
 use genstage::demand::AutoDemand;
+use genstage::runtime::{
+    MarkerId, Outbox, Output, Record, Report, StageStats, SubscriptionStats, ToConsumer, ToProducer,
+};
 use genstage::sim::{Handle, Sim, TraceEntry};
 use genstage::storage::Heap;
 use genstage::{
     Batch, CancelMode, Cancellation, Consumer, ConsumerRole, ConsumerStage, Ctx, DemandMode, Emit,
-    Flow, Keep, MarkerId, Outbox, Output, Producer, ProducerConsumer, ProducerConsumerStage,
-    ProducerOptions, ProducerStage, Reason, Record, Reply, Report, Stage, StageId, StageStats,
-    SubId, Subscribe, SubscribeOptions, Subscribed, SubscriptionStats, ToConsumer, ToProducer,
+    Flow, Keep, Producer, ProducerConsumer, ProducerConsumerStage, ProducerOptions, ProducerStage,
+    Reason, Reply, Stage, StageId, SubId, Subscribe, SubscribeOptions, Subscribed,
 };
 use proptest::prelude::*;
 use std::cell::RefCell;

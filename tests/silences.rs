@@ -3,6 +3,8 @@
 //! stop or in flight, and a pipeline that is idle without being done.
 
 use genstage::dispatcher::{BroadcastDispatcher, PartitionDispatcher};
+use genstage::error::*;
+use genstage::runtime::*;
 use genstage::sim::{Sim, TraceKind};
 use genstage::storage::Heap;
 use genstage::*;

@@ -37,8 +37,7 @@
 //!     fn handle_demand(&mut self, demand: usize, out: &mut Emit<'_, u64>) -> Flow {
 //!         if self.0 >= 100 { return Flow::Stop(Reason::Normal) }
 //!         let end = (self.0 + demand as u64).min(100);
-//!         out.extend(self.0..end);
-//!         self.0 = end;
+//!         self.0 += out.extend(self.0..end) as u64;
 //!         Flow::Continue
 //!     }
 //! }
@@ -47,7 +46,8 @@
 //!     type In = u64;
 //!     type Out = u64;
 //!     fn handle_events(&mut self, events: Batch<'_, u64>, _: SubId, out: &mut Emit<'_, u64>) -> Flow {
-//!         out.extend(events.map(|e| e * 2));
+//!         let taken = out.extend(events.map(|e| e * 2));
+//!         debug_assert_eq!(taken, out.len()); // growable storage takes everything
 //!         Flow::Continue
 //!     }
 //! }
@@ -83,13 +83,13 @@ pub use trace::{ToProducerKind, TraceEntry, TraceKind};
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use genstage::ConsumerStage;
 use genstage::dispatcher::Dispatch;
-use genstage::{
-    Consumer, ConsumerRole, OptionsError, Producer, ProducerConsumer, ProducerConsumerStage,
-    ProducerOptions, ProducerRole, ProducerStage, Reason, Stage, StageId, StageSummary, SubId,
-    Subscribe, SubscribeError, ToConsumer, ToProducer,
+use genstage::error::{OptionsError, SubscribeError};
+use genstage::runtime::{
+    ConsumerRole, ConsumerStage, ProducerConsumerStage, ProducerRole, ProducerStage, Stage,
+    StageId, StageSummary, ToConsumer, ToProducer,
 };
+use genstage::{Consumer, Producer, ProducerConsumer, ProducerOptions, Reason, SubId, Subscribe};
 use net::{Body, Envelope, Net, Node};
 
 struct Slot {

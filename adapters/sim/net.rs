@@ -6,10 +6,10 @@ use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::any::Any;
-use genstage::{
-    DiscardReason, Outbox, Output, Reason, Report, Stage, StageId, StageSummary, SubId, ToConsumer,
-    ToProducer,
+use genstage::runtime::{
+    DiscardReason, Outbox, Output, Report, Stage, StageId, StageSummary, ToConsumer, ToProducer,
 };
+use genstage::{Reason, SubId};
 
 /// A message on its way, with its payload type erased.
 pub(super) enum Body {

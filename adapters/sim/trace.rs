@@ -1,6 +1,7 @@
 //! The trace: one line-like entry per delivery, report, stop and drop.
 
-use genstage::{Reason, Report, StageId, SubId};
+use genstage::runtime::{Report, StageId};
+use genstage::{Reason, SubId};
 
 /// Which message a consumer-role stage sent its producer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,6 +3,8 @@
 #![no_std]
 
 use genstage::storage::Fixed;
+use genstage::dispatcher::*;
+use genstage::runtime::*;
 use genstage::*;
 
 #[panic_handler]

@@ -126,9 +126,7 @@ impl<S: Storage> DemandDispatcher<S> {
     /// A dispatcher with options (`max_demand` must be ≥ 1).
     pub fn with_options(opts: DemandOptions) -> Result<Self, OptionsError> {
         if opts.max_demand == Some(0) {
-            return Err(OptionsError::Dispatcher(
-                "expected max_demand to be equal to or greater than 1, got: 0",
-            ));
+            return Err(OptionsError::DispatcherMaxDemandZero);
         }
         Ok(Self {
             max: opts.max_demand,

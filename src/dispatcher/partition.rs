@@ -27,7 +27,7 @@
 //! // 3 was dropped (counted, and it used up no demand). Once 4 events were routed, nothing
 //! // more was owed: 6, 7 and 8 stay unhashed (6 is dropped only once owed and hashed).
 //! assert_eq!(ctx.sent, vec![(even, vec![2, 4]), (odd, vec![1, 5])]);
-//! assert_eq!(ctx.discarded, vec![(1, genstage::DiscardReason::Dispatcher)]);
+//! assert_eq!(ctx.discarded, vec![(1, genstage::runtime::DiscardReason::Dispatcher)]);
 //! assert_eq!(events, [6, 7, 8]); // leftovers, for the producer's buffer
 //! assert_eq!(d.waiting(), 0);
 //! ```
@@ -47,6 +47,7 @@
 //! ```
 //! use genstage::dispatcher::PartitionDispatcher;
 //! use genstage::storage::Heap;
+//! use genstage::runtime::*;
 //! use genstage::*;
 //!
 //! struct Numbers(u64);
@@ -333,14 +334,7 @@ impl core::error::Error for PartitionsError {}
 
 impl From<PartitionsError> for OptionsError {
     fn from(e: PartitionsError) -> Self {
-        Self::Dispatcher(match e {
-            PartitionsError::NoPartitions => {
-                "expected partitions to be equal to or greater than 1, got: 0"
-            }
-            PartitionsError::ExceedsStorage { .. } => {
-                "expected partitions to be at most the storage capacity"
-            }
-        })
+        Self::Partitions(e)
     }
 }
 
@@ -872,7 +866,14 @@ mod tests {
         );
         assert_eq!(
             OptionsError::from(e.unwrap()),
-            OptionsError::Dispatcher("expected partitions to be at most the storage capacity")
+            OptionsError::Partitions(PartitionsError::ExceedsStorage {
+                partitions: 3,
+                capacity: 2
+            })
+        );
+        assert_eq!(
+            OptionsError::from(e.unwrap()).to_string(),
+            "expected partitions to be at most the storage capacity 2, got: 3"
         );
         assert!(PartitionDispatcher::<u32, Fixed<2, 2>>::new(2, mod2).is_ok());
     }

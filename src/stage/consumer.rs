@@ -2,7 +2,8 @@
 
 use crate::behaviour::{Consumer, Flow, Subscribed};
 use crate::callbacks::{AskError, Batch, Ctx, Reply};
-use crate::consumer_side::{ConsumerSide, SubscribeError, UpCtx};
+use crate::consumer_side::{ConsumerSide, UpCtx};
+use crate::error::SubscribeError;
 use crate::id::{StageId, SubId};
 use crate::message::{DiscardReason, Outbox, Output, Report, SendError, ToConsumer, ToProducer};
 use crate::options::{Subscribe, SubscribeOptions};

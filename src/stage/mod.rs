@@ -21,12 +21,12 @@ pub mod producer_consumer;
 mod tests;
 mod upstream;
 
+use crate::error::{AskError, SubscribeError};
 use crate::id::{StageId, SubId};
 use crate::message::{Outbox, SendError, ToConsumer, ToProducer};
 use crate::options::Subscribe;
 use crate::reason::Reason;
 use crate::stats::StageStats;
-use crate::{AskError, SubscribeError};
 
 #[allow(unused_imports)] // for the docs
 use crate::message::Report;
@@ -123,7 +123,7 @@ pub trait Stage {
         msg: Self::Msg,
         out: &mut O,
     ) -> Result<(), SendError<Self::Msg>>;
-    /// A call; the reply comes out as [`Output::Reply`](crate::Output::Reply). A stopped stage
+    /// A call; the reply comes out as [`Output::Reply`](crate::runtime::Output::Reply). A stopped stage
     /// hands it back with [`SendError::Stopped`].
     fn call<O: Outbox<Self::In, Self::Out, Self::Msg>>(
         &mut self,
@@ -132,7 +132,7 @@ pub trait Stage {
     ) -> Result<(), SendError<Self::Msg>>;
     /// Stops the stage now, from outside (a kill, a shutdown), as if a callback had returned
     /// [`Flow::Stop`](crate::Flow::Stop): what it holds is counted as discarded, then
-    /// [`Output::Stop`](crate::Output::Stop) goes out. Stopping a stopped stage does nothing.
+    /// [`Output::Stop`](crate::runtime::Output::Stop) goes out. Stopping a stopped stage does nothing.
     fn stop<O: Outbox<Self::In, Self::Out, Self::Msg>>(&mut self, reason: Reason, out: &mut O);
 }
 

@@ -2,8 +2,9 @@
 
 use crate::behaviour::{Flow, ProducerConsumer, Subscribed};
 use crate::callbacks::{AskError, Batch, Emit, Reply};
-use crate::consumer_side::{ConsumerSide, SubscribeError, UpCtx};
+use crate::consumer_side::{ConsumerSide, UpCtx};
 use crate::dispatcher::{Dispatch, Dispatcher};
+use crate::error::SubscribeError;
 use crate::id::{StageId, SubId};
 use crate::message::{DiscardReason, Outbox, Output, Report, SendError, ToConsumer, ToProducer};
 use crate::options::{

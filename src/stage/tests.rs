@@ -1,4 +1,7 @@
 //! The stages on fixed-capacity storage, as a no-alloc host runs them.
+use crate::dispatcher::*;
+use crate::error::*;
+use crate::runtime::*;
 use crate::storage::Fixed;
 use crate::*;
 
@@ -164,14 +167,17 @@ fn dispatch_round<D: Dispatcher<u32>>(
 
 #[test]
 fn broadcast_and_partition_dispatchers_run_on_fixed_storage() {
-    let b = dispatch_round(crate::BroadcastDispatcher::<u32, Store>::new(), false);
+    let b = dispatch_round(
+        crate::dispatcher::BroadcastDispatcher::<u32, Store>::new(),
+        false,
+    );
     // The first consumer's 4 went out before the second subscribed; the second's ask does
     // not raise the minimum demand (the first has none left), so nothing more is made.
     assert_eq!(b.stats().events_out, 4);
     assert_eq!(b.stats().emitted, 4);
     assert_eq!(b.dispatcher().waiting(), 0);
     let p = dispatch_round(
-        crate::PartitionDispatcher::<u32, Store>::with_default_hash(2).unwrap(),
+        crate::dispatcher::PartitionDispatcher::<u32, Store>::with_default_hash(2).unwrap(),
         true,
     );
     // 8 events were owed and made; each is sent or waits in its partition's queue.
@@ -194,7 +200,7 @@ fn a_producer_consumer_counts_input_beyond_its_fixed_queue() {
             _: SubId,
             out: &mut Emit<'_, u32>,
         ) -> Flow {
-            out.extend(events);
+            let _ = out.extend(events);
             Flow::Continue
         }
     }

@@ -4,7 +4,8 @@
 
 use crate::behaviour::Subscribed;
 use crate::callbacks::{AskError, Upstream};
-use crate::consumer_side::{ConsumerSide, SubscribeError, UpCtx};
+use crate::consumer_side::{ConsumerSide, UpCtx};
+use crate::error::SubscribeError;
 use crate::id::{StageId, SubId};
 use crate::message::Outbox;
 use crate::options::{Subscribe, SubscribeOptions};

@@ -2,6 +2,7 @@
 //! the chunk that crosses `min` (spec §5).
 
 use crate::common::*;
+use genstage::runtime::*;
 use genstage::*;
 
 /// A raw producer X.

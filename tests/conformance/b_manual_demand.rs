@@ -1,6 +1,8 @@
 //! B. Manual demand: no automatic asks; each message is one `handle_events` call (spec §6).
 
 use crate::common::*;
+use genstage::error::*;
+use genstage::runtime::*;
 use genstage::*;
 
 #[test]

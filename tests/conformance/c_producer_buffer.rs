@@ -1,6 +1,7 @@
 //! C. Producer demand and buffer (spec §7, §9).
 
 use crate::common::*;
+use genstage::runtime::*;
 use genstage::*;
 
 /// A raw consumer X.

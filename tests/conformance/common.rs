@@ -17,6 +17,8 @@
 //!   [`events`], ...) and [`assert_trace`], which points at the first entry that differs.
 #![allow(dead_code)] // each test module uses its own subset
 
+use genstage::error::*;
+use genstage::runtime::*;
 use genstage::sim::{Handle, Observed, Sim, SimOutbox};
 use genstage::*;
 use std::cell::RefCell;
@@ -221,11 +223,11 @@ impl Producer<Msg> for TestProducer {
             Kind::Counter(k) => {
                 let from = *k;
                 *k += demand as u32;
-                out.extend(ns(from..*k));
+                let _ = out.extend(ns(from..*k));
             }
             Kind::Silent => {}
             Kind::DemandEcho => {
-                out.extend([Ev::N(demand as u32)]);
+                let _ = out.extend([Ev::N(demand as u32)]);
             }
         }
         Flow::Continue
@@ -241,7 +243,7 @@ impl Producer<Msg> for TestProducer {
 
     fn handle_cancel(&mut self, how: Cancellation, sub: SubId, out: &mut Emit<'_, Ev>) -> Flow {
         self.seen.record(Cb::Cancel(how, sub));
-        out.extend(self.cancel_emits.iter().copied());
+        let _ = out.extend(self.cancel_emits.iter().copied());
         Flow::Continue
     }
 
@@ -269,7 +271,7 @@ impl Producer<Msg> for TestProducer {
 fn info_flow(msg: Msg, out: &mut Emit<'_, Ev>) -> Flow {
     match msg {
         Msg::Emit(events) => {
-            out.extend(events);
+            let _ = out.extend(events);
             Flow::Continue
         }
         Msg::Stop(r) => Flow::Stop(r),
@@ -280,13 +282,13 @@ fn info_flow(msg: Msg, out: &mut Emit<'_, Ev>) -> Flow {
 fn call_flow(request: Msg, reply: &mut Reply<Msg>, out: &mut Emit<'_, Ev>) -> Flow {
     match request {
         Msg::Emit(events) => {
-            out.extend(events);
+            let _ = out.extend(events);
             reply.reply(Msg::Ok);
             Flow::Continue
         }
         Msg::EmitReplyFirst(events) => {
             reply.reply_now(Msg::Ok);
-            out.extend(events);
+            let _ = out.extend(events);
             Flow::Continue
         }
         Msg::Stop(r) => {
@@ -476,7 +478,7 @@ impl ProducerConsumer<Msg> for TestPc {
         let events: Vec<Ev> = events.collect();
         self.seen.record(Cb::Events(from, events.clone()));
         if self.double {
-            out.extend(doubled(&events));
+            let _ = out.extend(doubled(&events));
         }
         match self.stop_on_events {
             Some(reason) => Flow::Stop(reason),

@@ -1,6 +1,8 @@
 //! D. Accumulate mode: demand and emitted events are held, in order, until forward (spec §8).
 
 use crate::common::*;
+use genstage::error::*;
+use genstage::runtime::*;
 use genstage::*;
 
 /// A raw consumer X.
@@ -123,7 +125,7 @@ fn d_q7_a_producer_consumer_reports_forward_and_refuses_accumulate() {
         type In = u8;
         type Out = u8;
         fn handle_events(&mut self, e: Batch<'_, u8>, _: SubId, out: &mut Emit<'_, u8>) -> Flow {
-            out.extend(e);
+            let _ = out.extend(e);
             Flow::Continue
         }
     }

@@ -2,6 +2,7 @@
 //! dispatched (spec §10).
 
 use crate::common::*;
+use genstage::runtime::*;
 use genstage::*;
 
 /// A raw consumer X.

@@ -2,6 +2,9 @@
 
 use crate::common::*;
 use genstage::dispatcher::DemandOptions;
+use genstage::dispatcher::*;
+use genstage::error::*;
+use genstage::runtime::*;
 use genstage::sim::{Sim, TraceKind};
 use genstage::*;
 
@@ -438,11 +441,10 @@ fn f8_bad_dispatcher_options_are_rejected_at_construction() {
         DemandOptions::new().max_demand(0),
     )
     .err();
+    assert_eq!(e, Some(OptionsError::DispatcherMaxDemandZero));
     assert_eq!(
-        e,
-        Some(OptionsError::Dispatcher(
-            "expected max_demand to be equal to or greater than 1, got: 0"
-        ))
+        OptionsError::DispatcherMaxDemandZero.to_string(),
+        "expected max_demand to be equal to or greater than 1, got: 0"
     );
     assert_eq!(
         e.unwrap().to_string(),

@@ -1,6 +1,9 @@
 //! G. Cancellation semantics (spec §15).
 
 use crate::common::*;
+use genstage::dispatcher::*;
+use genstage::error::*;
+use genstage::runtime::*;
 use genstage::*;
 
 /// A raw consumer X.
@@ -331,7 +334,7 @@ impl Producer<Msg> for Finite {
         let take = demand.min(self.items.len()) as u32;
         let from = self.items.start;
         self.items.start += take;
-        out.extend(ns(from..from + take));
+        let _ = out.extend(ns(from..from + take));
         self.done = self.items.is_empty();
         Flow::Continue
     }

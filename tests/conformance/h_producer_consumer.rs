@@ -2,6 +2,8 @@
 //! one FIFO input queue across producers (spec §16).
 
 use crate::common::*;
+use genstage::error::*;
+use genstage::runtime::*;
 use genstage::*;
 
 /// Raw peers.

@@ -5,6 +5,8 @@
 //! I7 runs a producer stage with raw peers as consumers and checks the exact outputs.
 
 use genstage::dispatcher::{DemandDispatcher, DemandOptions, Dispatcher, Recorded};
+use genstage::error::*;
+use genstage::runtime::*;
 use genstage::*;
 use std::collections::VecDeque;
 
@@ -243,7 +245,7 @@ fn i6_max_demand_warning() {
     // max_demand 0 is an options error.
     assert!(matches!(
         Demand::with_options(DemandOptions::new().max_demand(0)),
-        Err(OptionsError::Dispatcher(_))
+        Err(OptionsError::DispatcherMaxDemandZero)
     ));
 }
 
@@ -268,7 +270,7 @@ impl Producer<Vec<u32>> for Silent {
         reply: &mut Reply<Vec<u32>>,
         out: &mut Emit<'_, u32>,
     ) -> Flow {
-        out.extend(request);
+        let _ = out.extend(request);
         reply.reply(Vec::new());
         Flow::Continue
     }

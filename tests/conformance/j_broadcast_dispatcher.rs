@@ -8,6 +8,7 @@
 //! are asked back), the test says so next to the line that differs.
 
 use genstage::dispatcher::{BroadcastDispatcher, DispatchContext, Dispatcher, Recorded};
+use genstage::runtime::*;
 use genstage::sim::{Sim, ToProducerKind, TraceKind};
 use genstage::storage::Deque;
 use genstage::*;
@@ -268,7 +269,7 @@ impl Producer<Vec<u32>> for Silent {
         reply: &mut Reply<Vec<u32>>,
         out: &mut Emit<'_, u32>,
     ) -> Flow {
-        out.extend(request);
+        let _ = out.extend(request);
         reply.reply(Vec::new());
         Flow::Continue
     }

@@ -3,6 +3,8 @@
 
 use genstage::dispatcher::partition::{PartitionDiscards, PartitionsError};
 use genstage::dispatcher::{Dispatcher, PartitionDispatcher, Recorded};
+use genstage::error::*;
+use genstage::runtime::*;
 use genstage::sim::Sim;
 use genstage::*;
 use std::collections::VecDeque;
@@ -187,8 +189,8 @@ fn k7_errors_are_typed_refusals_and_counted_discards() {
         "expected partitions to be equal to or greater than 1, got: 0"
     );
     assert_eq!(
-        OptionsError::from(PartitionsError::NoPartitions),
-        OptionsError::Dispatcher("expected partitions to be equal to or greater than 1, got: 0")
+        OptionsError::from(PartitionsError::NoPartitions).to_string(),
+        "expected partitions to be equal to or greater than 1, got: 0"
     );
     // Named partitions without a hash cannot be written: names are the user's mapping to
     // indices, and `with_default_hash` needs `E: PartitionHash` (a compile_fail doc test on
@@ -293,7 +295,7 @@ impl Producer<Msg> for Silent {
         out: &mut Emit<'_, u64>,
     ) -> Flow {
         if let Msg::Emit(events) = request {
-            out.extend(events);
+            let _ = out.extend(events);
         }
         reply.reply(Msg::Done);
         Flow::Continue
@@ -411,7 +413,7 @@ fn k7_in_the_sim_only_the_offending_subscription_is_cancelled() {
         type Event = u64;
         fn handle_demand(&mut self, demand: usize, out: &mut Emit<'_, u64>) -> Flow {
             let end = (self.0 + demand as u64).min(20);
-            out.extend((self.0..end).map(|x| 2 * x));
+            let _ = out.extend((self.0..end).map(|x| 2 * x));
             self.0 = end;
             Flow::Continue
         }
