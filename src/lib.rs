@@ -197,16 +197,12 @@ extern crate self as genstage;
 extern crate std;
 
 pub mod behaviour;
-pub mod buffer;
 pub mod callbacks;
-mod consumer_side;
-pub mod demand;
 pub mod dispatcher;
 pub mod error;
 pub mod id;
 pub mod message;
 pub mod options;
-mod producer_side;
 pub mod reason;
 #[cfg(feature = "alloc")]
 mod recorder;
@@ -214,6 +210,9 @@ pub mod rng;
 pub mod stage;
 pub mod stats;
 pub mod storage;
+
+pub use stage::downstream::buffer;
+pub use stage::upstream::demand;
 
 #[cfg(feature = "sim")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sim")))]

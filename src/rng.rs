@@ -25,6 +25,25 @@ pub struct SplitMix64 {
     state: u64,
 }
 
+/// SplitMix64's increment, the golden ratio in 64 bits.
+const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// The first output of the SplitMix64 generator seeded with `x`: `x` plus the golden-ratio
+/// increment `0x9E3779B97F4A7C15`, then SplitMix64's finalizer (shifts 30, 27, 31 and the
+/// multipliers `0xBF58476D1CE4E5B9`, `0x94D049BB133111EB`). A bijection on `u64` that spreads
+/// consecutive values evenly; the generator and the partition dispatcher's default hash share
+/// it.
+///
+/// ```
+/// assert_eq!(genstage::rng::splitmix64(0), 0xE220_A839_7B1D_CDAF);
+/// ```
+pub const fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(GOLDEN_GAMMA);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 impl SplitMix64 {
     /// A generator whose sequence is fixed by `seed`.
     pub const fn new(seed: u64) -> Self {
@@ -33,11 +52,9 @@ impl SplitMix64 {
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        let z = splitmix64(self.state);
+        self.state = self.state.wrapping_add(GOLDEN_GAMMA);
+        z
     }
 
     /// A number uniformly drawn from `0..n`; 0 when `n` is 0.

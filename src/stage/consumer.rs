@@ -2,13 +2,14 @@
 
 use crate::behaviour::{Consumer, Flow, Subscribed};
 use crate::callbacks::{AskError, Batch, Ctx, Reply};
-use crate::consumer_side::{ConsumerSide, UpCtx};
 use crate::error::SubscribeError;
 use crate::id::{StageId, SubId};
 use crate::message::{DiscardReason, Outbox, Output, Report, SendError, ToConsumer, ToProducer};
 use crate::options::{Subscribe, SubscribeOptions};
 use crate::reason::{Cancellation, Reason};
-use crate::stage::upstream::Guest;
+use crate::stage::upstream::UpstreamFlows;
+use crate::stage::upstream::side::unknown_events;
+use crate::stage::upstream::side::{ConsumerSide, UpCtx};
 use crate::stage::{ConsumerRole, Stage, StageKind, StageSummary};
 use crate::stats::{StageStats, SubscriptionStats};
 use crate::storage::{DefaultStorage, List, Storage};
@@ -277,23 +278,7 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
     }
 }
 
-/// Events on a subscription the stage does not know: dropped, counted, and the producer is
-/// told to cancel it (spec §3.8).
-pub(crate) fn unknown_events<In, Out, M, O: Outbox<In, Out, M>>(
-    sub: SubId,
-    len: usize,
-    out: &mut O,
-    stats: &mut StageStats,
-) {
-    stats.discarded.add(DiscardReason::UnknownSubscription, len);
-    out.push(Output::Report(Report::UnknownSubscription { sub }));
-    out.push(Output::ToProducer(ToProducer::Cancel {
-        sub,
-        reason: Reason::UnknownSubscription,
-    }));
-}
-
-impl<B, M, S, Out> Guest<B::Event, Out, M> for ConsumerStage<B, M, S>
+impl<B, M, S, Out> UpstreamFlows<B::Event, Out, M> for ConsumerStage<B, M, S>
 where
     B: Consumer<M>,
     S: Storage,

@@ -14,12 +14,12 @@
 //! caller ever names a type the stage does not use.
 
 pub mod consumer;
-mod downstream;
+pub(crate) mod downstream;
 pub mod producer;
 pub mod producer_consumer;
 #[cfg(test)]
 mod tests;
-mod upstream;
+pub(crate) mod upstream;
 
 use crate::error::{AskError, SubscribeError};
 use crate::id::{StageId, SubId};

@@ -9,9 +9,9 @@ use crate::options::{
     BufferSize, DEFAULT_PRODUCER_BUFFER, DemandMode, OptionsError, ProducerOptions,
     SubscribeOptions,
 };
-use crate::producer_side::{Held, ProducerSide, SelfMsg};
 use crate::reason::{Cancellation, Reason};
-use crate::stage::downstream::{Host, Parts};
+use crate::stage::downstream::side::{Held, ProducerSide, SelfMsg};
+use crate::stage::downstream::{DownstreamFlows, Parts};
 use crate::stage::{ProducerRole, Stage, StageKind, StageSummary};
 use crate::stats::{StageStats, SubscriptionStats};
 use crate::storage::{DefaultStorage, Deque, Storage};
@@ -378,7 +378,7 @@ where
     }
 }
 
-impl<In, B, M, S, D> Host<In, M> for ProducerStage<B, M, S, D>
+impl<In, B, M, S, D> DownstreamFlows<In, M> for ProducerStage<B, M, S, D>
 where
     B: Producer<M>,
     S: Storage,

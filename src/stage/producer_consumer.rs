@@ -2,7 +2,6 @@
 
 use crate::behaviour::{Flow, ProducerConsumer, Subscribed};
 use crate::callbacks::{AskError, Batch, Emit, Reply};
-use crate::consumer_side::{ConsumerSide, UpCtx};
 use crate::dispatcher::{Dispatch, Dispatcher};
 use crate::error::SubscribeError;
 use crate::id::{StageId, SubId};
@@ -10,11 +9,12 @@ use crate::message::{DiscardReason, Outbox, Output, Report, SendError, ToConsume
 use crate::options::{
     BufferSize, Keep, OptionsError, ProducerOptions, Subscribe, SubscribeOptions,
 };
-use crate::producer_side::{ProducerSide, SelfMsg};
 use crate::reason::{CancelMode, Cancellation, Reason};
-use crate::stage::consumer::unknown_events;
-use crate::stage::downstream::{Host, Parts};
-use crate::stage::upstream::Guest;
+use crate::stage::downstream::side::{ProducerSide, SelfMsg};
+use crate::stage::downstream::{DownstreamFlows, Parts};
+use crate::stage::upstream::UpstreamFlows;
+use crate::stage::upstream::side::unknown_events;
+use crate::stage::upstream::side::{ConsumerSide, UpCtx};
 use crate::stage::{ConsumerRole, ProducerRole, Stage, StageKind, StageSummary};
 use crate::stats::{StageStats, SubscriptionStats};
 use crate::storage::{DefaultStorage, Deque, List, Storage};
@@ -641,7 +641,7 @@ where
     }
 }
 
-impl<B, M, S, D> Host<B::In, M> for ProducerConsumerStage<B, M, S, D>
+impl<B, M, S, D> DownstreamFlows<B::In, M> for ProducerConsumerStage<B, M, S, D>
 where
     B: ProducerConsumer<M>,
     S: Storage,
@@ -676,7 +676,7 @@ where
     }
 }
 
-impl<B, M, S, D> Guest<B::In, B::Out, M> for ProducerConsumerStage<B, M, S, D>
+impl<B, M, S, D> UpstreamFlows<B::In, B::Out, M> for ProducerConsumerStage<B, M, S, D>
 where
     B: ProducerConsumer<M>,
     S: Storage,

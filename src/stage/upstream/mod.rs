@@ -1,21 +1,24 @@
 //! The upstream protocol shared by consumers and producer_consumers: subscribing to a
 //! producer, asking on a manual subscription and cancelling one (spec §4.7–§4.9, §6.3). Each
-//! stage kind supplies the few steps that differ ([`Guest`]); the flows are written once here.
+//! stage kind supplies the few steps that differ ([`UpstreamFlows`]); the flows are written once here.
+
+pub mod demand;
+pub(crate) mod side;
 
 use crate::behaviour::Subscribed;
 use crate::callbacks::{AskError, Upstream};
-use crate::consumer_side::{ConsumerSide, UpCtx};
 use crate::error::SubscribeError;
 use crate::id::{StageId, SubId};
 use crate::message::Outbox;
 use crate::options::{Subscribe, SubscribeOptions};
 use crate::reason::Reason;
+use crate::stage::upstream::side::{ConsumerSide, UpCtx};
 use crate::stats::StageStats;
 use crate::storage::Storage;
 
 /// A stage with a consumer side. `In` is the event type it takes from producers, `Out` the one
 /// its outbox carries downstream.
-pub(crate) trait Guest<In, Out, M> {
+pub(crate) trait UpstreamFlows<In, Out, M> {
     type S: Storage;
 
     /// The consumer side and the stage's counters, borrowed together.

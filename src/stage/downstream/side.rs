@@ -2,12 +2,12 @@
 //! this stage, the dispatcher, the buffer, the accumulate log, info markers and the stage's
 //! queue of messages to itself.
 
-use crate::buffer::Buffer;
 use crate::dispatcher::{DispatchContext, Dispatcher};
 use crate::id::{MarkerId, StageId, SubId};
 use crate::message::{DiscardReason, Outbox, Output, Report, ToConsumer};
 use crate::options::{DemandMode, Keep, SubscribeOptions};
 use crate::reason::Reason;
+use crate::stage::downstream::buffer::Buffer;
 use crate::stats::{StageStats, SubscriptionStats};
 use crate::storage::{Deque, List, Storage};
 use core::marker::PhantomData;

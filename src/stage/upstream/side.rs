@@ -3,12 +3,12 @@
 
 use crate::behaviour::Flow;
 use crate::callbacks::{AskError, Upstream};
-use crate::demand::AutoDemand;
 use crate::error::SubscribeError;
 use crate::id::{StageId, SubId};
-use crate::message::{Outbox, Output, Report, ToProducer};
+use crate::message::{DiscardReason, Outbox, Output, Report, ToProducer};
 use crate::options::SubscribeOptions;
 use crate::reason::{CancelMode, Reason};
+use crate::stage::upstream::demand::AutoDemand;
 use crate::stats::{StageStats, SubscriptionStats};
 use crate::storage::{List, Storage};
 use core::marker::PhantomData;
@@ -241,6 +241,22 @@ impl<S: Storage> ConsumerSide<S> {
             }
         }
     }
+}
+
+/// Events on a subscription the stage does not know: dropped, counted, and the producer is
+/// told to cancel it (spec §3.8).
+pub(crate) fn unknown_events<In, Out, M, O: Outbox<In, Out, M>>(
+    sub: SubId,
+    len: usize,
+    out: &mut O,
+    stats: &mut StageStats,
+) {
+    stats.discarded.add(DiscardReason::UnknownSubscription, len);
+    out.push(Output::Report(Report::UnknownSubscription { sub }));
+    out.push(Output::ToProducer(ToProducer::Cancel {
+        sub,
+        reason: Reason::UnknownSubscription,
+    }));
 }
 
 #[cfg(test)]

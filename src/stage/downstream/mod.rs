@@ -1,14 +1,19 @@
 //! The downstream protocol shared by producers and producer_consumers: consumers subscribing,
 //! asking and leaving (spec §3.4–§3.7, §11.3, §15.2). Each stage kind supplies the few steps
-//! that differ ([`Host`]); the flows themselves are written once here.
+//! that differ ([`DownstreamFlows`]); the flows themselves are written once here. The role's
+//! state lives beside them: [`side`] (consumers, dispatcher, self-queue, infos), [`buffer`]
+//! (the producer buffer with info markers).
+
+pub mod buffer;
+pub(crate) mod side;
 
 use crate::behaviour::Flow;
 use crate::dispatcher::Dispatcher;
 use crate::id::{StageId, SubId};
 use crate::message::{Outbox, Output, Report, ToProducer};
 use crate::options::SubscribeOptions;
-use crate::producer_side::{Admit, ProducerSide};
 use crate::reason::{Cancellation, Reason};
+use crate::stage::downstream::side::{Admit, ProducerSide};
 use crate::stats::StageStats;
 use crate::storage::Storage;
 
@@ -16,7 +21,7 @@ use crate::storage::Storage;
 pub(crate) type Parts<'a, E, M, D, S> = (&'a mut ProducerSide<E, M, D, S>, &'a mut StageStats);
 
 /// A stage with a producer side. `In` is the upstream event type its outbox carries.
-pub(crate) trait Host<In, M> {
+pub(crate) trait DownstreamFlows<In, M> {
     type Out;
     type D: Dispatcher<Self::Out>;
     type S: Storage;
