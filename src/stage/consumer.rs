@@ -7,9 +7,9 @@ use crate::id::{StageId, SubId};
 use crate::message::{DiscardReason, Outbox, Output, Report, SendError, ToConsumer, ToProducer};
 use crate::options::{Subscribe, SubscribeOptions};
 use crate::reason::{Cancellation, Reason};
-use crate::stage::upstream::UpstreamFlows;
 use crate::stage::upstream::side::unknown_events;
 use crate::stage::upstream::side::{ConsumerSide, UpCtx};
+use crate::stage::upstream::{UpParts, UpstreamFlows};
 use crate::stage::{ConsumerRole, Stage, StageKind, StageSummary};
 use crate::stats::{StageStats, SubscriptionStats};
 use crate::storage::{DefaultStorage, List, Storage};
@@ -284,8 +284,11 @@ where
     S: Storage,
 {
     type S = S;
-    fn upstream(&mut self) -> (&mut ConsumerSide<S>, &mut StageStats) {
-        (&mut self.side, &mut self.stats)
+    fn upstream(&mut self) -> UpParts<'_, S> {
+        UpParts {
+            side: &mut self.side,
+            stats: &mut self.stats,
+        }
     }
     fn has_stopped(&self) -> bool {
         self.stopped.is_some()

@@ -10,7 +10,8 @@ use crate::options::{
     SubscribeOptions,
 };
 use crate::reason::{Cancellation, Reason};
-use crate::stage::downstream::side::{Held, ProducerSide, SelfMsg};
+use crate::stage::downstream::accumulate::Replay;
+use crate::stage::downstream::side::{ProducerSide, SelfMsg};
 use crate::stage::downstream::{DownstreamFlows, Parts};
 use crate::stage::{ProducerRole, Stage, StageKind, StageSummary};
 use crate::stats::{StageStats, SubscriptionStats};
@@ -102,7 +103,7 @@ where
     }
     /// Events held by accumulate mode.
     pub fn held_count(&self) -> usize {
-        self.side.held.len()
+        self.side.acc.len()
     }
     /// The demand mode.
     pub fn demand_mode(&self) -> DemandMode {
@@ -281,58 +282,21 @@ where
             // The held events that were taken from the buffer are older than what the buffer
             // still holds: they go back to its front and are served first, with the demand
             // they were taken for (per-subscription FIFO, spec §20.1).
-            let taken = core::mem::take(&mut self.side.held_taken).min(self.side.held.len());
-            if taken > 0 {
-                for _ in 0..taken {
-                    if let Some(e) = self.side.held.pop_front() {
-                        let moved = self.side.scratch.push_back(e);
-                        debug_assert!(moved.is_ok(), "scratch holds what held holds");
-                    }
-                }
-                while let Some(e) = self.side.scratch.pop_back() {
-                    self.side.buffer.unpop(e);
-                }
-                if let Some(Held::Events(k)) = self.side.log.front_mut() {
-                    *k -= taken;
-                    if *k == 0 {
-                        self.side.log.pop_front();
-                    }
-                }
+            let taken = self.side.acc.return_taken(&mut self.side.scratch);
+            while let Some(e) = self.side.scratch.pop_back() {
+                self.side.buffer.unpop(e);
             }
             // Every buffered event is older than every held one still in the log, so the
             // buffer goes first to whoever can take it, even when no event was taken for an
             // ask (the DemandDispatcher's `pending` may have absorbed it; `Dispatcher::ready`).
             let _ = self.side.serve_from_buffer(taken, out, &mut self.stats);
-            while let Some(item) = self.side.log.pop_front() {
-                match item {
-                    Held::Events(n) => {
-                        for _ in 0..n {
-                            if let Some(e) = self.side.held.pop_front() {
-                                let moved = self.side.scratch.push_back(e);
-                                debug_assert!(moved.is_ok(), "scratch holds what held holds");
-                            }
-                        }
+            while let Some(step) = self.side.acc.next(&mut self.side.scratch) {
+                match step {
+                    Replay::Events(n) => {
                         self.stats.emitted -= n as u64; // counted when first emitted
                         self.dispatch(out);
                     }
-                    Held::Demand(d) => {
-                        let rest = self
-                            .side
-                            .serve_from_buffer(d, out, &mut self.stats)
-                            .uncovered;
-                        if rest > 0 && self.side.finishing.is_none() {
-                            // What handle_demand emits now is newer than the held events still
-                            // in the log: it goes behind them (held again), so that every
-                            // consumer gets events in emission order (spec §20.1). Callbacks
-                            // still run in the log's order (spec §8.3).
-                            let log = &self.side.log;
-                            if (0..log.len()).any(|i| matches!(log.get(i), Some(Held::Events(_)))) {
-                                self.side.mode = DemandMode::Accumulate;
-                            }
-                            self.emitting(out, |b, e| b.handle_demand(rest, e));
-                            self.side.mode = DemandMode::Forward;
-                        }
-                    }
+                    Replay::Demand(d) => self.replay_demand(d, out),
                 }
                 if self.stopped.is_some() {
                     break;
@@ -340,6 +304,24 @@ where
             }
         }
         self.run_self_queue(out);
+    }
+
+    /// A held demand replayed: the buffer first, then `handle_demand`. What it emits is newer
+    /// than the held events still in the log: it goes behind them (held again), so that every
+    /// consumer gets events in emission order (spec §20.1); callbacks still run in the log's
+    /// order (spec §8.3).
+    fn replay_demand<O: Outbox<B::Event, B::Event, M>>(&mut self, demand: usize, out: &mut O) {
+        let rest = self
+            .side
+            .serve_from_buffer(demand, out, &mut self.stats)
+            .uncovered;
+        if rest > 0 && self.side.finishing.is_none() {
+            if self.side.acc.holds_events() {
+                self.side.mode = DemandMode::Accumulate;
+            }
+            self.emitting(out, |b, e| b.handle_demand(rest, e));
+            self.side.mode = DemandMode::Forward;
+        }
     }
 
     /// Handles the messages the stage sent itself (released infos, dispatcher self-asks and
@@ -389,7 +371,10 @@ where
     type S = S;
 
     fn parts(&mut self) -> Parts<'_, B::Event, M, D, S> {
-        (&mut self.side, &mut self.stats)
+        Parts {
+            side: &mut self.side,
+            stats: &mut self.stats,
+        }
     }
     fn is_stopped(&self) -> bool {
         self.stopped.is_some()
@@ -446,7 +431,7 @@ where
             stopped: self.stopped,
             draining: self.draining(),
             buffered: self.side.buffer.len(),
-            held: self.side.held.len() + self.side.dispatcher.held(),
+            held: self.side.acc.len() + self.side.dispatcher.held(),
             queued: 0,
             outstanding: 0,
             stats: self.stats,

@@ -4,6 +4,7 @@
 //! state lives beside them: [`side`] (consumers, dispatcher, self-queue, infos), [`buffer`]
 //! (the producer buffer with info markers).
 
+pub(crate) mod accumulate;
 pub mod buffer;
 pub(crate) mod side;
 
@@ -18,7 +19,10 @@ use crate::stats::StageStats;
 use crate::storage::Storage;
 
 /// A producer side and the stage's counters, borrowed together.
-pub(crate) type Parts<'a, E, M, D, S> = (&'a mut ProducerSide<E, M, D, S>, &'a mut StageStats);
+pub(crate) struct Parts<'a, E, M, D, S: Storage> {
+    pub side: &'a mut ProducerSide<E, M, D, S>,
+    pub stats: &'a mut StageStats,
+}
 
 /// A stage with a producer side. `In` is the upstream event type its outbox carries.
 pub(crate) trait DownstreamFlows<In, M> {
@@ -58,7 +62,7 @@ pub(crate) trait DownstreamFlows<In, M> {
                 opts,
             } => self.consumer_subscribe(sub, previous, opts, out),
             ToProducer::Ask { sub, demand } => {
-                let (side, stats) = self.parts();
+                let Parts { side, stats } = self.parts();
                 if let Some(u) = side.ask(sub, demand, true, out, stats) {
                     self.demand(u, out);
                 }
@@ -86,7 +90,7 @@ pub(crate) trait DownstreamFlows<In, M> {
                 return;
             }
         }
-        if let Admit::Rejected = self.parts().0.admit(sub, out) {
+        if let Admit::Rejected = self.parts().side.admit(sub, out) {
             return;
         }
         let flow = self.subscribed(sub, &opts);
@@ -94,12 +98,12 @@ pub(crate) trait DownstreamFlows<In, M> {
         if self.is_stopped() {
             return;
         }
-        let (side, stats) = self.parts();
+        let Parts { side, stats } = self.parts();
         match side.dispatcher_subscribe(sub, &opts, out, stats) {
             Ok(u) => self.demand(u, out),
             Err(reason) => {
                 out.push(Output::Report(Report::SubscribeRefused { sub, reason }));
-                let (side, stats) = self.parts();
+                let Parts { side, stats } = self.parts();
                 side.remove(sub, Some(reason), false, out, stats);
                 let flow = self.cancelled(Cancellation::Cancel(reason), sub, out);
                 self.apply_flow(flow, out);
@@ -120,7 +124,7 @@ pub(crate) trait DownstreamFlows<In, M> {
             Cancellation::Cancel(r) => Some(r),
             Cancellation::Down(_) => None,
         };
-        let (side, stats) = self.parts();
+        let Parts { side, stats } = self.parts();
         let Some(u) = side.remove(sub, notify, true, out, stats) else {
             return;
         };
@@ -140,7 +144,7 @@ pub(crate) trait DownstreamFlows<In, M> {
         out: &mut O,
     ) {
         while !self.is_stopped() {
-            let Some(sub) = self.parts().0.consumers_of(stage) else {
+            let Some(sub) = self.parts().side.consumers_of(stage) else {
                 break;
             };
             self.consumer_end(sub, Cancellation::Down(reason), out);

@@ -7,6 +7,7 @@ use crate::id::{MarkerId, StageId, SubId};
 use crate::message::{DiscardReason, Outbox, Output, Report, ToConsumer};
 use crate::options::{DemandMode, Keep, SubscribeOptions};
 use crate::reason::Reason;
+use crate::stage::downstream::accumulate::Accumulator;
 use crate::stage::downstream::buffer::Buffer;
 use crate::stats::{StageStats, SubscriptionStats};
 use crate::storage::{Deque, List, Storage};
@@ -32,13 +33,6 @@ pub(crate) struct Served {
     pub sent: usize,
 }
 
-/// An entry of the accumulate log.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Held {
-    Events(usize),
-    Demand(usize),
-}
-
 pub(crate) struct Downstream {
     pub sub: SubId,
     pub stats: SubscriptionStats,
@@ -49,10 +43,8 @@ pub(crate) struct ProducerSide<E, M, D, S: Storage> {
     pub dispatcher: D,
     pub buffer: Buffer<E, S>,
     pub mode: DemandMode,
-    pub log: S::Deque<Held>,
-    pub held: S::Events<E>,
-    /// How many events at the front of `held` were taken from the buffer (see `hold_taken`).
-    pub held_taken: usize,
+    /// Accumulate mode's held log and events.
+    pub acc: Accumulator<E, S>,
     /// What the current callback emitted, before dispatch.
     pub scratch: S::Events<E>,
     pub infos: S::List<(MarkerId, M)>,
@@ -65,7 +57,7 @@ pub(crate) struct ProducerSide<E, M, D, S: Storage> {
 }
 
 /// The dispatch context: routes what the dispatcher does to the outbox and the counters.
-pub(crate) struct Ctx<'a, In, M, O, S: Storage> {
+pub(crate) struct Routing<'a, In, M, O, S: Storage> {
     pub out: &'a mut O,
     pub selfq: &'a mut S::Deque<SelfMsg>,
     pub consumers: &'a mut S::List<Downstream>,
@@ -74,7 +66,7 @@ pub(crate) struct Ctx<'a, In, M, O, S: Storage> {
     pub _p: PhantomData<fn(In, M)>,
 }
 
-impl<E, In, M, O: Outbox<In, E, M>, S: Storage> DispatchContext<E> for Ctx<'_, In, M, O, S> {
+impl<E, In, M, O: Outbox<In, E, M>, S: Storage> DispatchContext<E> for Routing<'_, In, M, O, S> {
     fn deliver<I: ExactSizeIterator<Item = E>>(&mut self, sub: SubId, events: I) {
         let n = events.len();
         if n == 0 {
@@ -140,13 +132,18 @@ impl<E, In, M, O: Outbox<In, E, M>, S: Storage> DispatchContext<E> for Ctx<'_, I
     }
 }
 
-/// The pieces [`ProducerSide::split`] hands out.
-pub(crate) type Split<'a, E, In, M, D, O, S> = (
-    &'a mut D,
-    &'a mut <S as Storage>::Events<E>,
-    &'a mut Buffer<E, S>,
-    Ctx<'a, In, M, O, S>,
-);
+/// The parts of a producer side a dispatch works on, borrowed apart (what
+/// [`ProducerSide::split`] hands out).
+pub(crate) struct Dispatching<'a, E, In, M, D, O, S: Storage> {
+    /// The dispatcher.
+    pub dispatcher: &'a mut D,
+    /// What the last callback emitted.
+    pub scratch: &'a mut S::Events<E>,
+    /// The buffer.
+    pub buffer: &'a mut Buffer<E, S>,
+    /// Where the dispatcher's actions go.
+    pub routing: Routing<'a, In, M, O, S>,
+}
 
 /// Why a subscribe was not taken before the behaviour and dispatcher saw it.
 pub(crate) enum Admit {
@@ -166,9 +163,7 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
             dispatcher,
             buffer: Buffer::new(capacity, keep),
             mode,
-            log: Default::default(),
-            held: Default::default(),
-            held_taken: 0,
+            acc: Accumulator::default(),
             scratch: Default::default(),
             infos: Default::default(),
             next_marker: 0,
@@ -183,12 +178,12 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
         &'a mut self,
         out: &'a mut O,
         stats: &'a mut StageStats,
-    ) -> Split<'a, E, In, M, D, O, S> {
-        (
-            &mut self.dispatcher,
-            &mut self.scratch,
-            &mut self.buffer,
-            Ctx {
+    ) -> Dispatching<'a, E, In, M, D, O, S> {
+        Dispatching {
+            dispatcher: &mut self.dispatcher,
+            scratch: &mut self.scratch,
+            buffer: &mut self.buffer,
+            routing: Routing {
                 out,
                 selfq: &mut self.selfq,
                 consumers: &mut self.consumers,
@@ -196,7 +191,7 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
                 delivered: 0,
                 _p: PhantomData,
             },
-        )
+        }
     }
 
     pub(crate) fn knows(&self, sub: SubId) -> bool {
@@ -243,7 +238,11 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
         out: &mut O,
         stats: &mut StageStats,
     ) -> Result<usize, Reason> {
-        let (d, _, _, mut ctx) = self.split(out, stats);
+        let Dispatching {
+            dispatcher: d,
+            routing: mut ctx,
+            ..
+        } = self.split(out, stats);
         d.subscribe(sub, opts, &mut ctx)
     }
 
@@ -269,7 +268,11 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
         if !in_dispatcher {
             return Some(0);
         }
-        let (d, _, _, mut ctx) = self.split(out, stats);
+        let Dispatching {
+            dispatcher: d,
+            routing: mut ctx,
+            ..
+        } = self.split(out, stats);
         Some(d.cancel(sub, &mut ctx))
     }
 
@@ -306,7 +309,11 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
             entry.stats.outstanding += demand as u64;
             stats.demand_received += demand as u64;
         }
-        let (d, _, _, mut ctx) = self.split(out, stats);
+        let Dispatching {
+            dispatcher: d,
+            routing: mut ctx,
+            ..
+        } = self.split(out, stats);
         Some(d.ask(sub, demand, &mut ctx))
     }
 
@@ -326,7 +333,12 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
             self.hold_scratch(out, stats);
             return (0, 0);
         }
-        let (d, scratch, buffer, mut ctx) = self.split(out, stats);
+        let Dispatching {
+            dispatcher: d,
+            scratch,
+            buffer,
+            routing: mut ctx,
+        } = self.split(out, stats);
         let before = scratch.len();
         d.dispatch(scratch, &mut ctx);
         let sent = before - scratch.len();
@@ -345,76 +357,21 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
     }
 
     fn hold_scratch<In, O: Outbox<In, E, M>>(&mut self, out: &mut O, stats: &mut StageStats) {
-        let can_log = matches!(self.log.back_mut(), Some(Held::Events(_))) || !self.log.is_full();
-        let mut n = 0;
-        let mut lost = 0;
-        while let Some(e) = self.scratch.pop_front() {
-            if can_log && self.held.push_back(e).is_ok() {
-                n += 1;
-            } else {
-                lost += 1;
-            }
-        }
-        if n > 0 {
-            // Each emit is its own entry, so the replay dispatches it on its own (spec §8.3):
-            // message boundaries, and which consumer gets which events, stay as they would
-            // have been. Only a full log (fixed storage) folds it into the emit before.
-            if let Err(Held::Events(n)) = self.log.push_back(Held::Events(n)) {
-                match self.log.back_mut() {
-                    Some(Held::Events(k)) => *k += n,
-                    _ => debug_assert!(false, "checked can_log"),
-                }
-            }
-        }
-        if lost > 0 {
-            stats.discarded.add(DiscardReason::AccumulateFull, lost);
-            out.push(Output::Report(Report::Discarded {
-                count: lost,
-                reason: DiscardReason::AccumulateFull,
-                log: true,
-            }));
-        }
+        let lost = self.acc.hold(&mut self.scratch);
+        Self::report_accumulate_full(lost, out, stats);
     }
 
-    /// Holds events just taken from the buffer. The buffer takes no events while accumulating,
-    /// so these are older than every event emitted since, and newer than the events taken
-    /// before them: they go right after those, at the front of the log, and a replay sends
-    /// them in emission order (per-subscription FIFO, spec §20.1).
+    /// Holds events just taken from the buffer (see [`Accumulator::hold_taken`]).
     fn hold_taken<In, O: Outbox<In, E, M>>(&mut self, out: &mut O, stats: &mut StageStats) {
-        let can_log = matches!(self.log.front(), Some(Held::Events(_))) || !self.log.is_full();
-        let at = self.held_taken.min(self.held.len());
-        // Rotate the events taken before to the back, put the new ones in front (newest
-        // first), and rotate the earlier ones back in front of them.
-        for _ in 0..at {
-            if let Some(e) = self.held.pop_front() {
-                let back = self.held.push_back(e);
-                debug_assert!(back.is_ok(), "one was just popped");
-            }
-        }
-        let mut n = 0;
-        let mut lost = 0;
-        while let Some(e) = self.scratch.pop_back() {
-            if can_log && self.held.push_front(e).is_ok() {
-                n += 1;
-            } else {
-                lost += 1;
-            }
-        }
-        for _ in 0..at {
-            if let Some(e) = self.held.pop_back() {
-                let front = self.held.push_front(e);
-                debug_assert!(front.is_ok(), "one was just popped");
-            }
-        }
-        self.held_taken = at + n;
-        if n > 0 {
-            if let Some(Held::Events(k)) = self.log.front_mut() {
-                *k += n;
-            } else {
-                let logged = self.log.push_front(Held::Events(n));
-                debug_assert!(logged.is_ok(), "checked can_log");
-            }
-        }
+        let lost = self.acc.hold_taken(&mut self.scratch);
+        Self::report_accumulate_full(lost, out, stats);
+    }
+
+    fn report_accumulate_full<In, O: Outbox<In, E, M>>(
+        lost: usize,
+        out: &mut O,
+        stats: &mut StageStats,
+    ) {
         if lost > 0 {
             stats.discarded.add(DiscardReason::AccumulateFull, lost);
             out.push(Output::Report(Report::Discarded {
@@ -439,7 +396,12 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
         let mut sent = 0;
         loop {
             {
-                let (d, _, buffer, mut ctx) = self.split(out, stats);
+                let Dispatching {
+                    dispatcher: d,
+                    buffer,
+                    routing: mut ctx,
+                    ..
+                } = self.split(out, stats);
                 while let Some(m) = buffer.pop_released() {
                     d.info(m, &mut ctx);
                 }
@@ -468,7 +430,12 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
             if accumulate {
                 self.hold_taken(out, stats);
             } else {
-                let (d, scratch, buffer, mut ctx) = self.split(out, stats);
+                let Dispatching {
+                    dispatcher: d,
+                    scratch,
+                    buffer,
+                    routing: mut ctx,
+                } = self.split(out, stats);
                 d.dispatch(scratch, &mut ctx);
                 // Leftovers go back to the front, in order. As in GenStage, the demand they
                 // were taken for counts as served: `handle_demand` is asked only for what the
@@ -528,7 +495,11 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
         if self.buffer.is_empty() {
             self.next_marker += 1;
             self.stop_marker = Some(id);
-            let (d, _, _, mut ctx) = self.split(out, stats);
+            let Dispatching {
+                dispatcher: d,
+                routing: mut ctx,
+                ..
+            } = self.split(out, stats);
             d.info(id, &mut ctx);
         } else if self.buffer.push_marker(id).is_ok() {
             self.next_marker += 1;
@@ -555,11 +526,8 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
         while self.buffer.pop().is_some() {
             n += 1;
         }
-        n += self.held.len() + self.scratch.len();
-        self.held.clear();
+        n += self.acc.clear() + self.scratch.len();
         self.scratch.clear();
-        self.log.clear();
-        self.held_taken = 0;
         if n > 0 {
             stats.discarded.add(DiscardReason::Abandoned, n);
             out.push(Output::Report(Report::Discarded {
@@ -568,18 +536,17 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
                 log: true,
             }));
         }
-        let (d, _, _, mut ctx) = self.split(out, stats);
+        let Dispatching {
+            dispatcher: d,
+            routing: mut ctx,
+            ..
+        } = self.split(out, stats);
         d.discard_held(&mut ctx);
     }
 
     fn log_demand<In, O: Outbox<In, E, M>>(&mut self, demand: usize, out: &mut O) {
-        if let Err(Held::Demand(d)) = self.log.push_back(Held::Demand(demand)) {
-            // Full (fixed storage): fold into the last held demand so none is lost; failing
-            // that, report it.
-            match self.log.back_mut() {
-                Some(Held::Demand(k)) => *k += d,
-                _ => out.push(Output::Report(Report::SelfQueueFull)),
-            }
+        if !self.acc.log_demand(demand) {
+            out.push(Output::Report(Report::SelfQueueFull));
         }
     }
 
@@ -596,7 +563,11 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
         }
         self.next_marker += 1;
         if let Err(id) = self.buffer.push_marker(id) {
-            let (d, _, _, mut ctx) = self.split(out, stats);
+            let Dispatching {
+                dispatcher: d,
+                routing: mut ctx,
+                ..
+            } = self.split(out, stats);
             d.info(id, &mut ctx);
         }
         Ok(())
@@ -623,132 +594,5 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
 }
 
 #[cfg(test)]
-mod tests {
-    //! Fixed-storage limits of the producer role, which no stage-level run reaches easily.
-    use super::*;
-    use crate::dispatcher::DemandDispatcher;
-    use crate::storage::Fixed;
-
-    type Side = ProducerSide<u32, (), DemandDispatcher<Fixed<2, 2>>, Fixed<2, 2>>;
-
-    #[derive(Default)]
-    struct Reports(heapless::Vec<Report, 8>);
-    impl Outbox<u32, u32, ()> for Reports {
-        fn push(&mut self, output: Output<u32, ()>) {
-            if let Output::Report(r) = output {
-                self.0.push(r).expect("room for this test's reports");
-            }
-        }
-        fn events<I: ExactSizeIterator<Item = u32>>(&mut self, _: SubId, _: I) {
-            panic!("nothing is delivered in these tests");
-        }
-    }
-
-    fn side(mode: DemandMode) -> Side {
-        ProducerSide::new(DemandDispatcher::new(), Some(2), Keep::Last, mode)
-    }
-
-    fn sub(n: u32) -> SubId {
-        SubId::new(StageId(0), StageId(n), 0)
-    }
-
-    #[test]
-    fn a_full_self_queue_folds_asks_of_the_same_subscription_and_reports_the_rest() {
-        let mut s = side(DemandMode::Forward);
-        let (mut out, mut stats) = (Reports::default(), StageStats::default());
-        let (_, _, _, mut ctx) = s.split(&mut out, &mut stats);
-        ctx.self_ask(sub(1), 1);
-        ctx.self_ask(sub(2), 2);
-        // Full: the next ask of sub 2 joins the last queued one, an ask of sub 1 cannot.
-        ctx.self_ask(sub(2), 5);
-        assert!(ctx.out.0.is_empty(), "a folded ask loses nothing");
-        ctx.self_ask(sub(1), 4);
-        assert_eq!(s.selfq.len(), 2);
-        assert_eq!(s.selfq.get(0), Some(&SelfMsg::Ask(sub(1), 1)));
-        assert_eq!(s.selfq.get(1), Some(&SelfMsg::Ask(sub(2), 7)));
-        assert_eq!(out.0.as_slice(), [Report::SelfQueueFull]);
-    }
-
-    #[test]
-    fn events_beyond_a_full_accumulate_log_are_counted_and_reported() {
-        let mut s = side(DemandMode::Accumulate);
-        let (mut out, mut stats) = (Reports::default(), StageStats::default());
-        for e in [1, 2, 3] {
-            let _ = s.scratch.push_back(e);
-            s.dispatch_emitted(&mut out, &mut stats);
-        }
-        // Two events are held, in order; the third found the held storage full.
-        assert_eq!(
-            (s.held.get(0), s.held.get(1), s.held.len()),
-            (Some(&1), Some(&2), 2)
-        );
-        // One log entry per emit, each replayed as its own dispatch.
-        assert_eq!(
-            (s.log.get(0), s.log.get(1), s.log.len()),
-            (Some(&Held::Events(1)), Some(&Held::Events(1)), 2)
-        );
-        assert_eq!(stats.emitted, 3);
-        assert_eq!(stats.discarded.accumulate_full, 1);
-        assert_eq!(
-            out.0.as_slice(),
-            [Report::Discarded {
-                count: 1,
-                reason: DiscardReason::AccumulateFull,
-                log: true
-            }]
-        );
-    }
-
-    #[test]
-    fn events_taken_from_the_buffer_beyond_a_full_accumulate_log_are_counted() {
-        let mut s = side(DemandMode::Forward);
-        let (mut out, mut stats) = (Reports::default(), StageStats::default());
-        assert_eq!(s.buffer.push(10) + s.buffer.push(11), 0);
-        s.mode = DemandMode::Accumulate;
-        for e in [1, 2] {
-            let _ = s.scratch.push_back(e);
-            s.dispatch_emitted(&mut out, &mut stats);
-        }
-        // Held storage is full: both buffered events are taken for the ask, and lost.
-        assert_eq!(s.serve_from_buffer(2, &mut out, &mut stats).uncovered, 0);
-        assert!(s.buffer.is_empty());
-        assert_eq!(
-            (s.held.get(0), s.held.get(1), s.held.len()),
-            (Some(&1), Some(&2), 2)
-        );
-        assert_eq!(stats.discarded.accumulate_full, 2);
-        assert_eq!(
-            out.0.as_slice(),
-            [Report::Discarded {
-                count: 2,
-                reason: DiscardReason::AccumulateFull,
-                log: true
-            }]
-        );
-    }
-
-    #[test]
-    fn demand_beyond_a_full_accumulate_log_joins_the_last_held_demand_or_is_reported() {
-        let mut s = side(DemandMode::Accumulate);
-        let (mut out, mut stats) = (Reports::default(), StageStats::default());
-        let _ = s.scratch.push_back(1);
-        s.dispatch_emitted(&mut out, &mut stats);
-        assert_eq!(s.serve_from_buffer(3, &mut out, &mut stats).uncovered, 0);
-        assert_eq!(s.serve_from_buffer(4, &mut out, &mut stats).uncovered, 0);
-        assert_eq!(s.log.len(), 2);
-        assert_eq!(s.log.get(0), Some(&Held::Events(1)));
-        assert_eq!(s.log.get(1), Some(&Held::Demand(7)));
-        assert!(out.0.is_empty());
-
-        let mut s = side(DemandMode::Accumulate);
-        let mut out = Reports::default();
-        assert_eq!(s.serve_from_buffer(3, &mut out, &mut stats).uncovered, 0);
-        let _ = s.scratch.push_back(1);
-        s.dispatch_emitted(&mut out, &mut stats);
-        // The log ends with events: this demand has nowhere to go.
-        assert_eq!(s.serve_from_buffer(4, &mut out, &mut stats).uncovered, 0);
-        assert_eq!(s.log.get(0), Some(&Held::Demand(3)));
-        assert_eq!(s.log.get(1), Some(&Held::Events(1)));
-        assert_eq!(out.0.as_slice(), [Report::SelfQueueFull]);
-    }
-}
+#[path = "side_tests.rs"]
+mod tests;

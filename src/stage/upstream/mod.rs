@@ -16,13 +16,19 @@ use crate::stage::upstream::side::{ConsumerSide, UpCtx};
 use crate::stats::StageStats;
 use crate::storage::Storage;
 
+/// A consumer side and the stage's counters, borrowed together.
+pub(crate) struct UpParts<'a, S: Storage> {
+    pub side: &'a mut ConsumerSide<S>,
+    pub stats: &'a mut StageStats,
+}
+
 /// A stage with a consumer side. `In` is the event type it takes from producers, `Out` the one
 /// its outbox carries downstream.
 pub(crate) trait UpstreamFlows<In, Out, M> {
     type S: Storage;
 
     /// The consumer side and the stage's counters, borrowed together.
-    fn upstream(&mut self) -> (&mut ConsumerSide<Self::S>, &mut StageStats);
+    fn upstream(&mut self) -> UpParts<'_, Self::S>;
     fn has_stopped(&self) -> bool;
     fn halt_upstream<O: Outbox<In, Out, M>>(&mut self, reason: Reason, out: &mut O);
     /// The behaviour's `handle_subscribe` for a producer this stage subscribed to.
@@ -42,13 +48,16 @@ pub(crate) trait UpstreamFlows<In, Out, M> {
             return Err(SubscribeError::Stopped);
         }
         let opts = opts.validate()?;
-        let sub = self.upstream().0.subscribe(producer, opts, previous, out)?;
+        let sub = self
+            .upstream()
+            .side
+            .subscribe(producer, opts, previous, out)?;
         match self.subscribed_to(sub, &opts) {
             Subscribed::Automatic => {
-                let (side, stats) = self.upstream();
+                let UpParts { side, stats } = self.upstream();
                 side.set_automatic(sub, out, stats);
             }
-            Subscribed::Manual => self.upstream().0.set_manual(sub),
+            Subscribed::Manual => self.upstream().side.set_manual(sub),
             Subscribed::Stop(r) => self.halt_upstream(r, out),
         }
         Ok(sub)
@@ -64,7 +73,7 @@ pub(crate) trait UpstreamFlows<In, Out, M> {
         if self.has_stopped() {
             return Err(AskError::Stopped);
         }
-        let (side, stats) = self.upstream();
+        let UpParts { side, stats } = self.upstream();
         UpCtx::new(side, out, stats).ask(sub, demand)
     }
 
@@ -78,7 +87,7 @@ pub(crate) trait UpstreamFlows<In, Out, M> {
         if self.has_stopped() {
             return Err(AskError::Stopped);
         }
-        let (side, stats) = self.upstream();
+        let UpParts { side, stats } = self.upstream();
         UpCtx::new(side, out, stats).cancel(sub, reason)
     }
 }

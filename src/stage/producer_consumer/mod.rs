@@ -1,5 +1,6 @@
 //! The producer_consumer stage: both roles plus a [`ProducerConsumer`] behaviour (spec §16).
 
+mod driving;
 use crate::behaviour::{Flow, ProducerConsumer, Subscribed};
 use crate::callbacks::{AskError, Batch, Emit, Reply};
 use crate::dispatcher::{Dispatch, Dispatcher};
@@ -12,9 +13,9 @@ use crate::options::{
 use crate::reason::{CancelMode, Cancellation, Reason};
 use crate::stage::downstream::side::{ProducerSide, SelfMsg};
 use crate::stage::downstream::{DownstreamFlows, Parts};
-use crate::stage::upstream::UpstreamFlows;
 use crate::stage::upstream::side::unknown_events;
 use crate::stage::upstream::side::{ConsumerSide, UpCtx};
+use crate::stage::upstream::{UpParts, UpstreamFlows};
 use crate::stage::{ConsumerRole, ProducerRole, Stage, StageKind, StageSummary};
 use crate::stats::{StageStats, SubscriptionStats};
 use crate::storage::{DefaultStorage, Deque, List, Storage};
@@ -638,197 +639,5 @@ where
                 SelfMsg::Demand(n) => self.demand(n, out),
             }
         }
-    }
-}
-
-impl<B, M, S, D> DownstreamFlows<B::In, M> for ProducerConsumerStage<B, M, S, D>
-where
-    B: ProducerConsumer<M>,
-    S: Storage,
-    D: Dispatcher<B::Out>,
-{
-    type Out = B::Out;
-    type D = D;
-    type S = S;
-
-    fn parts(&mut self) -> Parts<'_, B::Out, M, D, S> {
-        (&mut self.down, &mut self.stats)
-    }
-    fn is_stopped(&self) -> bool {
-        self.stopped.is_some()
-    }
-    fn apply_flow<O: Outbox<B::In, B::Out, M>>(&mut self, flow: Flow, out: &mut O) {
-        self.apply(flow, out);
-    }
-    fn subscribed(&mut self, sub: SubId, opts: &SubscribeOptions<B::Out>) -> Flow {
-        self.behaviour.handle_consumer_subscribe(sub, opts)
-    }
-    fn cancelled<O: Outbox<B::In, B::Out, M>>(
-        &mut self,
-        how: Cancellation,
-        sub: SubId,
-        out: &mut O,
-    ) -> Flow {
-        self.emitting(out, |b, e| b.handle_cancel(how, sub, e)).0
-    }
-    fn demand<O: Outbox<B::In, B::Out, M>>(&mut self, u: usize, out: &mut O) {
-        Self::demand(self, u, out);
-    }
-}
-
-impl<B, M, S, D> UpstreamFlows<B::In, B::Out, M> for ProducerConsumerStage<B, M, S, D>
-where
-    B: ProducerConsumer<M>,
-    S: Storage,
-    D: Dispatcher<B::Out>,
-{
-    type S = S;
-    fn upstream(&mut self) -> (&mut ConsumerSide<S>, &mut StageStats) {
-        (&mut self.up, &mut self.stats)
-    }
-    fn has_stopped(&self) -> bool {
-        self.stopped.is_some()
-    }
-    fn halt_upstream<O: Outbox<B::In, B::Out, M>>(&mut self, reason: Reason, out: &mut O) {
-        self.halt(reason, out);
-    }
-    fn subscribed_to(&mut self, sub: SubId, opts: &SubscribeOptions<B::In>) -> Subscribed {
-        self.behaviour.handle_subscribe(sub, opts)
-    }
-}
-
-impl<B, M, S, D> Stage for ProducerConsumerStage<B, M, S, D>
-where
-    B: ProducerConsumer<M>,
-    S: Storage,
-    D: Dispatcher<B::Out>,
-{
-    type In = B::In;
-    type Out = B::Out;
-    type Msg = M;
-
-    fn id(&self) -> StageId {
-        self.up.me
-    }
-    fn kind(&self) -> StageKind {
-        StageKind::ProducerConsumer
-    }
-    fn stopped(&self) -> Option<Reason> {
-        self.stopped
-    }
-    fn stats(&self) -> &StageStats {
-        &self.stats
-    }
-    fn summary(&self) -> StageSummary {
-        StageSummary {
-            id: self.up.me,
-            kind: StageKind::ProducerConsumer,
-            stopped: self.stopped,
-            draining: self.draining(),
-            buffered: self.down.buffer.len(),
-            held: self.down.dispatcher.held(),
-            queued: self.inbox.len(),
-            outstanding: self
-                .up
-                .subs
-                .as_slice()
-                .iter()
-                .map(|s| s.stats.outstanding as usize)
-                .sum(),
-            stats: self.stats,
-        }
-    }
-    fn handle_to_producer<O: Outbox<B::In, B::Out, M>>(
-        &mut self,
-        msg: ToProducer<B::Out>,
-        out: &mut O,
-    ) {
-        self.on_to_producer(msg, out);
-    }
-    fn handle_to_consumer<O: Outbox<B::In, B::Out, M>>(&mut self, msg: ToConsumer, out: &mut O) {
-        self.on_to_consumer(msg, out);
-    }
-    fn handle_events<I, O>(&mut self, sub: SubId, events: I, out: &mut O)
-    where
-        I: IntoIterator<Item = B::In>,
-        I::IntoIter: ExactSizeIterator,
-        O: Outbox<B::In, B::Out, M>,
-    {
-        self.on_events(sub, events, out);
-    }
-    fn handle_down<O: Outbox<B::In, B::Out, M>>(
-        &mut self,
-        stage: StageId,
-        reason: Reason,
-        out: &mut O,
-    ) {
-        self.on_down(stage, reason, out);
-    }
-    fn info<O: Outbox<B::In, B::Out, M>>(
-        &mut self,
-        msg: M,
-        out: &mut O,
-    ) -> Result<(), SendError<M>> {
-        self.on_info(msg, out)
-    }
-    fn call<O: Outbox<B::In, B::Out, M>>(
-        &mut self,
-        request: M,
-        out: &mut O,
-    ) -> Result<(), SendError<M>> {
-        self.on_call(request, out)
-    }
-    fn stop<O: Outbox<B::In, B::Out, M>>(&mut self, reason: Reason, out: &mut O) {
-        self.halt(reason, out);
-    }
-}
-
-impl<B, M, S, D> ProducerRole for ProducerConsumerStage<B, M, S, D>
-where
-    B: ProducerConsumer<M>,
-    S: Storage,
-    D: Dispatcher<B::Out>,
-{
-}
-
-impl<B, M, S, D> ConsumerRole for ProducerConsumerStage<B, M, S, D>
-where
-    B: ProducerConsumer<M>,
-    S: Storage,
-    D: Dispatcher<B::Out>,
-{
-    fn subscribe<O: Outbox<B::In, B::Out, M>>(
-        &mut self,
-        producer: StageId,
-        opts: Subscribe<B::In>,
-        out: &mut O,
-    ) -> Result<SubId, SubscribeError> {
-        self.on_subscribe(producer, opts, out)
-    }
-    fn resubscribe<O: Outbox<B::In, B::Out, M>>(
-        &mut self,
-        old: SubId,
-        reason: Reason,
-        producer: StageId,
-        opts: Subscribe<B::In>,
-        out: &mut O,
-    ) -> Result<SubId, SubscribeError> {
-        self.on_resubscribe(old, reason, producer, opts, out)
-    }
-    fn ask<O: Outbox<B::In, B::Out, M>>(
-        &mut self,
-        sub: SubId,
-        demand: usize,
-        out: &mut O,
-    ) -> Result<(), AskError> {
-        self.on_ask(sub, demand, out)
-    }
-    fn cancel<O: Outbox<B::In, B::Out, M>>(
-        &mut self,
-        sub: SubId,
-        reason: Reason,
-        out: &mut O,
-    ) -> Result<(), AskError> {
-        self.on_cancel(sub, reason, out)
     }
 }
