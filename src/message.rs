@@ -9,7 +9,7 @@ use crate::options::SubscribeOptions;
 use crate::reason::Reason;
 
 /// A message for a producer-role stage (sent by a consumer-role stage).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ToProducer<E> {
     /// Subscribe on `sub`. With `previous`, first cancel that subscription with that reason.
     Subscribe {
@@ -200,7 +200,7 @@ impl<M> core::fmt::Display for SendError<M> {
 impl<M: core::fmt::Debug> core::error::Error for SendError<M> {}
 
 /// One output of a stage, in the order the stage produced it (events aside).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output<In, M> {
     /// Send to the producer named by the message's subscription.
     ToProducer(ToProducer<In>),

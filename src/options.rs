@@ -24,8 +24,59 @@ pub const DEFAULT_MAX_DEMAND: usize = 1000;
 /// Default `buffer_size` of a producer (GenStage's 10 000).
 pub const DEFAULT_PRODUCER_BUFFER: usize = 10_000;
 
-/// A selector: which events a broadcast subscription wants.
-pub type Selector<E> = fn(&E) -> bool;
+/// A broadcast selector: which events a subscription wants (true keeps the event).
+///
+/// A plain function, or (feature `alloc`) any `Fn(&E) -> bool + Send + Sync` closure, so a
+/// selector can be configured at run time (a threshold, a set of keys). Build it with
+/// [`Subscribe::selector`].
+pub enum Selector<E> {
+    /// A plain function.
+    Fn(fn(&E) -> bool),
+    /// A shared closure (feature `alloc`).
+    #[cfg(feature = "alloc")]
+    Shared(alloc::sync::Arc<dyn Fn(&E) -> bool + Send + Sync>),
+}
+
+impl<E> Selector<E> {
+    /// True when the subscription wants `event`.
+    pub fn accepts(&self, event: &E) -> bool {
+        match self {
+            Self::Fn(f) => f(event),
+            #[cfg(feature = "alloc")]
+            Self::Shared(f) => f(event),
+        }
+    }
+    /// The same selector: the same function, or the same shared closure.
+    pub fn same_as(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Fn(a), Self::Fn(b)) => core::ptr::fn_addr_eq(*a, *b),
+            #[cfg(feature = "alloc")]
+            (Self::Shared(a), Self::Shared(b)) => alloc::sync::Arc::ptr_eq(a, b),
+            #[cfg(feature = "alloc")]
+            _ => false,
+        }
+    }
+}
+
+impl<E> Clone for Selector<E> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Fn(f) => Self::Fn(*f),
+            #[cfg(feature = "alloc")]
+            Self::Shared(f) => Self::Shared(f.clone()),
+        }
+    }
+}
+
+impl<E> fmt::Debug for Selector<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Fn(_) => "Selector::Fn",
+            #[cfg(feature = "alloc")]
+            Self::Shared(_) => "Selector::Shared",
+        })
+    }
+}
 
 /// Subscription options, as a builder. Sent to the producer with the subscribe message.
 ///
@@ -76,9 +127,30 @@ impl<E> Subscribe<E> {
         self.partition = Some(partition);
         self
     }
-    /// Only events for which `selector` returns true (`BroadcastDispatcher`).
-    pub const fn selector(mut self, selector: Selector<E>) -> Self {
-        self.selector = Some(selector);
+    /// Only the events `selector` accepts (broadcast dispatcher only; other dispatchers
+    /// refuse the subscription). A plain function or a non-capturing closure.
+    #[cfg(not(feature = "alloc"))]
+    pub fn selector(mut self, selector: fn(&E) -> bool) -> Self {
+        self.selector = Some(Selector::Fn(selector));
+        self
+    }
+    /// Only the events `selector` accepts (broadcast dispatcher only; other dispatchers
+    /// refuse the subscription). Any closure, so a selector can capture what it was configured
+    /// with at run time:
+    ///
+    /// ```
+    /// use genstage::Subscribe;
+    /// let threshold = 40u64;
+    /// let opts = Subscribe::new().selector(move |e: &u64| *e > threshold).validate().unwrap();
+    /// assert!(opts.selector().unwrap().accepts(&41));
+    /// assert!(!opts.selector().unwrap().accepts(&40));
+    /// ```
+    #[cfg(feature = "alloc")]
+    pub fn selector<F>(mut self, selector: F) -> Self
+    where
+        F: Fn(&E) -> bool + Send + Sync + 'static,
+    {
+        self.selector = Some(Selector::Shared(alloc::sync::Arc::new(selector)));
         self
     }
     /// Checks the options in GenStage's order (max, then min) and fills in the defaults.
@@ -98,7 +170,7 @@ impl<E> Subscribe<E> {
             min_demand: min,
             cancel: self.cancel,
             partition: self.partition,
-            selector: self.selector,
+            selector: self.selector.clone(),
         })
     }
 }
@@ -119,17 +191,26 @@ macro_rules! plain_options {
     ($($ty:ident),*) => {$(
         impl<E> Clone for $ty<E> {
             fn clone(&self) -> Self {
-                *self
+                Self {
+                    max_demand: self.max_demand,
+                    min_demand: self.min_demand,
+                    cancel: self.cancel,
+                    partition: self.partition,
+                    selector: self.selector.clone(),
+                }
             }
         }
-        impl<E> Copy for $ty<E> {}
         impl<E> PartialEq for $ty<E> {
             fn eq(&self, other: &Self) -> bool {
                 self.max_demand == other.max_demand
                     && self.min_demand == other.min_demand
                     && self.cancel == other.cancel
                     && self.partition == other.partition
-                    && self.selector.map(|f| f as usize) == other.selector.map(|f| f as usize)
+                    && match (&self.selector, &other.selector) {
+                        (None, None) => true,
+                        (Some(a), Some(b)) => a.same_as(b),
+                        _ => false,
+                    }
             }
         }
         impl<E> Eq for $ty<E> {}
@@ -166,8 +247,8 @@ impl<E> SubscribeOptions<E> {
         self.partition
     }
     /// The selector, if any.
-    pub const fn selector(&self) -> Option<Selector<E>> {
-        self.selector
+    pub const fn selector(&self) -> Option<&Selector<E>> {
+        self.selector.as_ref()
     }
 }
 
@@ -367,27 +448,27 @@ mod tests {
     #[test]
     fn subscribe_options_are_equal_only_when_every_field_is() {
         let base = Subscribe::<u32>::new().max_demand(8).selector(even);
-        let copy = base;
-        assert_eq!(copy, base);
-        #[allow(clippy::clone_on_copy)]
+        // A clone shares the selector, so it is equal.
         let cloned = base.clone();
         assert_eq!(cloned, base);
-        #[allow(clippy::clone_on_copy)]
         let cloned = base.validate().unwrap().clone();
         assert_eq!(cloned, base.validate().unwrap());
-        assert_eq!(base.validate(), copy.validate());
+        assert_eq!(base.validate(), base.clone().validate());
         let others = [
-            base.max_demand(9),
-            base.min_demand(3),
-            base.cancel(CancelMode::Temporary),
-            base.partition(1),
-            base.selector(odd),
+            base.clone().max_demand(9),
+            base.clone().min_demand(3),
+            base.clone().cancel(CancelMode::Temporary),
+            base.clone().partition(1),
+            base.clone().selector(odd),
             Subscribe::new().max_demand(8),
         ];
         for other in others {
             assert_ne!(other, base, "{other:?}");
             assert_ne!(other.validate().unwrap(), base.validate().unwrap());
         }
+        // Two selectors built apart are different selectors, even from the same function.
+        let again = Subscribe::<u32>::new().max_demand(8).selector(even);
+        assert_ne!(again, base);
     }
 
     #[test]

@@ -29,7 +29,6 @@
 
 use genstage::dispatcher::{BroadcastDispatcher, DemandDispatcher, DemandOptions};
 use genstage::dispatcher::{Dispatcher, Recorded};
-use genstage::options::Selector;
 use genstage::runtime::*;
 use genstage::*;
 use proptest::prelude::*;
@@ -39,7 +38,8 @@ const P: StageId = StageId(0);
 const CONSUMERS: usize = 4;
 
 /// The selectors a subscription may carry.
-const SELECTORS: [Option<Selector<u64>>; 4] = [
+type SelectorFn = fn(&u64) -> bool;
+const SELECTORS: [Option<SelectorFn>; 4] = [
     None,
     Some(|e: &u64| e.is_multiple_of(2)),
     Some(|e: &u64| e % 2 == 1),

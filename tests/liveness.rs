@@ -788,7 +788,7 @@ fn a_broadcast_producer_consumer_counts_each_event_once_against_its_demand() {
     // Both consumers asked 4: the broadcast dispatcher passes 4 upstream.
     assert_eq!(sim.stage(pc).downstream_demand(), 4);
     let transient = Subscribe::new().max_demand(2).cancel(CancelMode::Transient);
-    sim.subscribe(pc, a, transient).unwrap();
+    sim.subscribe(pc, a, transient.clone()).unwrap();
     sim.run_until_idle();
     // [1, 2] went to both consumers: two events, so the counter is 4 - 2.
     assert_eq!(sim.stage(c1).behaviour().seen, [1, 2]);

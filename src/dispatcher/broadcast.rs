@@ -245,7 +245,7 @@ struct Copies<'a, E, Q> {
     next: usize,
     end: usize,
     left: usize,
-    selector: Option<Selector<E>>,
+    selector: Option<&'a Selector<E>>,
     copy: fn(&E) -> E,
 }
 
@@ -255,7 +255,7 @@ impl<E, Q: Deque<E>> Iterator for Copies<'_, E, Q> {
         while self.left > 0 && self.next < self.end {
             let e = self.queue.get(self.next)?;
             self.next += 1;
-            if self.selector.is_none_or(|f| f(e)) {
+            if self.selector.is_none_or(|f| f.accepts(e)) {
                 self.left -= 1;
                 return Some((self.copy)(e));
             }
@@ -275,7 +275,7 @@ struct Takes<'a, E, Q> {
     queue: &'a mut Q,
     end: usize,
     left: usize,
-    selector: Option<Selector<E>>,
+    selector: Option<&'a Selector<E>>,
 }
 
 impl<E, Q: Deque<E>> Iterator for Takes<'_, E, Q> {
@@ -284,7 +284,7 @@ impl<E, Q: Deque<E>> Iterator for Takes<'_, E, Q> {
         while self.left > 0 && self.end > 0 {
             let e = self.queue.pop_front()?;
             self.end -= 1;
-            if self.selector.is_none_or(|f| f(&e)) {
+            if self.selector.is_none_or(|f| f.accepts(&e)) {
                 self.left -= 1;
                 return Some(e);
             }
@@ -327,7 +327,7 @@ impl<E, S: Storage> Dispatcher<E> for BroadcastDispatcher<E, S> {
         let entry = Entry {
             demand: 0,
             sub,
-            selector: opts.selector(),
+            selector: opts.selector().cloned(),
         };
         let inserted = self.entries.insert(0, entry);
         debug_assert!(inserted.is_ok(), "checked not full");
@@ -374,10 +374,13 @@ impl<E, S: Storage> Dispatcher<E> for BroadcastDispatcher<E, S> {
         if now > 0 {
             let n = self.entries.len();
             for i in 0..n {
-                let Entry { sub, selector, .. } = self.entries.as_slice()[i];
+                let entry = &self.entries.as_slice()[i];
+                let (sub, selector) = (entry.sub, entry.selector.as_ref());
                 let accepted = match selector {
                     None => now,
-                    Some(f) => (0..now).filter(|&j| events.get(j).is_some_and(f)).count(),
+                    Some(f) => (0..now)
+                        .filter(|&j| events.get(j).is_some_and(|e| f.accepts(e)))
+                        .count(),
                 };
                 if i + 1 < n {
                     if accepted > 0 {

@@ -30,7 +30,9 @@
 //! assert_eq!(partition.dispatcher().as_partition().map(|p| p.partitions()), Some(4));
 //! ```
 
-use super::partition::{HashFn, PartitionHash, PartitionsError};
+#[cfg(not(feature = "alloc"))]
+use super::partition::HashFn;
+use super::partition::{PartitionHash, PartitionsError};
 use super::{
     BroadcastDispatcher, DemandDispatcher, DispatchContext, Dispatcher, PartitionDispatcher,
 };
@@ -68,7 +70,17 @@ impl<E, S: Storage> Dispatch<E, S> {
         Self::Broadcast(BroadcastDispatcher::new())
     }
     /// The partition dispatcher with `partitions` partitions and a hash of your own.
+    #[cfg(not(feature = "alloc"))]
     pub fn partition(partitions: usize, hash: HashFn<E>) -> Result<Self, PartitionsError> {
+        PartitionDispatcher::new(partitions, hash).map(Self::Partition)
+    }
+    /// The partition dispatcher with `partitions` partitions and a hash of your own (any
+    /// closure).
+    #[cfg(feature = "alloc")]
+    pub fn partition<F>(partitions: usize, hash: F) -> Result<Self, PartitionsError>
+    where
+        F: Fn(E) -> Option<(E, usize)> + Send + Sync + 'static,
+    {
         PartitionDispatcher::new(partitions, hash).map(Self::Partition)
     }
     /// The partition dispatcher with `partitions` partitions and the default hash.

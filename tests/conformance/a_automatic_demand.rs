@@ -52,7 +52,7 @@ fn a2_80_percent_min_demand_many_small_refills() {
     let p = net.producer(counter(0), ProducerOptions::new());
     let c = net.consumer(recorder());
     let opts = Subscribe::new().max_demand(100).min_demand(80);
-    let s = net.subscribe(c, p, opts).unwrap();
+    let s = net.subscribe(c, p, opts.clone()).unwrap();
     let last = handle_events(s, ns(1000..1020));
     net.run_until_logged(&last);
 
@@ -92,7 +92,7 @@ fn a4_max_1_min_0_one_event_per_call() {
     let p = net.producer(counter(0), ProducerOptions::new());
     let c = net.consumer(recorder());
     let opts = Subscribe::new().max_demand(1).min_demand(0);
-    let s = net.subscribe(c, p, opts).unwrap();
+    let s = net.subscribe(c, p, opts.clone()).unwrap();
     net.steps(1 + 2 * 4); // Subscribe, then (Ask(1), Events([k])) four times
     let mut want = vec![
         subscribe(s, opts),
@@ -117,7 +117,7 @@ fn a6_excess_events_are_delivered_logged_and_do_not_reduce_demand() {
     let mut net = Net::new();
     let c = net.consumer(recorder());
     let opts = Subscribe::new().max_demand(10); // min 5
-    let s = net.subscribe(c, X, opts).unwrap();
+    let s = net.subscribe(c, X, opts.clone()).unwrap();
     net.run();
     net.send_events(s, ns(1..=15));
     net.run();

@@ -26,7 +26,7 @@ fn c1_events_emitted_before_any_consumer_are_buffered_then_drained_first() {
     assert_eq!(net.stage(p).buffered_count(), 5);
 
     let opts = Subscribe::new().max_demand(4).min_demand(0);
-    let s = net.subscribe(c, p, opts).unwrap();
+    let s = net.subscribe(c, p, opts.clone()).unwrap();
     net.run_until_logged(&handle_events(s, ls("e")));
     assert_eq!(net.stage(c).outstanding(s), Some(3));
     net.run_until_logged(&handle_events(s, ns(3..7)));
@@ -110,7 +110,7 @@ fn c4(keep: Keep, first: &str, second: &str) {
     assert_eq!(net.stage(p).stats().discarded.buffer_full, 3);
 
     let sub = Subscribe::new().max_demand(4).min_demand(0);
-    let s = net.subscribe(c, p, sub).unwrap();
+    let s = net.subscribe(c, p, sub.clone()).unwrap();
     net.run_until_logged(&handle_events(s, ls(second)));
     assert_trace(
         &net.take(),
@@ -202,7 +202,7 @@ fn c6_infinite_buffer_and_the_buffered_count_estimate() {
     assert_eq!(net.stage(p).buffered_count(), 8);
     net.take();
     let sub = Subscribe::new().max_demand(4).min_demand(0);
-    let s = net.subscribe(c, p, sub).unwrap();
+    let s = net.subscribe(c, p, sub.clone()).unwrap();
     net.run_until_logged(&handle_events(s, ls("efgh")));
     assert_trace(
         &net.take(),

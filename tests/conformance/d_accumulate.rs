@@ -18,7 +18,7 @@ fn d1_accumulate_on_init_then_forward() {
     let c = net.consumer(recorder());
     assert_eq!(net.stage(p).demand_mode(), DemandMode::Accumulate);
     let opts = Subscribe::new().max_demand(4).min_demand(0);
-    let s = net.subscribe(c, p, opts).unwrap();
+    let s = net.subscribe(c, p, opts.clone()).unwrap();
     net.run();
     // The ask reached the producer, but nothing is consumed.
     assert_trace(

@@ -25,7 +25,7 @@ fn f1_bad_max_demand() {
     let mut net = Net::new();
     let c = net.consumer(recorder());
     let bad = Subscribe::new().max_demand(0);
-    let e = options_error(net.subscribe(c, X, bad));
+    let e = options_error(net.subscribe(c, X, bad.clone()));
     assert_eq!(e, OptionsError::MaxDemandZero);
     // GenStage's message, without the colon before the option name.
     assert_eq!(
@@ -286,7 +286,7 @@ fn f6_resubscribe_from_a_temporary_subscription() {
     let p = net.producer(counter(0), ProducerOptions::new());
     let c = net.consumer(recorder());
     let temporary = Subscribe::new().cancel(CancelMode::Temporary);
-    let t1 = net.subscribe(c, p, temporary).unwrap();
+    let t1 = net.subscribe(c, p, temporary.clone()).unwrap();
     let why = Reason::Custom("resubscribe");
     let t2 = net.resubscribe(c, t1, why, p, Subscribe::new()).unwrap();
     assert_eq!((t1, t2), (sub_id(p, c, 0), sub_id(p, c, 1)));
@@ -370,7 +370,7 @@ fn f7_resubscribe_from_a_permanent_subscription_stops_the_consumer() {
     net.take();
     let temporary = Subscribe::new().cancel(CancelMode::Temporary);
     let t2 = net
-        .resubscribe(c, t1, Reason::Normal, p, temporary)
+        .resubscribe(c, t1, Reason::Normal, p, temporary.clone())
         .unwrap();
     net.run();
     assert_trace(
@@ -522,7 +522,7 @@ fn f8_invalid_subscription_options_are_refused_and_the_stage_keeps_running() {
     ];
     let results: Vec<_> = entries
         .iter()
-        .map(|&opts| net.subscribe(c, p, opts))
+        .map(|opts| net.subscribe(c, p, opts.clone()))
         .collect();
     let s = sub_id(p, c, 0);
     assert_eq!(
@@ -536,7 +536,7 @@ fn f8_invalid_subscription_options_are_refused_and_the_stage_keeps_running() {
     assert_trace(
         &net.take(),
         &[
-            subscribe(s, entries[1]),
+            subscribe(s, entries[1].clone()),
             handle_subscribe(c, s),
             ask(s, 10),
             handle_subscribe(p, s),

@@ -15,7 +15,7 @@ fn g1(mode: CancelMode, reason: Reason) -> (Net, H<C>) {
     let p = net.producer(counter(0), ProducerOptions::new());
     let c = net.consumer(recorder());
     let opts = Subscribe::new().cancel(mode);
-    let s = net.subscribe(c, p, opts).unwrap();
+    let s = net.subscribe(c, p, opts.clone()).unwrap();
     net.cancel(c, s, reason).unwrap();
     net.run();
     let stops = mode.stops_on(&reason);
@@ -359,7 +359,7 @@ fn g7(mode: CancelMode) -> (Net, H<C>) {
     let p = net.add(ProducerStage::<_, Msg>::new(id, source, ProducerOptions::new()).unwrap());
     let c = net.consumer(recorder());
     let opts = Subscribe::new().cancel(mode);
-    let s = net.subscribe(c, p, opts).unwrap();
+    let s = net.subscribe(c, p, opts.clone()).unwrap();
     net.run_until(|net| net.stage(p).behaviour().done);
     net.info(p, Msg::Stop(Reason::Normal)); // the streamer's async_info(:stop)
     net.run();

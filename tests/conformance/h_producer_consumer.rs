@@ -17,7 +17,7 @@ fn h1_asks_upstream_at_once_but_processes_only_with_downstream_demand() {
     let mut net = Net::new();
     let pc = net.producer_consumer(doubler(), ProducerOptions::new());
     let opts = Subscribe::new().max_demand(10).min_demand(5);
-    let s = net.subscribe(pc, X, opts).unwrap();
+    let s = net.subscribe(pc, X, opts.clone()).unwrap();
     net.run();
     // 1. X receives Subscribe and then Ask(10) immediately.
     assert_trace(
@@ -111,7 +111,7 @@ fn h3_several_upstream_producers_are_merged_into_one_fifo() {
     let mut net = Net::new();
     let pc = net.producer_consumer(doubler(), ProducerOptions::new());
     let opts = Subscribe::new().max_demand(10);
-    let s1 = net.subscribe(pc, X1, opts).unwrap();
+    let s1 = net.subscribe(pc, X1, opts.clone()).unwrap();
     let s2 = net.subscribe(pc, X2, opts).unwrap();
     net.run();
     net.take();
@@ -149,8 +149,8 @@ fn h4_a_producer_consumer_that_emits_nothing_keeps_pulling() {
     let c = net.consumer(recorder());
     let up = Subscribe::new().max_demand(100).min_demand(80);
     let down = Subscribe::new().max_demand(100).min_demand(50);
-    let s = net.subscribe(pc, p, up).unwrap();
-    let d = net.subscribe(c, pc, down).unwrap();
+    let s = net.subscribe(pc, p, up.clone()).unwrap();
+    let d = net.subscribe(c, pc, down.clone()).unwrap();
     net.run_until_logged(&handle_events(s, ns(1000..1020)));
 
     let mut want = vec![

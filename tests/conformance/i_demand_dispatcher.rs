@@ -294,7 +294,7 @@ fn i7_events_go_to_the_highest_demand_not_the_asker() {
             ToProducer::Subscribe {
                 sub,
                 previous: None,
-                opts,
+                opts: opts.clone(),
             },
             &mut out,
         );

@@ -101,7 +101,7 @@
 //! # let _ = (d, opts);
 //! ```
 //!
-//! The hash is a plain `fn(E) -> Option<(E, usize)>` ([`HashFn`]):
+//! The hash is a function `E -> Option<(E, usize)>` ([`HashFn`]; with `alloc`, any closure):
 //! - `Some((event, p))` sends `event` (possibly rewritten) to partition `p`, using up one unit of
 //!   the demand the producer was asked for;
 //! - `None` drops the event. It uses up no demand, and it is counted: the dispatcher reports it
@@ -260,7 +260,10 @@ impl PartitionDiscards {
 }
 
 enum Hasher<E> {
+    #[cfg(not(feature = "alloc"))]
     Custom(HashFn<E>),
+    #[cfg(feature = "alloc")]
+    Shared(alloc::boxed::Box<dyn Fn(E) -> Option<(E, usize)> + Send + Sync>),
     Key(fn(&E) -> u64),
 }
 
@@ -305,9 +308,28 @@ pub struct PartitionDispatcher<E, S: Storage = DefaultStorage> {
 }
 
 impl<E, S: Storage> PartitionDispatcher<E, S> {
-    /// `partitions` partitions (numbered `0..partitions`) and a hash.
+    /// `partitions` partitions (numbered `0..partitions`) and a hash (a plain function).
+    #[cfg(not(feature = "alloc"))]
     pub fn new(partitions: usize, hash: HashFn<E>) -> Result<Self, PartitionsError> {
         Self::build(partitions, Hasher::Custom(hash))
+    }
+
+    /// `partitions` partitions (numbered `0..partitions`) and a hash: any closure, so the
+    /// routing can depend on what it was configured with at run time.
+    ///
+    /// ```
+    /// use genstage::dispatcher::PartitionDispatcher;
+    /// let hot = 7u64; // configured at run time
+    /// let d: PartitionDispatcher<u64> =
+    ///     PartitionDispatcher::new(2, move |e: u64| Some((e, usize::from(e == hot)))).unwrap();
+    /// assert_eq!(d.partitions(), 2);
+    /// ```
+    #[cfg(feature = "alloc")]
+    pub fn new<F>(partitions: usize, hash: F) -> Result<Self, PartitionsError>
+    where
+        F: Fn(E) -> Option<(E, usize)> + Send + Sync + 'static,
+    {
+        Self::build(partitions, Hasher::Shared(alloc::boxed::Box::new(hash)))
     }
 
     fn build(n: usize, hash: Hasher<E>) -> Result<Self, PartitionsError> {
@@ -391,16 +413,20 @@ impl<E, S: Storage> PartitionDispatcher<E, S> {
 
     fn route(&self, event: E) -> Route<E> {
         let n = self.partitions.len();
-        match self.hash {
-            Hasher::Custom(f) => match f(event) {
-                None => Route::Dropped,
-                Some((e, p)) if p < n => Route::To(e, p),
-                Some(_) => Route::Unknown,
-            },
+        let routed = match &self.hash {
+            #[cfg(not(feature = "alloc"))]
+            Hasher::Custom(f) => f(event),
+            #[cfg(feature = "alloc")]
+            Hasher::Shared(f) => f(event),
             Hasher::Key(key) => {
                 let p = (splitmix64(key(&event)) % n as u64) as usize;
-                Route::To(event, p)
+                return Route::To(event, p);
             }
+        };
+        match routed {
+            None => Route::Dropped,
+            Some((e, p)) if p < n => Route::To(e, p),
+            Some(_) => Route::Unknown,
         }
     }
 

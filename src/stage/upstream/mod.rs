@@ -51,7 +51,7 @@ pub(crate) trait UpstreamFlows<In, Out, M> {
         let sub = self
             .upstream()
             .side
-            .subscribe(producer, opts, previous, out)?;
+            .subscribe(producer, opts.clone(), previous, out)?;
         match self.subscribed_to(sub, &opts) {
             Subscribed::Automatic => {
                 let UpParts { side, stats } = self.upstream();
