@@ -785,7 +785,10 @@ impl Net {
 
     /// Raw peer `msg.sub().consumer` sends `msg` to its producer.
     pub fn send(&mut self, msg: ToProducer<Ev>) {
-        self.raw(msg.sub().consumer, Record::Output(Output::ToProducer(msg.clone())));
+        self.raw(
+            msg.sub().consumer,
+            Record::Output(Output::ToProducer(msg.clone())),
+        );
         self.sim.send_to_producer(msg);
     }
 

@@ -499,7 +499,9 @@ fn q16_scenario<D: Dispatcher<u32> + 'static>(d: D) -> (Vec<u32>, usize, Vec<Cb>
     let c1 = sim.consumer::<Rec, Vec<u32>>(Rec::default());
     let c2 = sim.consumer::<Rec, Vec<u32>>(Rec::default());
     let temporary = Subscribe::new().cancel(CancelMode::Temporary);
-    let first = sim.subscribe(c1, p, temporary.clone().max_demand(10)).unwrap();
+    let first = sim
+        .subscribe(c1, p, temporary.clone().max_demand(10))
+        .unwrap();
     sim.run_until_idle();
     sim.with(c1, |c, out| c.cancel(first, Reason::Normal, out))
         .unwrap();
