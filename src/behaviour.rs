@@ -104,6 +104,14 @@ pub trait Producer<M = ()> {
         let _ = count;
         true
     }
+
+    /// The stage is stopping with `reason`, whatever stopped it (a callback, a drained stop, a
+    /// cancel mode, a stop from outside): the last call the behaviour gets, to flush partial
+    /// work. Nothing it could emit would be delivered. The default does nothing. A runtime
+    /// that catches a panicking callback does not call it.
+    fn terminate(&mut self, reason: Reason) {
+        let _ = reason;
+    }
 }
 
 /// A stage in the middle: takes events from upstream, emits events downstream.
@@ -122,9 +130,16 @@ pub trait ProducerConsumer<M = ()> {
         out: &mut Emit<'_, Self::Out>,
     ) -> Flow;
 
-    /// This stage subscribed to a producer.
-    fn handle_subscribe(&mut self, sub: SubId, opts: &SubscribeOptions<Self::In>) -> Subscribed {
-        let _ = (sub, opts);
+    /// This stage subscribed to a producer. To take the demand in hand (GenStage's
+    /// `{:manual, state}`), return [`Subscribed::Manual`], or ask right here with
+    /// [`Ctx::ask`]: an ask from this callback makes the subscription manual.
+    fn handle_subscribe(
+        &mut self,
+        sub: SubId,
+        opts: &SubscribeOptions<Self::In>,
+        ctx: &mut Ctx<'_>,
+    ) -> Subscribed {
+        let _ = (sub, opts, ctx);
         Subscribed::Automatic
     }
 
@@ -174,6 +189,14 @@ pub trait ProducerConsumer<M = ()> {
         let _ = count;
         true
     }
+
+    /// The stage is stopping with `reason`, whatever stopped it (a callback, a drained stop, a
+    /// cancel mode, a stop from outside): the last call the behaviour gets, to flush partial
+    /// work. Nothing it could emit would be delivered. The default does nothing. A runtime
+    /// that catches a panicking callback does not call it.
+    fn terminate(&mut self, reason: Reason) {
+        let _ = reason;
+    }
 }
 
 /// A stage at the end: takes events.
@@ -189,9 +212,32 @@ pub trait Consumer<M = ()> {
         ctx: &mut Ctx<'_>,
     ) -> Flow;
 
-    /// This stage subscribed to a producer.
-    fn handle_subscribe(&mut self, sub: SubId, opts: &SubscribeOptions<Self::Event>) -> Subscribed {
-        let _ = (sub, opts);
+    /// This stage subscribed to a producer. To take the demand in hand (GenStage's
+    /// `{:manual, state}`), return [`Subscribed::Manual`], or send the first ask right here with
+    /// [`Ctx::ask`]: an ask from this callback makes the subscription manual.
+    ///
+    /// ```
+    /// use genstage::prelude::*;
+    /// struct OneByOne;
+    /// impl Consumer for OneByOne {
+    ///     type Event = u64;
+    ///     fn handle_subscribe(&mut self, sub: SubId, _: &SubscribeOptions<u64>, ctx: &mut Ctx<'_>) -> Subscribed {
+    ///         ctx.ask(sub, 1).expect("the subscription is ours");
+    ///         Subscribed::Manual
+    ///     }
+    ///     fn handle_events(&mut self, _: Batch<'_, u64>, from: SubId, ctx: &mut Ctx<'_>) -> Flow {
+    ///         let _ = ctx.ask(from, 1); // one more, after each one
+    ///         Flow::Continue
+    ///     }
+    /// }
+    /// ```
+    fn handle_subscribe(
+        &mut self,
+        sub: SubId,
+        opts: &SubscribeOptions<Self::Event>,
+        ctx: &mut Ctx<'_>,
+    ) -> Subscribed {
+        let _ = (sub, opts, ctx);
         Subscribed::Automatic
     }
 
@@ -214,5 +260,13 @@ pub trait Consumer<M = ()> {
     fn handle_call(&mut self, request: M, reply: &mut Reply<M>, ctx: &mut Ctx<'_>) -> Flow {
         let _ = (request, reply, ctx);
         Flow::Stop(Reason::BadCall)
+    }
+
+    /// The stage is stopping with `reason`, whatever stopped it (a callback, a drained stop, a
+    /// cancel mode, a stop from outside): the last call the behaviour gets, to flush partial
+    /// work. Nothing it could emit would be delivered. The default does nothing. A runtime
+    /// that catches a panicking callback does not call it.
+    fn terminate(&mut self, reason: Reason) {
+        let _ = reason;
     }
 }

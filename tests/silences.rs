@@ -441,3 +441,206 @@ fn the_report_tells_a_stuck_pipeline_from_a_finished_one() {
         8
     );
 }
+
+// ----- what a behaviour can do for itself -----
+
+#[test]
+fn a_manual_consumer_sends_its_first_ask_from_handle_subscribe() {
+    #[derive(Default)]
+    struct OneAtATime(Vec<u64>);
+    impl Consumer<Msg> for OneAtATime {
+        type Event = u64;
+        fn handle_subscribe(
+            &mut self,
+            sub: SubId,
+            _: &SubscribeOptions<u64>,
+            ctx: &mut Ctx<'_>,
+        ) -> Subscribed {
+            ctx.ask(sub, 1).expect("our own subscription");
+            Subscribed::Manual
+        }
+        fn handle_events(
+            &mut self,
+            events: Batch<'_, u64>,
+            from: SubId,
+            ctx: &mut Ctx<'_>,
+        ) -> Flow {
+            self.0.extend(events);
+            if self.0.len() < 5 {
+                ctx.ask(from, 1).expect("a manual subscription");
+            }
+            Flow::Continue
+        }
+    }
+    let mut sim = Sim::new(0);
+    let p = sim.producer::<_, Msg>(Numbers::default());
+    let c = sim.consumer(OneAtATime::default());
+    let sub = sim.subscribe(c, p, Subscribe::new()).unwrap();
+    sim.run_until_idle();
+    assert_eq!(sim.stage(c).behaviour().0, [0, 1, 2, 3, 4]);
+    // One event per ask, five asks in all: the subscription was manual from the first.
+    let asks: Vec<usize> = sim
+        .trace()
+        .iter()
+        .filter_map(|t| match t.kind {
+            TraceKind::ToProducer {
+                kind: genstage::sim::ToProducerKind::Ask(n),
+                ..
+            } => Some(n),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asks, [1, 1, 1, 1, 1]);
+    assert_eq!(sim.stage(c).subscription_stats(sub).unwrap().asked, 5);
+}
+
+#[test]
+fn terminate_runs_once_with_the_reason_whatever_stopped_the_stage() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    type Seen = Rc<RefCell<Vec<(&'static str, Reason)>>>;
+    struct P(Seen, u64);
+    impl Producer for P {
+        type Event = u64;
+        fn handle_demand(&mut self, demand: usize, out: &mut Emit<'_, u64>) -> Flow {
+            let end = (self.1 + demand as u64).min(10);
+            self.1 += out.extend(self.1..end) as u64;
+            if self.1 == 10 {
+                Flow::StopWhenDrained(Reason::Normal)
+            } else {
+                Flow::Continue
+            }
+        }
+        fn terminate(&mut self, reason: Reason) {
+            self.0.borrow_mut().push(("producer", reason));
+        }
+    }
+    struct C(Seen);
+    impl Consumer for C {
+        type Event = u64;
+        fn handle_events(&mut self, _: Batch<'_, u64>, _: SubId, _: &mut Ctx<'_>) -> Flow {
+            Flow::Continue
+        }
+        fn terminate(&mut self, reason: Reason) {
+            self.0.borrow_mut().push(("consumer", reason));
+        }
+    }
+    let seen: Seen = Rc::default();
+    let mut sim = Sim::new(0);
+    let p = sim.producer(P(seen.clone(), 0));
+    let c = sim.consumer(C(seen.clone()));
+    let c2 = sim.consumer(C(seen.clone()));
+    sim.subscribe(c, p, Subscribe::new().max_demand(4)).unwrap();
+    sim.run_until_idle();
+    // The producer drained and stopped; the permanent subscription stopped the consumer.
+    assert_eq!(
+        *seen.borrow(),
+        [("producer", Reason::Normal), ("consumer", Reason::Normal)]
+    );
+    // A stop from outside runs it too, once.
+    sim.kill(c2, Reason::Shutdown);
+    sim.kill(c2, Reason::Killed);
+    assert_eq!(seen.borrow().last(), Some(&("consumer", Reason::Shutdown)));
+    assert_eq!(seen.borrow().len(), 3);
+}
+
+#[test]
+fn a_dispatcher_hears_of_every_subscription_its_producer_refused() {
+    use genstage::dispatcher::{DemandDispatcher, DispatchContext, Dispatcher};
+    use genstage::runtime::{Recorder, ToProducer};
+    use genstage::storage::Deque;
+    /// Refuses consumers with an odd stage id, and keeps a list of every refusal it hears of.
+    #[derive(Default)]
+    struct Picky {
+        inner: DemandDispatcher,
+        refused: Vec<(SubId, Reason)>,
+    }
+    impl Dispatcher<u64> for Picky {
+        fn subscribe<C: DispatchContext<u64>>(
+            &mut self,
+            sub: SubId,
+            opts: &SubscribeOptions<u64>,
+            ctx: &mut C,
+        ) -> Result<usize, Reason> {
+            if sub.consumer.0 % 2 == 1 {
+                return Err(Reason::Refused(Refusal::Other("odd")));
+            }
+            self.inner.subscribe(sub, opts, ctx)
+        }
+        fn ask<C: DispatchContext<u64>>(&mut self, sub: SubId, n: usize, ctx: &mut C) -> usize {
+            self.inner.ask(sub, n, ctx)
+        }
+        fn cancel<C: DispatchContext<u64>>(&mut self, sub: SubId, ctx: &mut C) -> usize {
+            self.inner.cancel(sub, ctx)
+        }
+        fn dispatch<Q: Deque<u64>, C: DispatchContext<u64>>(&mut self, ev: &mut Q, ctx: &mut C) {
+            self.inner.dispatch(ev, ctx)
+        }
+        fn refused<C: DispatchContext<u64>>(&mut self, sub: SubId, reason: Reason, _: &mut C) {
+            self.refused.push((sub, reason));
+        }
+    }
+    let mut p: ProducerStage<Numbers, Msg, genstage::storage::Heap, Picky> =
+        ProducerStage::with_dispatcher(
+            StageId(0),
+            Numbers::default(),
+            ProducerOptions::new(),
+            Picky::default(),
+        )
+        .unwrap();
+    let mut out: Recorder<u64, u64, Msg> = Recorder::new();
+    let subscribe = |consumer: u32| ToProducer::Subscribe {
+        sub: SubId::new(StageId(0), StageId(consumer), 0),
+        previous: None,
+        opts: Subscribe::new().validate().unwrap(),
+    };
+    p.handle_to_producer(subscribe(2), &mut out); // taken
+    p.handle_to_producer(subscribe(2), &mut out); // the same id again: a duplicate
+    p.handle_to_producer(subscribe(3), &mut out); // refused by the dispatcher itself
+    let sub = |c: u32| SubId::new(StageId(0), StageId(c), 0);
+    assert_eq!(
+        p.dispatcher().refused,
+        [
+            (sub(2), Reason::DuplicatedSubscription),
+            (sub(3), Reason::Refused(Refusal::Other("odd")))
+        ]
+    );
+    assert_eq!(p.consumers().collect::<Vec<_>>(), [sub(2)]);
+}
+
+#[test]
+fn with_panics_caught_a_panicking_callback_stops_only_its_stage() {
+    struct Fragile;
+    impl Consumer<Msg> for Fragile {
+        type Event = u64;
+        fn handle_events(&mut self, events: Batch<'_, u64>, _: SubId, _: &mut Ctx<'_>) -> Flow {
+            for e in events {
+                assert!(e < 3, "event {e} is too big");
+            }
+            Flow::Continue
+        }
+    }
+    let mut sim = Sim::new(0);
+    sim.catch_panics(true);
+    let p = sim.producer::<_, Msg>(Numbers::default());
+    let fragile = sim.consumer(Fragile);
+    let steady = sim.consumer(Collect::default());
+    sim.subscribe(fragile, p, Subscribe::new().max_demand(4).min_demand(0))
+        .unwrap();
+    sim.subscribe(steady, p, Subscribe::new().max_demand(4).min_demand(0))
+        .unwrap();
+    assert!(
+        sim.run_bounded(200).is_err(),
+        "the steady consumer keeps going"
+    );
+    assert_eq!(sim.stopped(fragile), Some(Reason::Panicked));
+    assert_eq!(
+        sim.panic_message(fragile),
+        Some("event 3 is too big"),
+        "the message is kept"
+    );
+    // The producer heard it go down and carried on with the other consumer.
+    assert_eq!(sim.stopped(p), None);
+    assert_eq!(sim.stage(p).consumers().count(), 1);
+    assert!(sim.stage(steady).behaviour().0.len() > 4);
+}

@@ -3,6 +3,8 @@
 #![allow(dead_code, unreachable_pub)]
 
 extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
 
 /// The simulator, exactly as `genstage::sim` compiles it.
 #[path = "../../adapters/sim/mod.rs"]

@@ -97,6 +97,8 @@ struct Slot {
     stopped: Option<Reason>,
     /// Events in messages dropped because the stage had stopped.
     lost: u64,
+    /// What a callback panicked with, when panics are caught.
+    panic: Option<alloc::string::String>,
 }
 
 /// One stage's line of a [`SimReport`].
@@ -205,6 +207,8 @@ pub struct Sim {
     seed: u64,
     /// This simulator's identity, carried by its handles.
     me: u32,
+    /// Whether a panicking callback stops only its stage (feature `std`).
+    catch_panics: bool,
 }
 
 impl Sim {
@@ -215,7 +219,25 @@ impl Sim {
             net: Net::new(),
             seed,
             me: handle::next_sim(),
+            catch_panics: false,
         }
+    }
+
+    /// Catches a panic in any callback a delivery runs (feature `std`): only that stage stops,
+    /// with [`Reason::Panicked`], its peers hear it went down with that reason and apply their
+    /// cancel modes, and the panic's message is kept ([`panic_message`](Self::panic_message)).
+    /// Off by default, so that a panic in a test points at its cause. Without `std` this does
+    /// nothing.
+    pub fn catch_panics(&mut self, on: bool) {
+        self.catch_panics = on;
+    }
+
+    /// What a stage's callback panicked with, when panics are caught.
+    ///
+    /// # Panics
+    /// If the handle belongs to another simulator.
+    pub fn panic_message<T>(&self, h: Handle<T>) -> Option<&str> {
+        self.slot_of(h).panic.as_deref()
     }
 
     /// The seed it was made with.
@@ -260,6 +282,7 @@ impl Sim {
             node: Box::new(stage),
             stopped: None,
             lost: 0,
+            panic: None,
         });
         Handle::new(id, self.me)
     }
@@ -613,10 +636,45 @@ impl Sim {
         }
         self.net.record(to, env.body.trace_kind());
         let slot = &mut self.slots[to.0 as usize];
-        let lost = slot.node.deliver(env.body, &mut self.net, to);
-        slot.lost += lost as u64;
+        if self.catch_panics {
+            self.deliver_catching(to, env.body);
+        } else {
+            let lost = slot.node.deliver(env.body, &mut self.net, to);
+            slot.lost += lost as u64;
+        }
         self.settle_stops();
         true
+    }
+
+    /// Delivers with a panic in a callback caught: the stage stops with `Reason::Panicked`.
+    #[cfg(feature = "std")]
+    fn deliver_catching(&mut self, to: StageId, body: Body) {
+        let slot = &mut self.slots[to.0 as usize];
+        let net = &mut self.net;
+        let caught = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
+            slot.node.deliver(body, net, to)
+        }));
+        match caught {
+            Ok(lost) => slot.lost += lost as u64,
+            Err(payload) => {
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| alloc::string::String::from(*s))
+                    .or_else(|| payload.downcast_ref::<alloc::string::String>().cloned())
+                    .unwrap_or_else(|| alloc::string::String::from("a non-text panic"));
+                slot.panic = Some(message);
+                // The stage's state cannot be trusted: the runtime stops it without asking it.
+                self.net.record(to, TraceKind::Stopped(Reason::Panicked));
+                self.net.stops.push((to, Reason::Panicked));
+            }
+        }
+    }
+
+    #[cfg(not(feature = "std"))]
+    fn deliver_catching(&mut self, to: StageId, body: Body) {
+        let slot = &mut self.slots[to.0 as usize];
+        let lost = slot.node.deliver(body, &mut self.net, to);
+        slot.lost += lost as u64;
     }
 
     /// A subscribe to a stage that is gone is answered with a down (the monitor fires at once).

@@ -163,6 +163,9 @@ impl<E, S: Storage> Dispatcher<E> for Dispatch<E, S> {
     fn info<C: DispatchContext<E>>(&mut self, marker: MarkerId, ctx: &mut C) {
         each!(self, |d| d.info(marker, ctx))
     }
+    fn refused<C: DispatchContext<E>>(&mut self, sub: SubId, reason: Reason, ctx: &mut C) {
+        each!(self, |d| d.refused(sub, reason, ctx))
+    }
     fn held(&self) -> usize {
         each!(self, |d| Dispatcher::<E>::held(d))
     }

@@ -135,6 +135,13 @@ pub trait Dispatcher<E> {
     fn info<C: DispatchContext<E>>(&mut self, marker: MarkerId, ctx: &mut C) {
         ctx.release_info(marker);
     }
+    /// The producer refused `sub` with `reason` and cancelled it: a duplicate id, a full table,
+    /// or this dispatcher's own `Err` from [`subscribe`](Self::subscribe). It was never (or is
+    /// no longer) a subscription here; a dispatcher that keeps books of its own on subscribe
+    /// attempts squares them here. The default does nothing.
+    fn refused<C: DispatchContext<E>>(&mut self, sub: SubId, reason: Reason, ctx: &mut C) {
+        let _ = (sub, reason, ctx);
+    }
     /// Events the dispatcher holds for consumers without demand (a partition's queue), for
     /// reporting. The default holds none.
     fn held(&self) -> usize {

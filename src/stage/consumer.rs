@@ -88,6 +88,7 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
     pub(crate) fn halt<Out, O: Outbox<B::Event, Out, M>>(&mut self, reason: Reason, out: &mut O) {
         if self.stopped.is_none() {
             self.stopped = Some(reason);
+            self.behaviour.terminate(reason);
             out.push(Output::Stop(reason));
         }
     }
@@ -296,8 +297,15 @@ where
     fn halt_upstream<O: Outbox<B::Event, Out, M>>(&mut self, reason: Reason, out: &mut O) {
         self.halt(reason, out);
     }
-    fn subscribed_to(&mut self, sub: SubId, opts: &SubscribeOptions<B::Event>) -> Subscribed {
-        self.behaviour.handle_subscribe(sub, opts)
+    fn subscribed_to<O: Outbox<B::Event, Out, M>>(
+        &mut self,
+        sub: SubId,
+        opts: &SubscribeOptions<B::Event>,
+        out: &mut O,
+    ) -> Subscribed {
+        let mut upc = UpCtx::new(&mut self.side, out, &mut self.stats);
+        self.behaviour
+            .handle_subscribe(sub, opts, &mut Ctx::new(&mut upc))
     }
 }
 

@@ -128,6 +128,7 @@ where
         if self.stopped.is_none() {
             self.stopped = Some(reason);
             self.side.discard_all(out, &mut self.stats);
+            self.behaviour.terminate(reason);
             out.push(Output::Stop(reason));
         }
     }

@@ -358,7 +358,12 @@ impl Consumer<Msg> for TestConsumer {
         Flow::Continue
     }
 
-    fn handle_subscribe(&mut self, sub: SubId, _opts: &SubscribeOptions<Ev>) -> Subscribed {
+    fn handle_subscribe(
+        &mut self,
+        sub: SubId,
+        _opts: &SubscribeOptions<Ev>,
+        _ctx: &mut Ctx<'_>,
+    ) -> Subscribed {
         self.seen.record(Cb::Subscribe(sub));
         match (self.subscribe_stop, self.manual) {
             (Some(r), _) => Subscribed::Stop(r),
@@ -486,7 +491,12 @@ impl ProducerConsumer<Msg> for TestPc {
         }
     }
 
-    fn handle_subscribe(&mut self, sub: SubId, _opts: &SubscribeOptions<Ev>) -> Subscribed {
+    fn handle_subscribe(
+        &mut self,
+        sub: SubId,
+        _opts: &SubscribeOptions<Ev>,
+        _ctx: &mut Ctx<'_>,
+    ) -> Subscribed {
         self.seen.record(Cb::Subscribe(sub));
         if self.manual {
             Subscribed::Manual

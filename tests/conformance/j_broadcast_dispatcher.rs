@@ -299,7 +299,12 @@ impl Consumer<Vec<u32>> for Rec {
         self.log.push(Cb::Events(from, events.collect()));
         Flow::Continue
     }
-    fn handle_subscribe(&mut self, sub: SubId, _opts: &SubscribeOptions<u32>) -> Subscribed {
+    fn handle_subscribe(
+        &mut self,
+        sub: SubId,
+        _opts: &SubscribeOptions<u32>,
+        _ctx: &mut Ctx<'_>,
+    ) -> Subscribed {
         self.log.push(Cb::Subscribe(sub));
         Subscribed::Automatic
     }

@@ -90,7 +90,9 @@ pub(crate) trait DownstreamFlows<In, M> {
                 return;
             }
         }
-        if let Admit::Rejected = self.parts().side.admit(sub, out) {
+        if let Admit::Rejected(reason) = self.parts().side.admit(sub, out) {
+            let Parts { side, stats } = self.parts();
+            side.dispatcher_refused(sub, reason, out, stats);
             return;
         }
         let flow = self.subscribed(sub, &opts);
@@ -105,6 +107,7 @@ pub(crate) trait DownstreamFlows<In, M> {
                 out.push(Output::Report(Report::SubscribeRefused { sub, reason }));
                 let Parts { side, stats } = self.parts();
                 side.remove(sub, Some(reason), false, out, stats);
+                side.dispatcher_refused(sub, reason, out, stats);
                 let flow = self.cancelled(Cancellation::Cancel(reason), sub, out);
                 self.apply_flow(flow, out);
             }

@@ -148,7 +148,7 @@ pub(crate) struct Dispatching<'a, E, In, M, D, O, S: Storage> {
 /// Why a subscribe was not taken before the behaviour and dispatcher saw it.
 pub(crate) enum Admit {
     Admitted,
-    Rejected,
+    Rejected(Reason),
 }
 
 impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
@@ -214,7 +214,7 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
                 sub,
                 reason: Reason::DuplicatedSubscription,
             }));
-            return Admit::Rejected;
+            return Admit::Rejected(Reason::DuplicatedSubscription);
         }
         let entry = Downstream {
             sub,
@@ -225,9 +225,25 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
                 sub,
                 reason: Reason::TooManySubscriptions,
             }));
-            return Admit::Rejected;
+            return Admit::Rejected(Reason::TooManySubscriptions);
         }
         Admit::Admitted
+    }
+
+    /// Tells the dispatcher that the producer refused `sub` (see [`Dispatcher::refused`]).
+    pub(crate) fn dispatcher_refused<In, O: Outbox<In, E, M>>(
+        &mut self,
+        sub: SubId,
+        reason: Reason,
+        out: &mut O,
+        stats: &mut StageStats,
+    ) {
+        let Dispatching {
+            dispatcher: d,
+            routing: mut ctx,
+            ..
+        } = self.split(out, stats);
+        d.refused(sub, reason, &mut ctx);
     }
 
     /// Hands a new subscription to the dispatcher: `Ok(upstream demand)` or the refusal.

@@ -2,6 +2,7 @@
 //! and the role flows it plugs into.
 
 use super::*;
+use crate::callbacks::Ctx;
 
 impl<B, M, S, D> DownstreamFlows<B::In, M> for ProducerConsumerStage<B, M, S, D>
 where
@@ -60,8 +61,15 @@ where
     fn halt_upstream<O: Outbox<B::In, B::Out, M>>(&mut self, reason: Reason, out: &mut O) {
         self.halt(reason, out);
     }
-    fn subscribed_to(&mut self, sub: SubId, opts: &SubscribeOptions<B::In>) -> Subscribed {
-        self.behaviour.handle_subscribe(sub, opts)
+    fn subscribed_to<O: Outbox<B::In, B::Out, M>>(
+        &mut self,
+        sub: SubId,
+        opts: &SubscribeOptions<B::In>,
+        out: &mut O,
+    ) -> Subscribed {
+        let mut upc = UpCtx::new(&mut self.up, out, &mut self.stats);
+        self.behaviour
+            .handle_subscribe(sub, opts, &mut Ctx::new(&mut upc))
     }
 }
 

@@ -214,6 +214,7 @@ where
                 }));
             }
             self.down.discard_all(out, &mut self.stats);
+            self.behaviour.terminate(reason);
             out.push(Output::Stop(reason));
         }
     }

@@ -32,7 +32,12 @@ pub(crate) trait UpstreamFlows<In, Out, M> {
     fn has_stopped(&self) -> bool;
     fn halt_upstream<O: Outbox<In, Out, M>>(&mut self, reason: Reason, out: &mut O);
     /// The behaviour's `handle_subscribe` for a producer this stage subscribed to.
-    fn subscribed_to(&mut self, sub: SubId, opts: &SubscribeOptions<In>) -> Subscribed;
+    fn subscribed_to<O: Outbox<In, Out, M>>(
+        &mut self,
+        sub: SubId,
+        opts: &SubscribeOptions<In>,
+        out: &mut O,
+    ) -> Subscribed;
 
     /// Subscribes to `producer`, asking it first to cancel `previous` when given (spec §4.7,
     /// §4.9): the options are checked, the subscribe goes out, and the behaviour's answer
@@ -52,7 +57,7 @@ pub(crate) trait UpstreamFlows<In, Out, M> {
             .upstream()
             .side
             .subscribe(producer, opts.clone(), previous, out)?;
-        match self.subscribed_to(sub, &opts) {
+        match self.subscribed_to(sub, &opts, out) {
             Subscribed::Automatic => {
                 let UpParts { side, stats } = self.upstream();
                 side.set_automatic(sub, out, stats);

@@ -171,7 +171,14 @@ impl<In, Out, M, O: Outbox<In, Out, M>, S: Storage> Upstream for UpCtx<'_, In, O
                 ConsumerSide::<S>::send_ask(s, demand, self.out, self.stats);
                 Ok(())
             }
-            _ => Err(AskError::NotManual),
+            // An ask from `handle_subscribe` (GenStage's usual manual pattern): the
+            // subscription is manual from now on, whatever the callback then returns.
+            Mode::Pending { .. } => {
+                s.mode = Mode::Manual;
+                ConsumerSide::<S>::send_ask(s, demand, self.out, self.stats);
+                Ok(())
+            }
+            Mode::Auto(_) => Err(AskError::NotManual),
         }
     }
     fn cancel(&mut self, sub: SubId, reason: Reason) -> Result<(), AskError> {
