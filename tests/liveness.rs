@@ -425,11 +425,13 @@ fn build(plan: &Plan) -> Built {
     }
     pubs.push(match p0.disp {
         Disp::Demand => {
-            let st = SrcD::new(sim.next_id(), source(plan.drain), opts).unwrap();
+            let d = DemandDispatcher::new();
+            let st = SrcD::with_dispatcher(sim.next_id(), source(plan.drain), opts, d).unwrap();
             Pub::SrcD(sim.add(st))
         }
         Disp::Broadcast => {
-            let st = SrcB::new(sim.next_id(), source(plan.drain), opts).unwrap();
+            let d = BroadcastDispatcher::new();
+            let st = SrcB::with_dispatcher(sim.next_id(), source(plan.drain), opts, d).unwrap();
             Pub::SrcB(sim.add(st))
         }
         Disp::Partition(k) => {
@@ -444,10 +446,16 @@ fn build(plan: &Plan) -> Built {
         let opts = producer_options(p, true);
         pubs.push(match p.disp {
             Disp::Demand => {
-                Pub::PcD(sim.add(PcD::new(sim.next_id(), Pass::default(), opts).unwrap()))
+                let d = DemandDispatcher::new();
+                Pub::PcD(
+                    sim.add(PcD::with_dispatcher(sim.next_id(), Pass::default(), opts, d).unwrap()),
+                )
             }
             Disp::Broadcast => {
-                Pub::PcB(sim.add(PcB::new(sim.next_id(), Pass::default(), opts).unwrap()))
+                let d = BroadcastDispatcher::new();
+                Pub::PcB(
+                    sim.add(PcB::with_dispatcher(sim.next_id(), Pass::default(), opts, d).unwrap()),
+                )
             }
             Disp::Partition(k) => {
                 let n = children_of(i);
@@ -776,7 +784,14 @@ fn a_broadcast_producer_consumer_counts_each_event_once_against_its_demand() {
     };
     let a = sim.producer(src(1, 3));
     let b = sim.producer(src(3, 5));
-    let pc = PcB::new(sim.next_id(), Pass::default(), ProducerOptions::new()).unwrap();
+    let opts = ProducerOptions::new();
+    let pc = PcB::with_dispatcher(
+        sim.next_id(),
+        Pass::default(),
+        opts,
+        BroadcastDispatcher::new(),
+    );
+    let pc = pc.unwrap();
     let pc = sim.add(pc);
     let c1 = sim.consumer(Sink::default());
     let c2 = sim.consumer(Sink::default());

@@ -61,7 +61,7 @@ fn run<S: Storage>(max_demands: [usize; PARTITIONS]) -> Pipeline<S> {
     let p = sim.add(producer);
     let mut sinks = Vec::new();
     for (partition, max) in max_demands.into_iter().enumerate() {
-        let c = sim.add(Sink::<S>::new(sim.next_id(), Collect::default()));
+        let c = sim.add(Sink::<S>::with_storage(sim.next_id(), Collect::default()));
         sim.subscribe(c, p, Subscribe::new().partition(partition).max_demand(max))
             .unwrap();
         sinks.push(c);

@@ -123,7 +123,13 @@ fn a_partition_option_is_refused_by_the_demand_and_broadcast_dispatchers() {
     // BroadcastDispatcher.
     let mut sim = Sim::new(0);
     type Bp = ProducerStage<Numbers, Msg, Heap, BroadcastDispatcher<u64, Heap>>;
-    let stage = Bp::new(sim.next_id(), Numbers::default(), ProducerOptions::new()).unwrap();
+    let stage = Bp::with_dispatcher(
+        sim.next_id(),
+        Numbers::default(),
+        ProducerOptions::new(),
+        BroadcastDispatcher::new(),
+    )
+    .unwrap();
     let p = sim.add(stage);
     let c = sim.consumer(Collect::default());
     let sub = sim.subscribe(c, p, Subscribe::new().partition(1)).unwrap();

@@ -99,14 +99,15 @@ pub extern "C" fn genstage_nostd_dispatchers() -> u64 {
 /// (0 + 1 + ... + 39 = 780 with max_demand 8, min_demand 4).
 #[unsafe(no_mangle)]
 pub extern "C" fn genstage_nostd_roundtrip() -> u32 {
-    let Ok(mut p) = ProducerStage::<Count, (), Store, DemandDispatcher<Store>>::new(
+    let Ok(mut p) = ProducerStage::<Count, (), Store, DemandDispatcher<Store>>::with_dispatcher(
         StageId(0),
         Count(0),
         ProducerOptions::new().buffer_size(16),
+        DemandDispatcher::new(),
     ) else {
         return 0;
     };
-    let mut c = ConsumerStage::<Sum, (), Store>::new(StageId(1), Sum(0));
+    let mut c = ConsumerStage::<Sum, (), Store>::with_storage(StageId(1), Sum(0));
     let mut to_p = Mail::default();
     let mut to_c = Mail::default();
     if c.subscribe(

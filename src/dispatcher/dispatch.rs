@@ -41,7 +41,9 @@ use crate::options::SubscribeOptions;
 use crate::reason::Reason;
 use crate::storage::{DefaultStorage, Deque, Storage};
 
-/// One of the three built-in dispatchers. See the [module docs](self).
+/// One of the three built-in dispatchers. See the [module docs](self). The constructors
+/// (`demand`, `broadcast`, `partition`, `partition_by_key`) build it on the default storage;
+/// on another, build the dispatcher and convert it (`BroadcastDispatcher::new().into()`).
 pub enum Dispatch<E, S: Storage = DefaultStorage> {
     /// Each event to the consumer with the most demand (the default).
     Demand(DemandDispatcher<S>),
@@ -57,7 +59,7 @@ impl<E, S: Storage> Default for Dispatch<E, S> {
     }
 }
 
-impl<E, S: Storage> Dispatch<E, S> {
+impl<E> Dispatch<E> {
     /// The demand dispatcher with default options.
     pub fn demand() -> Self {
         Self::default()
@@ -90,6 +92,9 @@ impl<E, S: Storage> Dispatch<E, S> {
     {
         PartitionDispatcher::with_default_hash(partitions).map(Self::Partition)
     }
+}
+
+impl<E, S: Storage> Dispatch<E, S> {
     /// The demand dispatcher, if that is the one.
     pub fn as_demand(&self) -> Option<&DemandDispatcher<S>> {
         match self {

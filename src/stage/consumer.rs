@@ -31,9 +31,17 @@ where
     _m: core::marker::PhantomData<fn(M)>,
 }
 
-impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
-    /// A consumer at address `id`.
+impl<B: Consumer<M>, M> ConsumerStage<B, M> {
+    /// A consumer at address `id` on the default storage ([`Heap`](crate::storage::Heap)).
+    /// For another storage, see [`with_storage`](Self::with_storage).
     pub fn new(id: StageId, behaviour: B) -> Self {
+        Self::with_storage(id, behaviour)
+    }
+}
+
+impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
+    /// A consumer at address `id` on the storage its type names.
+    pub fn with_storage(id: StageId, behaviour: B) -> Self {
         crate::storage::assert_usable::<S>();
         Self {
             behaviour,

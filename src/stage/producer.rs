@@ -36,20 +36,21 @@ pub struct ProducerStage<
     stopped: Option<Reason>,
 }
 
+impl<B: Producer<M>, M> ProducerStage<B, M> {
+    /// A producer at address `id` on the default storage ([`Heap`](crate::storage::Heap)) with
+    /// the default dispatcher. Options are checked first. For another storage or dispatcher,
+    /// see [`with_dispatcher`](Self::with_dispatcher).
+    pub fn new(id: StageId, behaviour: B, opts: ProducerOptions) -> Result<Self, OptionsError> {
+        Self::with_dispatcher(id, behaviour, opts, Dispatch::default())
+    }
+}
+
 impl<B, M, S, D> ProducerStage<B, M, S, D>
 where
     B: Producer<M>,
     S: Storage,
     D: Dispatcher<B::Event>,
 {
-    /// A producer at address `id` with the default dispatcher. Options are checked first.
-    pub fn new(id: StageId, behaviour: B, opts: ProducerOptions) -> Result<Self, OptionsError>
-    where
-        D: Default,
-    {
-        Self::with_dispatcher(id, behaviour, opts, D::default())
-    }
-
     /// A producer with the given dispatcher.
     pub fn with_dispatcher(
         id: StageId,

@@ -48,13 +48,14 @@ impl Outbox<u32, u32, ()> for Mail {
 
 #[test]
 fn producer_and_consumer_run_on_fixed_storage() {
-    let mut p = ProducerStage::<Count, (), Store, DemandDispatcher<Store>>::new(
+    let mut p = ProducerStage::<Count, (), Store, DemandDispatcher<Store>>::with_dispatcher(
         StageId(0),
         Count(0),
         ProducerOptions::new().buffer_size(16),
+        DemandDispatcher::new(),
     )
     .unwrap();
-    let mut c = ConsumerStage::<Sum, (), Store>::new(StageId(1), Sum(0, 0));
+    let mut c = ConsumerStage::<Sum, (), Store>::with_storage(StageId(1), Sum(0, 0));
     let (mut to_p, mut to_c) = (Mail::default(), Mail::default());
     c.subscribe(
         p.id(),
@@ -77,10 +78,11 @@ fn producer_and_consumer_run_on_fixed_storage() {
 
 #[test]
 fn buffer_larger_than_fixed_storage_is_rejected() {
-    let r = ProducerStage::<Count, (), Store, DemandDispatcher<Store>>::new(
+    let r = ProducerStage::<Count, (), Store, DemandDispatcher<Store>>::with_dispatcher(
         StageId(0),
         Count(0),
         ProducerOptions::new().buffer_size(17),
+        DemandDispatcher::new(),
     );
     assert_eq!(
         r.err(),
@@ -89,10 +91,11 @@ fn buffer_larger_than_fixed_storage_is_rejected() {
             capacity: 16
         })
     );
-    let r = ProducerStage::<Count, (), Store, DemandDispatcher<Store>>::new(
+    let r = ProducerStage::<Count, (), Store, DemandDispatcher<Store>>::with_dispatcher(
         StageId(0),
         Count(0),
         ProducerOptions::new().unbounded_buffer(),
+        DemandDispatcher::new(),
     );
     assert_eq!(
         r.err(),
@@ -111,10 +114,11 @@ fn emit_refuses_beyond_fixed_capacity_and_hands_the_event_back() {
             Flow::Continue
         }
     }
-    let mut p = ProducerStage::<Greedy, (), Store, DemandDispatcher<Store>>::new(
+    let mut p = ProducerStage::<Greedy, (), Store, DemandDispatcher<Store>>::with_dispatcher(
         StageId(0),
         Greedy,
         ProducerOptions::new(),
+        DemandDispatcher::new(),
     )
     .unwrap();
     let sub = SubId::new(StageId(0), StageId(1), 0);
@@ -205,12 +209,14 @@ fn a_producer_consumer_counts_input_beyond_its_fixed_queue() {
         }
     }
     type Small = Fixed<4, 4>;
-    let mut pc = ProducerConsumerStage::<Pass, (), Small, DemandDispatcher<Small>>::new(
-        StageId(1),
-        Pass,
-        ProducerOptions::new().buffer_size(4),
-    )
-    .unwrap();
+    let mut pc =
+        ProducerConsumerStage::<Pass, (), Small, DemandDispatcher<Small>>::with_dispatcher(
+            StageId(1),
+            Pass,
+            ProducerOptions::new().buffer_size(4),
+            DemandDispatcher::new(),
+        )
+        .unwrap();
     let mut mail = Mail::default();
     let sub = pc
         .subscribe(StageId(0), Subscribe::new().max_demand(4), &mut mail)
@@ -228,10 +234,11 @@ fn fixed_storage_sizes_events_and_control_apart() {
     // queues of control items hold 4, only the containers of events hold 256.
     type Lean = Fixed<256, 4>;
     type Fat = Fixed<256, 256>;
-    let lean = ProducerStage::<Count, (), Lean, DemandDispatcher<Lean>>::new(
+    let lean = ProducerStage::<Count, (), Lean, DemandDispatcher<Lean>>::with_dispatcher(
         StageId(0),
         Count(0),
         ProducerOptions::new().buffer_size(256),
+        DemandDispatcher::new(),
     );
     let mut p = lean.unwrap();
     let fat = core::mem::size_of::<ProducerStage<Count, (), Fat, DemandDispatcher<Fat>>>();

@@ -82,3 +82,23 @@ fn b1_manual_subscription_and_explicit_asks() {
         Err(AskError::UnknownSubscription)
     );
 }
+
+/// Spec §21 Q5: GenStage calls `handle_events([])` for an empty message on a manual
+/// subscription; here an empty message calls no callback, manual or automatic, and changes
+/// no counter.
+#[test]
+fn b_q5_an_empty_message_on_a_manual_subscription_calls_no_callback() {
+    let mut net = Net::new();
+    let c = net.consumer(recorder().manual());
+    let raw = StageId(100);
+    let s = net.subscribe(c, raw, Subscribe::new()).unwrap();
+    net.ask(c, s, 5).unwrap();
+    net.run();
+    net.take();
+    net.send_events(s, vec![]);
+    net.run();
+    // The log holds only the raw peer's (empty) send: no callback ran.
+    assert_trace(&net.take(), &[events(s, vec![])]);
+    assert_eq!(net.stage(c).stats().events_in, 0);
+    assert_eq!(net.stage(c).outstanding(s), Some(5));
+}

@@ -463,3 +463,42 @@ fn g_a_consumer_stopped_by_an_info_refuses_subscribes_asks_and_calls() {
     );
     assert_eq!(net.take(), []);
 }
+
+/// Spec §21 Q8: a cancel that names a subscription the producer does not know is ignored, as
+/// GenStage does (its protocol docs say it should be answered): no cancel goes back, no
+/// callback runs, the producer keeps running.
+#[test]
+fn g_q8_a_cancel_for_an_unknown_subscription_is_ignored() {
+    let mut net = Net::new();
+    let p = net.producer(counter(0), ProducerOptions::new());
+    let stranger = sub_id(p, StageId(100), 7);
+    net.send(cancel_msg(stranger, Reason::Normal));
+    net.run();
+    assert_trace(
+        &net.take(),
+        &[Entry::Out(
+            StageId(100),
+            Record::Output(Output::ToProducer(cancel_msg(stranger, Reason::Normal))),
+        )],
+    );
+    assert_eq!(net.stopped(p), None);
+}
+
+/// Spec §21 Q11: a call to a behaviour without `handle_call` stops the stage with
+/// `Reason::BadCall` (GenStage crashes it; its docs promise a `bad_call` default).
+#[test]
+fn g_q11_a_call_the_behaviour_does_not_handle_stops_it_with_bad_call() {
+    struct Plain;
+    impl Consumer<Msg> for Plain {
+        type Event = Ev;
+        fn handle_events(&mut self, _: Batch<'_, Ev>, _: SubId, _: &mut Ctx<'_>) -> Flow {
+            Flow::Continue
+        }
+    }
+    let mut net = Net::new();
+    let c = net.add(ConsumerStage::new(net.next_id(), Plain));
+    net.call(c, Msg::Ok);
+    net.run();
+    assert_eq!(net.stopped(c), Some(Reason::BadCall));
+    assert_eq!(net.take(), [stop(c, Reason::BadCall)]);
+}

@@ -74,21 +74,22 @@ pub struct ProducerConsumerStage<
     stopped: Option<Reason>,
 }
 
+impl<B: ProducerConsumer<M>, M> ProducerConsumerStage<B, M> {
+    /// A producer_consumer at address `id` on the default storage
+    /// ([`Heap`](crate::storage::Heap)) with the default dispatcher. Its buffer is unbounded by
+    /// default; accumulate mode is refused. For another storage or dispatcher, see
+    /// [`with_dispatcher`](Self::with_dispatcher).
+    pub fn new(id: StageId, behaviour: B, opts: ProducerOptions) -> Result<Self, OptionsError> {
+        Self::with_dispatcher(id, behaviour, opts, Dispatch::default())
+    }
+}
+
 impl<B, M, S, D> ProducerConsumerStage<B, M, S, D>
 where
     B: ProducerConsumer<M>,
     S: Storage,
     D: Dispatcher<B::Out>,
 {
-    /// A producer_consumer at address `id` with the default dispatcher. Its buffer is unbounded
-    /// by default (with fixed storage: the storage capacity); accumulate mode is refused.
-    pub fn new(id: StageId, behaviour: B, opts: ProducerOptions) -> Result<Self, OptionsError>
-    where
-        D: Default,
-    {
-        Self::with_dispatcher(id, behaviour, opts, D::default())
-    }
-
     /// A producer_consumer with the given dispatcher.
     pub fn with_dispatcher(
         id: StageId,
