@@ -37,7 +37,7 @@ struct Sum(u64);
 
 impl Consumer for Sum {
     type Event = u64;
-    fn handle_events(&mut self, events: Batch<'_, u64>, _: SubId, _: &mut Ctx<'_>) -> Flow {
+    fn handle_events(&mut self, events: Batch<'_, u64>, _: &mut Ctx<'_>) -> Flow {
         self.0 += events.sum::<u64>();
         Flow::Continue
     }

@@ -51,7 +51,6 @@ impl ProducerConsumer for Wrapper {
     fn handle_events(
         &mut self,
         chocolates: Batch<'_, Chocolate>,
-        _from: SubId,
         out: &mut Emit<'_, Wrapped>,
     ) -> Flow {
         self.wrapped += chocolates.len() as u64;
@@ -72,7 +71,7 @@ struct Lucy {
 
 impl Consumer for Lucy {
     type Event = Wrapped;
-    fn handle_events(&mut self, batch: Batch<'_, Wrapped>, _from: SubId, _: &mut Ctx<'_>) -> Flow {
+    fn handle_events(&mut self, batch: Batch<'_, Wrapped>, _: &mut Ctx<'_>) -> Flow {
         for w in batch {
             // Careful, slow work on every chocolate.
             let mut x = w.number ^ w.foil;

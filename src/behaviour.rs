@@ -32,6 +32,9 @@ pub enum Flow {
 }
 
 impl Flow {
+    /// Finish normally: `StopWhenDrained(Reason::Normal)`, the usual end of a finite stage.
+    pub const DONE: Self = Self::StopWhenDrained(Reason::Normal);
+
     /// True for [`Flow::Continue`].
     pub const fn is_continue(&self) -> bool {
         matches!(self, Self::Continue)
@@ -123,12 +126,8 @@ pub trait ProducerConsumer<M = ()> {
 
     /// Handles one chunk from the subscription `from`. Only called while downstream demand is
     /// positive (spec §16).
-    fn handle_events(
-        &mut self,
-        events: Batch<'_, Self::In>,
-        from: SubId,
-        out: &mut Emit<'_, Self::Out>,
-    ) -> Flow;
+    fn handle_events(&mut self, events: Batch<'_, Self::In>, out: &mut Emit<'_, Self::Out>)
+    -> Flow;
 
     /// This stage subscribed to a producer. To take the demand in hand (GenStage's
     /// `{:manual, state}`), return [`Subscribed::Manual`], or ask right here with
@@ -205,12 +204,7 @@ pub trait Consumer<M = ()> {
     type Event;
 
     /// Handles one chunk from the subscription `from`.
-    fn handle_events(
-        &mut self,
-        events: Batch<'_, Self::Event>,
-        from: SubId,
-        ctx: &mut Ctx<'_>,
-    ) -> Flow;
+    fn handle_events(&mut self, events: Batch<'_, Self::Event>, ctx: &mut Ctx<'_>) -> Flow;
 
     /// This stage subscribed to a producer. To take the demand in hand (GenStage's
     /// `{:manual, state}`), return [`Subscribed::Manual`], or send the first ask right here with
@@ -225,8 +219,8 @@ pub trait Consumer<M = ()> {
     ///         ctx.ask(sub, 1).expect("the subscription is ours");
     ///         Subscribed::Manual
     ///     }
-    ///     fn handle_events(&mut self, _: Batch<'_, u64>, from: SubId, ctx: &mut Ctx<'_>) -> Flow {
-    ///         let _ = ctx.ask(from, 1); // one more, after each one
+    ///     fn handle_events(&mut self, events: Batch<'_, u64>, ctx: &mut Ctx<'_>) -> Flow {
+    ///         let _ = ctx.ask(events.sub(), 1); // one more, after each one
     ///         Flow::Continue
     ///     }
     /// }

@@ -180,14 +180,20 @@ impl<'a> Ctx<'a> {
 pub struct Batch<'a, E> {
     events: &'a mut dyn Iterator<Item = E>,
     remaining: usize,
+    sub: SubId,
 }
 
 impl<'a, E> Batch<'a, E> {
-    pub(crate) fn new(events: &'a mut dyn Iterator<Item = E>, len: usize) -> Self {
+    pub(crate) fn new(events: &'a mut dyn Iterator<Item = E>, len: usize, sub: SubId) -> Self {
         Batch {
             events,
             remaining: len,
+            sub,
         }
+    }
+    /// The subscription the events came on (GenStage's `from`).
+    pub fn sub(&self) -> SubId {
+        self.sub
     }
 }
 
@@ -318,7 +324,7 @@ mod tests {
     fn a_batch_knows_its_length_and_takes_all_of_it_even_when_dropped_early() {
         let mut source = 1..=10u32;
         {
-            let mut batch = Batch::new(&mut source, 4);
+            let mut batch = Batch::new(&mut source, 4, SubId::new(StageId(0), StageId(1), 0));
             assert_eq!(batch.len(), 4);
             assert_eq!(batch.size_hint(), (4, Some(4)));
             assert_eq!(batch.next(), Some(1));
@@ -330,7 +336,7 @@ mod tests {
         }
         assert_eq!(source.next(), Some(5));
         let mut source = 1..=3u32;
-        let batch = Batch::new(&mut source, 2);
+        let batch = Batch::new(&mut source, 2, SubId::new(StageId(0), StageId(1), 0));
         assert_eq!(batch.collect::<heapless::Vec<_, 4>>(), [1, 2]);
         assert_eq!(source.next(), Some(3));
     }

@@ -76,7 +76,7 @@
 //! struct Sum(u64, usize);
 //! impl Consumer for Sum {
 //!     type Event = u64;
-//!     fn handle_events(&mut self, events: Batch<'_, u64>, _from: SubId, _ctx: &mut Ctx<'_>) -> Flow {
+//!     fn handle_events(&mut self, events: Batch<'_, u64>, _ctx: &mut Ctx<'_>) -> Flow {
 //!         self.1 += 1;
 //!         self.0 += events.sum::<u64>();
 //!         if self.1 == 10 { Flow::Stop(Reason::Normal) } else { Flow::Continue }

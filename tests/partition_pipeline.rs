@@ -35,7 +35,7 @@ struct Collect {
 
 impl Consumer for Collect {
     type Event = u64;
-    fn handle_events(&mut self, events: Batch<'_, u64>, _: SubId, _: &mut Ctx<'_>) -> Flow {
+    fn handle_events(&mut self, events: Batch<'_, u64>, _: &mut Ctx<'_>) -> Flow {
         self.batches += 1;
         self.events.extend(events);
         Flow::Continue

@@ -41,7 +41,7 @@ struct Collect {
 
 impl Consumer for Collect {
     type Event = u64;
-    fn handle_events(&mut self, events: Batch<'_, u64>, _from: SubId, _ctx: &mut Ctx<'_>) -> Flow {
+    fn handle_events(&mut self, events: Batch<'_, u64>, _ctx: &mut Ctx<'_>) -> Flow {
         self.batches += 1;
         self.events.extend(events);
         Flow::Continue

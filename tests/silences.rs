@@ -45,7 +45,7 @@ impl Producer<Msg> for Numbers {
 struct Collect(Vec<u64>);
 impl Consumer<Msg> for Collect {
     type Event = u64;
-    fn handle_events(&mut self, events: Batch<'_, u64>, _: SubId, _: &mut Ctx<'_>) -> Flow {
+    fn handle_events(&mut self, events: Batch<'_, u64>, _: &mut Ctx<'_>) -> Flow {
         self.0.extend(events);
         Flow::Continue
     }
@@ -59,7 +59,7 @@ struct Pass;
 impl ProducerConsumer<Msg> for Pass {
     type In = u64;
     type Out = u64;
-    fn handle_events(&mut self, events: Batch<'_, u64>, _: SubId, out: &mut Emit<'_, u64>) -> Flow {
+    fn handle_events(&mut self, events: Batch<'_, u64>, out: &mut Emit<'_, u64>) -> Flow {
         let _ = out.extend(events);
         Flow::Continue
     }
@@ -247,7 +247,7 @@ fn an_info_the_behaviour_handles_is_not_reported() {
     struct Handles(u32);
     impl Consumer<Msg> for Handles {
         type Event = u64;
-        fn handle_events(&mut self, _: Batch<'_, u64>, _: SubId, _: &mut Ctx<'_>) -> Flow {
+        fn handle_events(&mut self, _: Batch<'_, u64>, _: &mut Ctx<'_>) -> Flow {
             Flow::Continue
         }
         fn handle_info(&mut self, msg: Msg, ctx: &mut Ctx<'_>) -> Flow {
@@ -465,12 +465,8 @@ fn a_manual_consumer_sends_its_first_ask_from_handle_subscribe() {
             ctx.ask(sub, 1).expect("our own subscription");
             Subscribed::Manual
         }
-        fn handle_events(
-            &mut self,
-            events: Batch<'_, u64>,
-            from: SubId,
-            ctx: &mut Ctx<'_>,
-        ) -> Flow {
+        fn handle_events(&mut self, events: Batch<'_, u64>, ctx: &mut Ctx<'_>) -> Flow {
+            let from = events.sub();
             self.0.extend(events);
             if self.0.len() < 5 {
                 ctx.ask(from, 1).expect("a manual subscription");
@@ -524,7 +520,7 @@ fn terminate_runs_once_with_the_reason_whatever_stopped_the_stage() {
     struct C(Seen);
     impl Consumer for C {
         type Event = u64;
-        fn handle_events(&mut self, _: Batch<'_, u64>, _: SubId, _: &mut Ctx<'_>) -> Flow {
+        fn handle_events(&mut self, _: Batch<'_, u64>, _: &mut Ctx<'_>) -> Flow {
             Flow::Continue
         }
         fn terminate(&mut self, reason: Reason) {
@@ -619,7 +615,7 @@ fn with_panics_caught_a_panicking_callback_stops_only_its_stage() {
     struct Fragile;
     impl Consumer<Msg> for Fragile {
         type Event = u64;
-        fn handle_events(&mut self, events: Batch<'_, u64>, _: SubId, _: &mut Ctx<'_>) -> Flow {
+        fn handle_events(&mut self, events: Batch<'_, u64>, _: &mut Ctx<'_>) -> Flow {
             for e in events {
                 assert!(e < 3, "event {e} is too big");
             }

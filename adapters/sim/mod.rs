@@ -45,7 +45,7 @@
 //! impl ProducerConsumer for Double {
 //!     type In = u64;
 //!     type Out = u64;
-//!     fn handle_events(&mut self, events: Batch<'_, u64>, _: SubId, out: &mut Emit<'_, u64>) -> Flow {
+//!     fn handle_events(&mut self, events: Batch<'_, u64>, out: &mut Emit<'_, u64>) -> Flow {
 //!         let taken = out.extend(events.map(|e| e * 2));
 //!         debug_assert_eq!(taken, out.len()); // growable storage takes everything
 //!         Flow::Continue
@@ -55,7 +55,7 @@
 //! struct Total(u64);
 //! impl Consumer for Total {
 //!     type Event = u64;
-//!     fn handle_events(&mut self, events: Batch<'_, u64>, _: SubId, _: &mut Ctx<'_>) -> Flow {
+//!     fn handle_events(&mut self, events: Batch<'_, u64>, _: &mut Ctx<'_>) -> Flow {
 //!         self.0 += events.sum::<u64>();
 //!         Flow::Continue
 //!     }

@@ -28,7 +28,7 @@ impl Producer for Count {
 struct Sum(u32);
 impl Consumer for Sum {
     type Event = u32;
-    fn handle_events(&mut self, events: Batch<'_, u32>, _: SubId, _: &mut Ctx<'_>) -> Flow {
+    fn handle_events(&mut self, events: Batch<'_, u32>, _: &mut Ctx<'_>) -> Flow {
         self.0 += events.sum::<u32>();
         Flow::Continue
     }

@@ -68,7 +68,7 @@
 //! struct Seen(Vec<u64>);
 //! impl Consumer for Seen {
 //!     type Event = u64;
-//!     fn handle_events(&mut self, events: Batch<'_, u64>, _: SubId, _: &mut Ctx<'_>) -> Flow {
+//!     fn handle_events(&mut self, events: Batch<'_, u64>, _: &mut Ctx<'_>) -> Flow {
 //!         self.0.extend(events);
 //!         Flow::Continue
 //!     }

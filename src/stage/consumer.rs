@@ -177,7 +177,7 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
             .run_chunks(sub, len, out, &mut self.stats, |k, side, out, stats| {
                 let mut up = UpCtx::new(side, out, stats);
                 let mut ctx = Ctx::new(&mut up);
-                behaviour.handle_events(Batch::new(&mut events, k), sub, &mut ctx)
+                behaviour.handle_events(Batch::new(&mut events, k, sub), &mut ctx)
             });
         if !flow.is_continue() {
             self.stats

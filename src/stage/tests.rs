@@ -20,7 +20,7 @@ impl Producer for Count {
 struct Sum(u32, u32);
 impl Consumer for Sum {
     type Event = u32;
-    fn handle_events(&mut self, events: Batch<'_, u32>, _: SubId, _: &mut Ctx<'_>) -> Flow {
+    fn handle_events(&mut self, events: Batch<'_, u32>, _: &mut Ctx<'_>) -> Flow {
         self.1 += 1;
         self.0 += events.sum::<u32>();
         Flow::Continue
@@ -198,12 +198,7 @@ fn a_producer_consumer_counts_input_beyond_its_fixed_queue() {
     impl ProducerConsumer for Pass {
         type In = u32;
         type Out = u32;
-        fn handle_events(
-            &mut self,
-            events: Batch<'_, u32>,
-            _: SubId,
-            out: &mut Emit<'_, u32>,
-        ) -> Flow {
+        fn handle_events(&mut self, events: Batch<'_, u32>, out: &mut Emit<'_, u32>) -> Flow {
             let _ = out.extend(events);
             Flow::Continue
         }

@@ -353,7 +353,8 @@ impl Attach for TestConsumer {
 impl Consumer<Msg> for TestConsumer {
     type Event = Ev;
 
-    fn handle_events(&mut self, events: Batch<'_, Ev>, from: SubId, _ctx: &mut Ctx<'_>) -> Flow {
+    fn handle_events(&mut self, events: Batch<'_, Ev>, _ctx: &mut Ctx<'_>) -> Flow {
+        let from = events.sub();
         self.seen.record(Cb::Events(from, events.collect()));
         Flow::Continue
     }
@@ -474,12 +475,8 @@ impl ProducerConsumer<Msg> for TestPc {
     type In = Ev;
     type Out = Ev;
 
-    fn handle_events(
-        &mut self,
-        events: Batch<'_, Ev>,
-        from: SubId,
-        out: &mut Emit<'_, Ev>,
-    ) -> Flow {
+    fn handle_events(&mut self, events: Batch<'_, Ev>, out: &mut Emit<'_, Ev>) -> Flow {
+        let from = events.sub();
         let events: Vec<Ev> = events.collect();
         self.seen.record(Cb::Events(from, events.clone()));
         if self.double {

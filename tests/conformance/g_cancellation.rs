@@ -491,7 +491,7 @@ fn g_q11_a_call_the_behaviour_does_not_handle_stops_it_with_bad_call() {
     struct Plain;
     impl Consumer<Msg> for Plain {
         type Event = Ev;
-        fn handle_events(&mut self, _: Batch<'_, Ev>, _: SubId, _: &mut Ctx<'_>) -> Flow {
+        fn handle_events(&mut self, _: Batch<'_, Ev>, _: &mut Ctx<'_>) -> Flow {
             Flow::Continue
         }
     }

@@ -295,7 +295,8 @@ impl Rec {
 
 impl Consumer<Vec<u32>> for Rec {
     type Event = u32;
-    fn handle_events(&mut self, events: Batch<'_, u32>, from: SubId, _ctx: &mut Ctx<'_>) -> Flow {
+    fn handle_events(&mut self, events: Batch<'_, u32>, _ctx: &mut Ctx<'_>) -> Flow {
+        let from = events.sub();
         self.log.push(Cb::Events(from, events.collect()));
         Flow::Continue
     }

@@ -398,7 +398,7 @@ fn k7_in_the_sim_only_the_offending_subscription_is_cancelled() {
     }
     impl Consumer for Sink {
         type Event = u64;
-        fn handle_events(&mut self, events: Batch<'_, u64>, _: SubId, _: &mut Ctx<'_>) -> Flow {
+        fn handle_events(&mut self, events: Batch<'_, u64>, _: &mut Ctx<'_>) -> Flow {
             self.got.extend(events);
             Flow::Continue
         }

@@ -190,12 +190,8 @@ pub(crate) struct Mid {
 impl ProducerConsumer<Msg> for Mid {
     type In = Ev;
     type Out = Ev;
-    fn handle_events(
-        &mut self,
-        events: Batch<'_, Ev>,
-        from: SubId,
-        out: &mut Emit<'_, Ev>,
-    ) -> Flow {
+    fn handle_events(&mut self, events: Batch<'_, Ev>, out: &mut Emit<'_, Ev>) -> Flow {
+        let from = events.sub();
         let ids: Vec<Ev> = events.collect();
         let mut n = 0;
         for _ in &ids {
@@ -248,7 +244,8 @@ pub(crate) struct Sink {
 
 impl Consumer<Msg> for Sink {
     type Event = Ev;
-    fn handle_events(&mut self, events: Batch<'_, Ev>, from: SubId, _: &mut Ctx<'_>) -> Flow {
+    fn handle_events(&mut self, events: Batch<'_, Ev>, _: &mut Ctx<'_>) -> Flow {
+        let from = events.sub();
         let ids: Vec<Ev> = events.collect();
         self.w.borrow_mut().cb(self.me, Cb::Events(from, ids));
         Flow::Continue

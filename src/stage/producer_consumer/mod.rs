@@ -577,8 +577,7 @@ where
                     let mut up = UpCtx::new(side, out, stats);
                     let mut source = core::iter::from_fn(|| inbox.pop_front());
                     behaviour.handle_events(
-                        Batch::new(&mut source, k),
-                        sub,
+                        Batch::new(&mut source, k, sub),
                         &mut Emit::new(&mut down.scratch, Some(&mut up)),
                     )
                 };
