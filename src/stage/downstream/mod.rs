@@ -20,8 +20,8 @@ use crate::storage::Storage;
 
 /// A producer side and the stage's counters, borrowed together.
 pub(crate) struct Parts<'a, E, M, D, S: Storage> {
-    pub side: &'a mut ProducerSide<E, M, D, S>,
-    pub stats: &'a mut StageStats,
+    pub(in crate::stage) side: &'a mut ProducerSide<E, M, D, S>,
+    pub(in crate::stage) stats: &'a mut StageStats,
 }
 
 /// A stage with a producer side. `In` is the upstream event type its outbox carries.

@@ -27,43 +27,43 @@ pub(crate) enum SelfMsg {
 pub(crate) struct Served {
     /// Demand the buffer did not cover (for `handle_demand`). Events taken for demand and left
     /// over count as covering it, as in GenStage.
-    pub uncovered: usize,
+    pub(in crate::stage) uncovered: usize,
     /// Events that left the buffer for good (dispatched, queued by the dispatcher or dropped
     /// by it), each counted once whatever the number of consumers.
-    pub sent: usize,
+    pub(in crate::stage) sent: usize,
 }
 
 pub(crate) struct Downstream {
-    pub sub: SubId,
-    pub stats: SubscriptionStats,
+    pub(in crate::stage) sub: SubId,
+    pub(in crate::stage) stats: SubscriptionStats,
 }
 
 pub(crate) struct ProducerSide<E, M, D, S: Storage> {
-    pub consumers: S::List<Downstream>,
-    pub dispatcher: D,
-    pub buffer: Buffer<E, S>,
-    pub mode: DemandMode,
+    pub(in crate::stage) consumers: S::List<Downstream>,
+    pub(in crate::stage) dispatcher: D,
+    pub(in crate::stage) buffer: Buffer<E, S>,
+    pub(in crate::stage) mode: DemandMode,
     /// Accumulate mode's held log and events.
-    pub acc: Accumulator<E, S>,
+    pub(in crate::stage) acc: Accumulator<E, S>,
     /// What the current callback emitted, before dispatch.
-    pub scratch: S::Events<E>,
-    pub infos: S::List<(MarkerId, M)>,
-    pub next_marker: u64,
-    pub selfq: S::Deque<SelfMsg>,
+    pub(in crate::stage) scratch: S::Events<E>,
+    pub(in crate::stage) infos: S::List<(MarkerId, M)>,
+    pub(in crate::stage) next_marker: u64,
+    pub(in crate::stage) selfq: S::Deque<SelfMsg>,
     /// Set by `Flow::StopWhenDrained`: the reason to stop with once drained.
-    pub finishing: Option<crate::reason::Reason>,
+    pub(in crate::stage) finishing: Option<crate::reason::Reason>,
     /// The marker whose release stops the stage (placed while finishing, forward mode).
-    pub stop_marker: Option<MarkerId>,
+    pub(in crate::stage) stop_marker: Option<MarkerId>,
 }
 
 /// The dispatch context: routes what the dispatcher does to the outbox and the counters.
 pub(crate) struct Routing<'a, In, M, O, S: Storage> {
-    pub out: &'a mut O,
-    pub selfq: &'a mut S::Deque<SelfMsg>,
-    pub consumers: &'a mut S::List<Downstream>,
-    pub stats: &'a mut StageStats,
-    pub delivered: usize,
-    pub _p: PhantomData<fn(In, M)>,
+    pub(in crate::stage) out: &'a mut O,
+    pub(in crate::stage) selfq: &'a mut S::Deque<SelfMsg>,
+    pub(in crate::stage) consumers: &'a mut S::List<Downstream>,
+    pub(in crate::stage) stats: &'a mut StageStats,
+    pub(in crate::stage) delivered: usize,
+    pub(in crate::stage) _p: PhantomData<fn(In, M)>,
 }
 
 impl<E, In, M, O: Outbox<In, E, M>, S: Storage> DispatchContext<E> for Routing<'_, In, M, O, S> {
@@ -136,13 +136,13 @@ impl<E, In, M, O: Outbox<In, E, M>, S: Storage> DispatchContext<E> for Routing<'
 /// [`ProducerSide::split`] hands out).
 pub(crate) struct Dispatching<'a, E, In, M, D, O, S: Storage> {
     /// The dispatcher.
-    pub dispatcher: &'a mut D,
+    pub(in crate::stage) dispatcher: &'a mut D,
     /// What the last callback emitted.
-    pub scratch: &'a mut S::Events<E>,
+    pub(in crate::stage) scratch: &'a mut S::Events<E>,
     /// The buffer.
-    pub buffer: &'a mut Buffer<E, S>,
+    pub(in crate::stage) buffer: &'a mut Buffer<E, S>,
     /// Where the dispatcher's actions go.
-    pub routing: Routing<'a, In, M, O, S>,
+    pub(in crate::stage) routing: Routing<'a, In, M, O, S>,
 }
 
 /// Why a subscribe was not taken before the behaviour and dispatcher saw it.

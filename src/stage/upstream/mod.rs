@@ -18,8 +18,8 @@ use crate::storage::Storage;
 
 /// A consumer side and the stage's counters, borrowed together.
 pub(crate) struct UpParts<'a, S: Storage> {
-    pub side: &'a mut ConsumerSide<S>,
-    pub stats: &'a mut StageStats,
+    pub(in crate::stage) side: &'a mut ConsumerSide<S>,
+    pub(in crate::stage) stats: &'a mut StageStats,
 }
 
 /// A stage with a consumer side. `In` is the event type it takes from producers, `Out` the one

@@ -25,16 +25,16 @@ pub(crate) enum Mode {
 }
 
 pub(crate) struct UpSub {
-    pub sub: SubId,
-    pub mode: Mode,
-    pub cancel: CancelMode,
-    pub stats: SubscriptionStats,
+    pub(in crate::stage) sub: SubId,
+    pub(in crate::stage) mode: Mode,
+    pub(in crate::stage) cancel: CancelMode,
+    pub(in crate::stage) stats: SubscriptionStats,
 }
 
 pub(crate) struct ConsumerSide<S: Storage> {
-    pub me: StageId,
-    pub subs: S::List<UpSub>,
-    pub next_seq: u32,
+    pub(in crate::stage) me: StageId,
+    pub(in crate::stage) subs: S::List<UpSub>,
+    pub(in crate::stage) next_seq: u32,
 }
 
 impl<S: Storage> ConsumerSide<S> {
@@ -139,10 +139,10 @@ impl<S: Storage> ConsumerSide<S> {
 
 /// The upstream side as a callback sees it: manual asks and cancels go straight out.
 pub(crate) struct UpCtx<'a, In, Out, M, O, S: Storage> {
-    pub side: &'a mut ConsumerSide<S>,
-    pub out: &'a mut O,
-    pub stats: &'a mut StageStats,
-    pub _p: PhantomData<fn(In, Out, M)>,
+    pub(in crate::stage) side: &'a mut ConsumerSide<S>,
+    pub(in crate::stage) out: &'a mut O,
+    pub(in crate::stage) stats: &'a mut StageStats,
+    pub(in crate::stage) _p: PhantomData<fn(In, Out, M)>,
 }
 
 impl<'a, In, Out, M, O: Outbox<In, Out, M>, S: Storage> UpCtx<'a, In, Out, M, O, S> {
