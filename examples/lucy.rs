@@ -53,11 +53,14 @@ impl ProducerConsumer for Wrapper {
         chocolates: Batch<'_, Chocolate>,
         out: &mut Emit<'_, Wrapped>,
     ) -> Flow {
-        self.wrapped += chocolates.len() as u64;
-        let _wrapped_all = out.extend(chocolates.map(|c| Wrapped {
+        let offered = chocolates.len();
+        let taken = out.extend(chocolates.map(|c| Wrapped {
             number: c.0,
             foil: c.0 % 7,
         }));
+        // Growable storage takes every chocolate; count what was wrapped all the same.
+        self.wrapped += taken as u64;
+        debug_assert_eq!(taken, offered);
         Flow::Continue
     }
 }

@@ -59,9 +59,8 @@
 //!     type Event = u64;
 //!     fn handle_demand(&mut self, demand: usize, out: &mut Emit<'_, u64>) -> Flow {
 //!         let end = (self.0 + demand as u64).min(10);
-//!         let _ = out.extend(self.0..end);
-//!         self.0 = end;
-//!         if end == 10 { Flow::StopWhenDrained(Reason::Normal) } else { Flow::Continue }
+//!         self.0 += out.extend(self.0..end) as u64;
+//!         if self.0 == 10 { Flow::DONE } else { Flow::Continue }
 //!     }
 //! }
 //! #[derive(Default)]
