@@ -191,6 +191,10 @@ pub mod storage;
 #[path = "../adapters/sim/mod.rs"]
 pub mod sim;
 
+#[cfg(feature = "std-threads")]
+#[path = "../adapters/threads/mod.rs"]
+pub mod threads;
+
 pub use behaviour::{Consumer, Flow, Producer, ProducerConsumer, Subscribed};
 pub use callbacks::{AskError, Batch, Ctx, Emit, Reply};
 pub use consumer_side::SubscribeError;
