@@ -11,10 +11,9 @@ use super::trace;
 use super::{CallError, Runtime};
 use genstage::storage::Storage;
 use genstage::{
-    AskError, Consumer, ConsumerRole, ConsumerStage, DemandMode, Dispatcher, OptionsError,
-    Outbox, Output, Producer, ProducerConsumer, ProducerConsumerStage, ProducerStage, Reason,
-    SendError, Stage, StageId, SubId, Subscribe, SubscribeError, SubscriptionStats,
-    ToConsumer, ToProducer,
+    AskError, Consumer, ConsumerRole, ConsumerStage, DemandMode, Dispatcher, OptionsError, Outbox,
+    Output, Producer, ProducerConsumer, ProducerConsumerStage, ProducerStage, Reason, SendError,
+    Stage, StageId, SubId, Subscribe, SubscribeError, SubscriptionStats, ToConsumer, ToProducer,
 };
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::string::{String, ToString};
@@ -359,7 +358,10 @@ impl<T: Spawn> Driver<T> {
                     break 'run;
                 }
             }
-            match me.mailbox.recv(&mut batch, self.router.downstream.is_empty()) {
+            match me
+                .mailbox
+                .recv(&mut batch, self.router.downstream.is_empty())
+            {
                 super::mailbox::Recv::Items => {
                     while let Some(input) = batch.pop_front() {
                         self.drive(input);
@@ -373,7 +375,7 @@ impl<T: Spawn> Driver<T> {
                     self.guarded(|s, r| s.stop(Reason::Shutdown, r));
                     self.router.stopped.get_or_insert(Reason::Shutdown);
                 }
-                super::mailbox::Recv::Closed => break,
+                super::mailbox::Recv::Closed | super::mailbox::Recv::Timeout => break,
             }
         }
         self.teardown(batch);
@@ -382,7 +384,10 @@ impl<T: Spawn> Driver<T> {
 
     /// Runs `f` on the stage with the router, catching a panic: the stage then stops with
     /// [`Reason::Panicked`] (what it held is counted by its own stop, when that still works).
-    fn guarded<R>(&mut self, f: impl FnOnce(&mut T, &mut Router<T::In, T::Out, T::Msg>) -> R) -> Option<R> {
+    fn guarded<R>(
+        &mut self,
+        f: impl FnOnce(&mut T, &mut Router<T::In, T::Out, T::Msg>) -> R,
+    ) -> Option<R> {
         let (stage, router) = (&mut self.stage, &mut self.router);
         match std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| f(stage, router))) {
             Ok(r) => Some(r),

@@ -1,11 +1,11 @@
 //! Handles: cloneable, `Send + Sync` references to a running stage, typed by its kind and
 //! event types, and [`AnyStage`], the same without the types (for joining a whole pipeline).
 
+use super::CallError;
 use super::kind::{Downstream, Kind, Upstream};
 use super::reply::{self, NoAnswer};
-use super::shared::{Command, Exit, Input, Shared, UpPort};
+use super::shared::{Command, DownPort, Exit, Input, Shared, UpPort};
 use super::sync::{self, Arc};
-use super::CallError;
 use core::fmt;
 use core::marker::PhantomData;
 use core::time::Duration;
@@ -154,7 +154,10 @@ where
     pub fn call(&self, msg: M, timeout: Duration) -> Result<M, CallError<M>> {
         let (tx, rx) = reply::channel();
         let deadline = sync::deadline(timeout);
-        match self.shared.send(Input::Command(Command::Call { msg, reply: tx })) {
+        match self
+            .shared
+            .send(Input::Command(Command::Call { msg, reply: tx }))
+        {
             Ok(()) => match rx.wait(Some(deadline)) {
                 Ok(r) => r,
                 Err(NoAnswer::Timeout) => Err(CallError::Timeout),
@@ -175,7 +178,10 @@ where
     /// message back.
     pub fn cast(&self, msg: M) -> Result<(), SendError<M>> {
         let (tx, _rx) = reply::channel();
-        match self.shared.send(Input::Command(Command::Call { msg, reply: tx })) {
+        match self
+            .shared
+            .send(Input::Command(Command::Call { msg, reply: tx }))
+        {
             Ok(()) => Ok(()),
             Err(Input::Command(Command::Call { msg, .. })) => Err(SendError::Stopped {
                 msg,
@@ -227,7 +233,10 @@ where
     pub fn subscription_stats(&self, sub: SubId) -> Option<SubscriptionStats> {
         let (tx, rx) = reply::channel();
         self.shared
-            .send(Input::Command(Command::SubscriptionStats { sub, reply: tx }))
+            .send(Input::Command(Command::SubscriptionStats {
+                sub,
+                reply: tx,
+            }))
             .ok()?;
         rx.wait(None).ok().flatten()
     }
@@ -241,6 +250,16 @@ where
 
     /// The stage as its consumers reach it.
     fn port(&self) -> Arc<dyn UpPort<Out>> {
+        self.shared.clone()
+    }
+
+    /// The stage as its consumers reach it (for raw peers).
+    pub(super) fn up_port(&self) -> Arc<dyn UpPort<Out>> {
+        self.shared.clone()
+    }
+
+    /// The stage as its producers reach it (for raw peers).
+    pub(super) fn down_port(&self) -> Arc<dyn DownPort<In>> {
         self.shared.clone()
     }
 }

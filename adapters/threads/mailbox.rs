@@ -40,6 +40,8 @@ pub enum Recv {
     Unowned,
     /// The mailbox is closed and empty.
     Closed,
+    /// Nothing came before the deadline ([`recv_until`](Mailbox::recv_until)).
+    Timeout,
 }
 
 struct State<T> {
@@ -121,6 +123,27 @@ impl<T> Mailbox<T> {
             st.parked = true;
             self.ready.wait(&mut st);
             st.parked = false;
+        }
+    }
+
+    /// As [`recv`](Self::recv) with `may_stop` false, giving up at `deadline` with
+    /// [`Recv::Timeout`] (under loom, which has no clock, it waits for a send).
+    pub fn recv_until(&self, into: &mut VecDeque<T>, deadline: std::time::Instant) -> Recv {
+        let mut st = self.state.lock();
+        loop {
+            if !st.queue.is_empty() {
+                into.append(&mut st.queue);
+                return Recv::Items;
+            }
+            if st.closed {
+                return Recv::Closed;
+            }
+            st.parked = true;
+            let timed_out = self.ready.wait_until(&mut st, deadline);
+            st.parked = false;
+            if timed_out && st.queue.is_empty() {
+                return Recv::Timeout;
+            }
         }
     }
 

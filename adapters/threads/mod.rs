@@ -102,6 +102,7 @@ mod driver;
 mod handle;
 pub mod kind;
 pub mod mailbox;
+mod raw;
 mod reply;
 mod shared;
 mod sync;
@@ -111,6 +112,7 @@ pub use driver::Spawn;
 pub use handle::{
     AnyStage, ConsumerHandle, Handle, ProducerConsumerHandle, ProducerHandle, join_all,
 };
+pub use raw::{RawPeer, Received};
 pub use shared::Exit;
 
 use core::fmt;
@@ -455,8 +457,12 @@ impl Builder {
         M: Send + 'static,
         D: Dispatcher<B::Event> + Send + 'static,
     {
-        let stage =
-            ProducerStage::<B, M, Heap, D>::with_dispatcher(next_id(), behaviour, opts, dispatcher)?;
+        let stage = ProducerStage::<B, M, Heap, D>::with_dispatcher(
+            next_id(),
+            behaviour,
+            opts,
+            dispatcher,
+        )?;
         Ok(self.spawn(stage))
     }
 

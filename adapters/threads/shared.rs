@@ -7,8 +7,8 @@ use super::mailbox::Mailbox;
 use super::reply::Sender;
 use super::sync::{Arc, Condvar, Mutex};
 use genstage::{
-    AskError, DemandMode, OptionsError, Reason, SendError, StageId, StageSummary, SubId,
-    Subscribe, SubscribeError, SubscriptionStats, ToConsumer, ToProducer,
+    AskError, DemandMode, OptionsError, Reason, SendError, StageId, StageSummary, SubId, Subscribe,
+    SubscribeError, SubscriptionStats, ToConsumer, ToProducer,
 };
 use std::string::String;
 use std::vec::Vec;

@@ -71,7 +71,9 @@ impl<T> core::ops::Deref for MutexGuard<'_, T> {
         }
         #[cfg(loom)]
         {
-            self.inner.as_ref().expect("the guard is only out during a wait")
+            self.inner
+                .as_ref()
+                .expect("the guard is only out during a wait")
         }
     }
 }
@@ -84,7 +86,9 @@ impl<T> core::ops::DerefMut for MutexGuard<'_, T> {
         }
         #[cfg(loom)]
         {
-            self.inner.as_mut().expect("the guard is only out during a wait")
+            self.inner
+                .as_mut()
+                .expect("the guard is only out during a wait")
         }
     }
 }
@@ -126,7 +130,9 @@ impl Condvar {
     pub(super) fn wait_until<T>(&self, guard: &mut MutexGuard<'_, T>, deadline: Instant) -> bool {
         #[cfg(not(loom))]
         {
-            self.inner.wait_until(&mut guard.inner, deadline).timed_out()
+            self.inner
+                .wait_until(&mut guard.inner, deadline)
+                .timed_out()
         }
         #[cfg(loom)]
         {
@@ -163,7 +169,10 @@ use loom::thread;
 use std::thread;
 
 /// Starts a thread named `name` running `f`.
-pub(super) fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> std::io::Result<JoinHandle> {
+pub(super) fn spawn(
+    name: String,
+    f: impl FnOnce() + Send + 'static,
+) -> std::io::Result<JoinHandle> {
     thread::Builder::new().name(name).spawn(f)
 }
 
