@@ -3,7 +3,7 @@
 //! whose guard a condition variable waits on in place, a condition variable, `Arc`, thread
 //! spawning). Nothing else in the runtime names a lock, a condition variable or a thread.
 //!
-//! Two things are deliberately outside the model: the global [`StageId`](genstage::StageId)
+//! Three things are deliberately outside the model: `Arc` reference counts, the global [`StageId`](genstage::StageId)
 //! counter (an atomic that hands out distinct numbers; no thread waits on it) and timeouts
 //! (loom has no clock: under loom a wait with a deadline waits for a notification).
 
@@ -11,9 +11,9 @@ use core::time::Duration;
 use std::string::String;
 use std::time::Instant;
 
-#[cfg(loom)]
-pub(super) use loom::sync::Arc;
-#[cfg(not(loom))]
+// `std`'s `Arc` in both configurations: the runtime coerces `Arc`s of its stages to trait
+// objects (ports), which loom's `Arc` cannot do, and reference counts are not a handoff the
+// models need to explore.
 pub(super) use std::sync::Arc;
 
 /// A mutual-exclusion lock.
