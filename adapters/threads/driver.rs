@@ -102,7 +102,7 @@ where
         Ok(())
     }
     fn subscription_stats(&self, sub: SubId) -> Option<SubscriptionStats> {
-        ProducerStage::subscription_stats(self, sub)
+        Self::subscription_stats(self, sub)
     }
 }
 
@@ -153,7 +153,7 @@ where
         self.set_demand_mode(mode)
     }
     fn subscription_stats(&self, sub: SubId) -> Option<SubscriptionStats> {
-        ProducerConsumerStage::subscription_stats(self, sub)
+        Self::subscription_stats(self, sub)
     }
 }
 
@@ -195,7 +195,7 @@ where
         self.cancel(sub, reason, out)
     }
     fn subscription_stats(&self, sub: SubId) -> Option<SubscriptionStats> {
-        ConsumerStage::subscription_stats(self, sub)
+        Self::subscription_stats(self, sub)
     }
 }
 
@@ -247,7 +247,7 @@ impl<In: Send + 'static, Out: Send + 'static, M: Send + 'static> Outbox<In, Out,
 {
     fn push(&mut self, output: Output<In, M>) {
         match output {
-            Output::ToProducer(msg) => self.to_producer(msg),
+            Output::ToProducer(msg) => self.send_up(msg),
             Output::ToConsumer(msg) => {
                 let ToConsumer::Cancel { sub, reason } = msg;
                 if reason != Reason::DuplicatedSubscription {
@@ -288,7 +288,7 @@ impl<In: Send + 'static, Out: Send + 'static, M: Send + 'static> Outbox<In, Out,
 }
 
 impl<In: Send + 'static, Out: Send + 'static, M: Send + 'static> Router<In, Out, M> {
-    fn to_producer(&mut self, msg: ToProducer<In>) {
+    fn send_up(&mut self, msg: ToProducer<In>) {
         let producer = msg.to();
         let Some(port) = self.peers.get(&producer).and_then(|p| p.up.clone()) else {
             return; // an answer to a stage that never subscribed us: nobody to tell

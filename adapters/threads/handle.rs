@@ -27,7 +27,7 @@ pub struct Handle<K, In, Out, M = ()> {
 
 /// A handle to a producer of `E`.
 pub type ProducerHandle<E, M = ()> = Handle<super::kind::Producer, E, E, M>;
-/// A handle to a producer_consumer taking `In` and emitting `Out`.
+/// A handle to a `producer_consumer` taking `In` and emitting `Out`.
 pub type ProducerConsumerHandle<In, Out, M = ()> =
     Handle<super::kind::ProducerConsumer, In, Out, M>;
 /// A handle to a consumer of `E`.
@@ -382,7 +382,7 @@ where
     M: Send + 'static,
 {
     /// Switches the demand mode (spec §8): a producer leaving accumulate mode replays what it
-    /// held; a producer_consumer accepts only forward. Waits until the stage has done it; a
+    /// held; a `producer_consumer` accepts only forward. Waits until the stage has done it; a
     /// stopped stage ignores it.
     pub fn set_demand_mode(&self, mode: DemandMode) -> Result<(), OptionsError> {
         let (tx, rx) = reply::channel();
@@ -417,10 +417,10 @@ impl<In: Send + 'static, Out: Send + 'static, M: Send + 'static> Control for Sha
         &self.name
     }
     fn join(&self) -> Exit {
-        Shared::join(self)
+        Self::join(self)
     }
     fn exit(&self) -> Option<Exit> {
-        Shared::exit(self)
+        Self::exit(self)
     }
     fn stop(&self, reason: Reason) {
         let _ = self.send(Input::Command(Command::Stop(reason)));

@@ -9,16 +9,16 @@ pub trait Kind: Send + Sync + 'static {
     const KIND: StageKind;
 }
 
-/// Kinds that take subscribers: producer and producer_consumer.
+/// Kinds that take subscribers: producer and `producer_consumer`.
 pub trait Upstream: Kind {}
 
-/// Kinds that subscribe: producer_consumer and consumer.
+/// Kinds that subscribe: `producer_consumer` and consumer.
 pub trait Downstream: Kind {}
 
 /// A producer.
 #[derive(Debug)]
 pub enum Producer {}
-/// A producer_consumer.
+/// A `producer_consumer`.
 #[derive(Debug)]
 pub enum ProducerConsumer {}
 /// A consumer.

@@ -86,7 +86,7 @@
 //! its mailbox is empty. So dropping every handle of a pipeline shuts it down from the
 //! consumers up: each consumer stops, its producers lose their last subscriber and stop in
 //! turn. Keep a handle to each consumer for as long as the pipeline should run (a producer or
-//! producer_consumer needs none while someone consumes from it).
+//! `producer_consumer` needs none while someone consumes from it).
 //!
 //! A finite pipeline ends by itself, in order: the source returns
 //! `Flow::StopWhenDrained(Reason::Normal)`, stops once every event it emitted was taken, and
@@ -337,7 +337,7 @@ impl Runtime {
             .spawn_producer_with(behaviour, opts, dispatcher)
     }
 
-    /// Starts a producer_consumer with the default dispatcher.
+    /// Starts a `producer_consumer` with the default dispatcher.
     pub fn spawn_producer_consumer<B, M>(
         &self,
         behaviour: B,
@@ -352,7 +352,7 @@ impl Runtime {
         self.builder().spawn_producer_consumer(behaviour, opts)
     }
 
-    /// Starts a producer_consumer with `dispatcher`.
+    /// Starts a `producer_consumer` with `dispatcher`.
     pub fn spawn_producer_consumer_with<B, M, D>(
         &self,
         behaviour: B,
@@ -466,7 +466,7 @@ impl Builder {
         Ok(self.spawn(stage))
     }
 
-    /// Starts a producer_consumer with the default dispatcher.
+    /// Starts a `producer_consumer` with the default dispatcher.
     pub fn spawn_producer_consumer<B, M>(
         self,
         behaviour: B,
@@ -481,7 +481,7 @@ impl Builder {
         self.spawn_producer_consumer_with(behaviour, opts, DemandDispatcher::<Heap>::new())
     }
 
-    /// Starts a producer_consumer with `dispatcher`.
+    /// Starts a `producer_consumer` with `dispatcher`.
     pub fn spawn_producer_consumer_with<B, M, D>(
         self,
         behaviour: B,
@@ -558,7 +558,7 @@ where
     Runtime::global().spawn_producer_with(behaviour, opts, dispatcher)
 }
 
-/// Starts a producer_consumer with the default dispatcher on the global runtime.
+/// Starts a `producer_consumer` with the default dispatcher on the global runtime.
 #[cfg(not(loom))]
 pub fn spawn_producer_consumer<B, M>(
     behaviour: B,
@@ -573,7 +573,7 @@ where
     Runtime::global().spawn_producer_consumer(behaviour, opts)
 }
 
-/// Starts a producer_consumer with `dispatcher` on the global runtime.
+/// Starts a `producer_consumer` with `dispatcher` on the global runtime.
 #[cfg(not(loom))]
 pub fn spawn_producer_consumer_with<B, M, D>(
     behaviour: B,

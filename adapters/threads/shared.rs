@@ -178,7 +178,9 @@ impl<In, Out, M> Shared<In, Out, M> {
         self.exited.notify_all();
     }
 
-    /// Sends an input; a stopped stage hands it back.
+    /// Sends an input; a stopped stage hands it back (by value: the caller takes its parts
+    /// back out at once, so boxing it would only cost an allocation).
+    #[allow(clippy::result_large_err)]
     pub(super) fn send(&self, input: Input<In, Out, M>) -> Result<(), Input<In, Out, M>> {
         self.mailbox.send(input).map(|_| ())
     }
