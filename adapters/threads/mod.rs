@@ -69,7 +69,7 @@
 //! ## Failure is contained
 //!
 //! Every input is handled under `catch_unwind`: a panicking callback stops its stage with
-//! [`Reason::Panicked`](genstage::Reason::Panicked) (the message is in
+//! [`Reason::Panicked`] (the message is in
 //! [`Handle::join_exit`] and [`Handle::panic_message`]), its peers get a down notice with
 //! that reason and apply their cancel mode (spec §15), and nothing else is affected. A request
 //! to a stopped stage is answered with an error, never left waiting. Events sent to a stage

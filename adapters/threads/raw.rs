@@ -28,8 +28,8 @@ pub enum Received<E> {
     Down(StageId, Reason),
 }
 
-/// A test endpoint that plays a consumer or a producer of `E` by hand. See the
-/// [module docs](self).
+/// A test endpoint that plays a consumer or a producer of `E` by hand: it has a stage id and
+/// a mailbox but no thread and no state machine.
 pub struct RawPeer<E> {
     shared: Arc<Shared<E, E, ()>>,
     pending: VecDeque<Input<E, E, ()>>,
