@@ -1,17 +1,20 @@
-//! Lucy's chocolate factory, with back-pressure.
+//! Lucy's chocolate factory, with back-pressure, on real threads.
 //!
-//! A machine makes chocolates as fast as it is asked, a wrapper wraps them, and Lucy boxes them
-//! by hand, slowly. Without back-pressure the belt would pile up with chocolates; here every
-//! stage asks only for what it can take, so the number of chocolates anywhere between the
-//! machine and the boxes stays bounded however many are made.
+//! A machine makes chocolates as fast as it is asked, a wrapper wraps them (slower), and Lucy
+//! boxes them by hand, slowest of all. Each runs on its own thread. Without back-pressure the
+//! belt would pile up with chocolates; here every stage asks only for what it can take, so the
+//! number of chocolates anywhere between the machine and the boxes stays bounded, and so does
+//! the program's memory, however many are made.
 //!
-//! Runs on the single-threaded simulator: `cargo run --release --example lucy [chocolates]`.
+//! `cargo run --release --example lucy [chocolates] [--sim]`: 10 million by default; `--sim`
+//! runs the same three behaviours on the single-threaded simulator instead.
 
 use genstage::sim::Sim;
+use genstage::threads;
 use genstage::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::hint::black_box;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// One chocolate, numbered as it leaves the machine.
 struct Chocolate(u64);
@@ -22,7 +25,8 @@ struct Wrapped {
     foil: u64,
 }
 
-/// Makes chocolates, exactly as many as asked, until the order is filled.
+/// Makes chocolates, exactly as many as asked, until the order is filled; then the line
+/// shuts down behind the last one.
 struct Machine {
     made: u64,
     order: u64,
@@ -31,19 +35,27 @@ struct Machine {
 impl Producer for Machine {
     type Event = Chocolate;
     fn handle_demand(&mut self, demand: usize, out: &mut Emit<'_, Chocolate>) -> Flow {
-        if self.made == self.order {
-            return Flow::Stop(Reason::Normal); // order filled: the line shuts down behind it
-        }
         let end = (self.made + demand as u64).min(self.order);
         self.made += out.extend((self.made..end).map(Chocolate)) as u64;
-        Flow::Continue
+        if self.made == self.order {
+            Flow::DONE
+        } else {
+            Flow::Continue
+        }
     }
 }
 
-/// Wraps each chocolate.
-struct Wrapper {
-    wrapped: u64,
+/// A little work on each item: `rounds` steps of a multiplicative hash.
+fn work(x: u64, rounds: u32) -> u64 {
+    let mut x = x;
+    for _ in 0..rounds {
+        x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+    }
+    x
 }
+
+/// Wraps each chocolate (some work, less than Lucy's).
+struct Wrapper;
 
 impl ProducerConsumer for Wrapper {
     type In = Chocolate;
@@ -56,11 +68,9 @@ impl ProducerConsumer for Wrapper {
         let offered = chocolates.len();
         let taken = out.extend(chocolates.map(|c| Wrapped {
             number: c.0,
-            foil: c.0 % 7,
+            foil: work(c.0, 40) % 7,
         }));
-        // Growable storage takes every chocolate; count what was wrapped all the same.
-        self.wrapped += taken as u64;
-        debug_assert_eq!(taken, offered);
+        debug_assert_eq!(taken, offered, "growable storage takes every chocolate");
         Flow::Continue
     }
 }
@@ -76,12 +86,7 @@ impl Consumer for Lucy {
     type Event = Wrapped;
     fn handle_events(&mut self, batch: Batch<'_, Wrapped>, _: &mut Ctx<'_>) -> Flow {
         for w in batch {
-            // Careful, slow work on every chocolate.
-            let mut x = w.number ^ w.foil;
-            for _ in 0..1000 {
-                x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
-            }
-            self.checksum ^= x;
+            self.checksum ^= work(w.number ^ w.foil, 120); // careful, slow work
             self.boxed += 1;
             if self.boxed.is_multiple_of(12) {
                 self.boxes += 1;
@@ -91,82 +96,194 @@ impl Consumer for Lucy {
     }
 }
 
-fn main() {
-    let order: u64 = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(2_000_000);
+impl Drop for Lucy {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            println!(
+                "lucy: {} chocolates boxed in {} boxes (checksum {:x})",
+                self.boxed, self.boxes, self.checksum
+            );
+        }
+    }
+}
 
+/// The wrapper takes up to 500 at a time; Lucy, slower, up to 100.
+const WRAPPER_DEMAND: usize = 500;
+const LUCY_DEMAND: usize = 100;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let sim = args.iter().any(|a| a == "--sim");
+    let order: u64 = args
+        .iter()
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(10_000_000);
+    if sim {
+        on_the_simulator(order);
+    } else {
+        on_threads(order);
+    }
+}
+
+fn bar(order: u64) -> ProgressBar {
+    let bar = ProgressBar::new(order);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} boxed {per_sec}  {msg}",
+        )
+        .expect("a valid template"),
+    );
+    bar
+}
+
+fn on_threads(order: u64) {
+    println!("Lucy's factory on threads: {order} chocolates");
+    let machine = threads::builder()
+        .name("machine")
+        .spawn_producer(Machine { made: 0, order }, ProducerOptions::default())
+        .expect("valid options");
+    let wrapper = threads::builder()
+        .name("wrapper")
+        .spawn_producer_consumer(Wrapper, ProducerOptions::default())
+        .expect("valid options");
+    let lucy = threads::builder().name("lucy").spawn_consumer(Lucy {
+        boxed: 0,
+        boxes: 0,
+        checksum: 0,
+    });
+    let started = Instant::now();
+    wrapper
+        .subscribe(&machine, Subscribe::new().max_demand(WRAPPER_DEMAND))
+        .expect("valid options");
+    lucy.subscribe(&wrapper, Subscribe::new().max_demand(LUCY_DEMAND))
+        .expect("valid options");
+
+    // The live display: each stage publishes its counters as it goes.
+    let bar = bar(order);
+    let mut most_between = 0u64;
+    let mut peak_at_tenth = None;
+    while lucy.join_timeout(Duration::from_millis(100)).is_none() {
+        let (m, w, l) = (machine.stats(), wrapper.stats(), lucy.stats());
+        let between = m.events_out.saturating_sub(l.events_in);
+        most_between = most_between.max(between);
+        if peak_at_tenth.is_none() && l.events_in >= order / 10 {
+            peak_at_tenth = peak_memory_kib();
+        }
+        bar.set_position(l.events_in);
+        bar.set_message(format!(
+            "machine {}  wrapper {}  lucy {}  between machine and boxes {between:>3} (most {most_between})",
+            m.events_out, w.events_out, l.events_in
+        ));
+    }
+    let exits = threads::join_all([machine.any(), wrapper.any(), lucy.any()]);
+    let elapsed = started.elapsed();
+    let l = lucy.stats();
+    bar.set_position(l.events_in);
+    bar.finish_with_message("done");
+
+    println!();
+    println!("made     {:>10}", machine.stats().events_out);
+    println!("wrapped  {:>10}", wrapper.stats().events_out);
+    println!("boxed    {:>10}", l.events_in);
+    println!(
+        "{:.2?}: {:.1} M chocolates/s",
+        elapsed,
+        l.events_in as f64 / elapsed.as_secs_f64() / 1e6
+    );
+    println!(
+        "most chocolates ever between the machine and the boxes (sampled): {most_between} \
+         (bounded by the demand asked: wrapper {WRAPPER_DEMAND}, Lucy {LUCY_DEMAND}, plus what \
+         the wrapper holds for her; not by how many are made)"
+    );
+    println!(
+        "the line shut down in order: machine {}, wrapper {}, lucy {}; lost in flight {}",
+        exits[0].reason,
+        exits[1].reason,
+        exits[2].reason,
+        machine.lost_in_flight() + wrapper.lost_in_flight() + lucy.lost_in_flight()
+    );
+    if let (Some(tenth), Some(peak)) = (peak_at_tenth, peak_memory_kib()) {
+        println!(
+            "peak memory of the whole program: {tenth} KiB after a tenth of the order, \
+             {peak} KiB at the end"
+        );
+    }
+    assert_eq!(l.events_in, order, "every chocolate made was boxed");
+    assert!(exits.iter().all(|e| e.reason == Reason::Normal));
+}
+
+fn on_the_simulator(order: u64) {
+    println!("Lucy's factory on the simulator: {order} chocolates");
     let mut sim = Sim::new(1);
-    // Nobody reads the trace of this long run: without it, memory stays flat however many
-    // chocolates are ordered.
+    // Nobody reads the trace of this long run: without it, memory stays flat.
     sim.set_tracing(false);
     let machine = sim.producer(Machine { made: 0, order });
-    let wrapper = sim.producer_consumer(Wrapper { wrapped: 0 });
+    let wrapper = sim.producer_consumer(Wrapper);
     let lucy = sim.consumer(Lucy {
         boxed: 0,
         boxes: 0,
         checksum: 0,
     });
-    // The wrapper takes up to 50 at a time; Lucy, slower, up to 10.
-    sim.subscribe(wrapper, machine, Subscribe::new().max_demand(50))
-        .expect("valid options");
-    sim.subscribe(lucy, wrapper, Subscribe::new().max_demand(10))
+    sim.subscribe(
+        wrapper,
+        machine,
+        Subscribe::new().max_demand(WRAPPER_DEMAND),
+    )
+    .expect("valid options");
+    sim.subscribe(lucy, wrapper, Subscribe::new().max_demand(LUCY_DEMAND))
         .expect("valid options");
 
-    let bar = ProgressBar::new(order);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} boxed  {msg}",
-        )
-        .expect("a valid template"),
-    );
-
+    let bar = bar(order);
     let started = Instant::now();
-    let mut largest_held = 0usize;
+    let mut most_between = 0usize;
     let mut steps = 0u64;
+    let mut peak_at_tenth = None;
     while sim.step() {
         steps += 1;
         // Chocolates anywhere between the machine and Lucy's hands.
-        let held = sim.stage(machine).buffered_count()
+        let between = sim.stage(machine).buffered_count()
             + sim.stage(wrapper).queued_count()
             + sim.stage(wrapper).buffered_count()
             + sim.events_in_flight();
-        largest_held = largest_held.max(held);
+        most_between = most_between.max(between);
         if steps.is_multiple_of(4096) {
+            let boxed = sim.stage(lucy).behaviour().boxed;
+            if peak_at_tenth.is_none() && boxed >= order / 10 {
+                peak_at_tenth = peak_memory_kib();
+            }
             bar.set_message(format!(
-                "made {}  on the belt now {held:>3}  most ever {largest_held}",
+                "made {}  between machine and boxes {between:>3} (most {most_between})",
                 sim.stage(machine).behaviour().made
             ));
-            bar.set_position(sim.stage(lucy).behaviour().boxed);
+            bar.set_position(boxed);
         }
     }
-    let l = sim.stage(lucy).behaviour();
-    bar.set_position(l.boxed);
-    bar.finish_with_message("done");
-
     let elapsed = started.elapsed();
+    let boxed = sim.stage(lucy).behaviour().boxed;
+    bar.set_position(boxed);
+    bar.finish_with_message("done");
     println!();
     println!("made     {:>10}", sim.stage(machine).behaviour().made);
-    println!("wrapped  {:>10}", sim.stage(wrapper).behaviour().wrapped);
-    println!("boxed    {:>10}  in {} boxes", l.boxed, l.boxes);
-    println!("largest number of chocolates ever on the belt: {largest_held}");
+    println!("boxed    {:>10}", boxed);
     println!(
-        "(bounded by the demand the stages ask for, wrapper 50 and Lucy 10, not by how many are made; checksum {:x})",
-        l.checksum
-    );
-    println!(
-        "{} messages in {:.2?}; the line shut down with: machine {:?}, wrapper {:?}, lucy {:?}",
-        steps,
+        "{:.2?}: {:.1} M chocolates/s ({steps} messages)",
         elapsed,
+        boxed as f64 / elapsed.as_secs_f64() / 1e6
+    );
+    println!("most chocolates ever between the machine and the boxes: {most_between}");
+    println!(
+        "the line shut down with: machine {:?}, wrapper {:?}, lucy {:?}",
         sim.stopped(machine),
         sim.stopped(wrapper),
         sim.stopped(lucy)
     );
-    if let Some(peak) = peak_memory_kib() {
-        println!("peak memory of the whole program: {peak} KiB");
+    if let (Some(tenth), Some(peak)) = (peak_at_tenth, peak_memory_kib()) {
+        println!(
+            "peak memory of the whole program: {tenth} KiB after a tenth of the order, \
+             {peak} KiB at the end"
+        );
     }
-    assert_eq!(l.boxed, order, "every chocolate made was boxed");
+    assert_eq!(boxed, order, "every chocolate made was boxed");
 }
 
 /// The process's peak resident memory, where the system tells it (Linux `VmHWM`).

@@ -219,6 +219,11 @@ pub use stage::upstream::demand;
 #[path = "../adapters/sim/mod.rs"]
 pub mod sim;
 
+#[cfg(feature = "std-threads")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std-threads")))]
+#[path = "../adapters/threads/mod.rs"]
+pub mod threads;
+
 /// What a behaviour author needs: the three traits and what their callbacks take.
 ///
 /// ```

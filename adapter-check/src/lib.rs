@@ -9,3 +9,7 @@ extern crate std;
 /// The simulator, exactly as `genstage::sim` compiles it.
 #[path = "../../adapters/sim/mod.rs"]
 pub mod sim;
+
+/// The thread runtime, exactly as `genstage::threads` compiles it.
+#[path = "../../adapters/threads/mod.rs"]
+pub mod threads;

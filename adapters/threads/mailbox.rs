@@ -1,0 +1,200 @@
+//! [`Mailbox`]: the handoff every stage thread is built on. Public so that it can be
+//! model-checked (`tests/loom.rs`) and reused; a runtime user never needs it.
+//!
+//! One lock over a FIFO of pending items and a condition variable. The receiver takes
+//! **everything** pending in one lock (swapping queues, so neither side allocates in steady
+//! state) and parks only when nothing is pending; a sender notifies only when the receiver
+//! has marked itself parked, under the same lock, so a busy pipeline makes no wake-up calls.
+//! Closing hands back whatever was still pending, and every later send is refused with its
+//! item: each item is received, handed back by [`close`](Mailbox::close), or refused to its
+//! sender, never lost.
+//!
+//! The mailbox also counts its **owners** (the handles that keep the receiving stage alive):
+//! a receiver that may stop when nobody owns it is told so by [`recv`](Mailbox::recv) once
+//! nothing is pending and the last owner has gone.
+//!
+//! ```
+//! use genstage::threads::mailbox::{Mailbox, Recv};
+//! use std::collections::VecDeque;
+//! use std::sync::Arc;
+//!
+//! let mailbox = Arc::new(Mailbox::new());
+//! let sender = { let m = mailbox.clone(); std::thread::spawn(move || m.send(7).unwrap()) };
+//! let mut got = VecDeque::new();
+//! assert_eq!(mailbox.recv(&mut got, false), Recv::Items);
+//! assert_eq!(got.pop_front(), Some(7));
+//! sender.join().unwrap();
+//! assert!(mailbox.close().is_empty());
+//! assert_eq!(mailbox.send(8), Err(8)); // refused, handed back
+//! ```
+
+use super::sync::{Condvar, Mutex};
+use std::collections::VecDeque;
+
+/// What [`Mailbox::recv`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recv {
+    /// Items were moved into the caller's queue.
+    Items,
+    /// Nothing is pending, nobody owns the mailbox, and the caller said it may stop.
+    Unowned,
+    /// The mailbox is closed and empty.
+    Closed,
+    /// Nothing came before the deadline ([`recv_until`](Mailbox::recv_until)).
+    Timeout,
+}
+
+struct State<T> {
+    queue: VecDeque<T>,
+    parked: bool,
+    closed: bool,
+    owners: usize,
+    wakeups: u64,
+}
+
+/// A multi-producer, single-consumer mailbox. See the [module docs](self).
+pub struct Mailbox<T> {
+    state: Mutex<State<T>>,
+    ready: Condvar,
+}
+
+impl<T> Default for Mailbox<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Mailbox<T> {
+    /// An open, empty mailbox with one owner.
+    pub fn new() -> Self {
+        Self {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                parked: false,
+                closed: false,
+                owners: 1,
+                wakeups: 0,
+            }),
+            ready: Condvar::new(),
+        }
+    }
+
+    /// Queues `item`; `Ok(true)` when this send woke the parked receiver. A closed mailbox
+    /// refuses the item and hands it back.
+    pub fn send(&self, item: T) -> Result<bool, T> {
+        let mut st = self.state.lock();
+        if st.closed {
+            return Err(item);
+        }
+        st.queue.push_back(item);
+        let wake = st.parked;
+        if wake {
+            st.parked = false;
+            st.wakeups += 1;
+        }
+        drop(st);
+        if wake {
+            self.ready.notify_one();
+        }
+        Ok(wake)
+    }
+
+    /// Moves everything pending into `into` (swapping when `into` is empty, so buffers are
+    /// reused), waiting while nothing is pending. Returns [`Recv::Unowned`] instead of waiting
+    /// when `may_stop` and the last owner has gone, and [`Recv::Closed`] once closed and empty.
+    /// Only one thread may receive.
+    pub fn recv(&self, into: &mut VecDeque<T>, may_stop: bool) -> Recv {
+        let mut st = self.state.lock();
+        loop {
+            if !st.queue.is_empty() {
+                if into.is_empty() {
+                    core::mem::swap(&mut st.queue, into);
+                } else {
+                    into.append(&mut st.queue);
+                }
+                return Recv::Items;
+            }
+            if st.closed {
+                return Recv::Closed;
+            }
+            if may_stop && st.owners == 0 {
+                return Recv::Unowned;
+            }
+            st.parked = true;
+            self.ready.wait(&mut st);
+            st.parked = false;
+        }
+    }
+
+    /// As [`recv`](Self::recv) with `may_stop` false, giving up at `deadline` with
+    /// [`Recv::Timeout`] (under loom, which has no clock, it waits for a send).
+    pub fn recv_until(&self, into: &mut VecDeque<T>, deadline: std::time::Instant) -> Recv {
+        let mut st = self.state.lock();
+        loop {
+            if !st.queue.is_empty() {
+                into.append(&mut st.queue);
+                return Recv::Items;
+            }
+            if st.closed {
+                return Recv::Closed;
+            }
+            st.parked = true;
+            let timed_out = self.ready.wait_until(&mut st, deadline);
+            st.parked = false;
+            if timed_out && st.queue.is_empty() {
+                return Recv::Timeout;
+            }
+        }
+    }
+
+    /// Closes the mailbox and hands back what was pending. Later sends are refused.
+    pub fn close(&self) -> VecDeque<T> {
+        let mut st = self.state.lock();
+        st.closed = true;
+        core::mem::take(&mut st.queue)
+    }
+
+    /// True once closed.
+    pub fn is_closed(&self) -> bool {
+        self.state.lock().closed
+    }
+
+    /// Items pending.
+    pub fn len(&self) -> usize {
+        self.state.lock().queue.len()
+    }
+
+    /// True when nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many sends found the receiver parked and woke it.
+    pub fn wakeups(&self) -> u64 {
+        self.state.lock().wakeups
+    }
+
+    /// One more owner.
+    pub fn add_owner(&self) {
+        self.state.lock().owners += 1;
+    }
+
+    /// One owner fewer; the last one wakes a parked receiver so that it can decide to stop.
+    pub fn drop_owner(&self) {
+        let mut st = self.state.lock();
+        st.owners = st.owners.saturating_sub(1);
+        let wake = st.owners == 0 && st.parked;
+        if wake {
+            st.parked = false;
+        }
+        drop(st);
+        if wake {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Owners left.
+    pub fn owners(&self) -> usize {
+        self.state.lock().owners
+    }
+}

@@ -1,0 +1,603 @@
+//! The thread runtime (feature `std-threads`): every stage on its own named OS thread, the
+//! same behaviours as in the simulator, unchanged.
+//!
+//! ```
+//! use genstage::threads;
+//! use genstage::*;
+//!
+//! struct Maker(u64);
+//! impl Producer for Maker {
+//!     type Event = u64;
+//!     fn handle_demand(&mut self, demand: usize, out: &mut Emit<'_, u64>) -> Flow {
+//!         let end = (self.0 + demand as u64).min(1_000);
+//!         self.0 += out.extend(self.0..end) as u64;
+//!         if self.0 == 1_000 { Flow::StopWhenDrained(Reason::Normal) } else { Flow::Continue }
+//!     }
+//! }
+//! struct Double;
+//! impl ProducerConsumer for Double {
+//!     type In = u64;
+//!     type Out = u64;
+//!     fn handle_events(&mut self, events: Batch<'_, u64>, out: &mut Emit<'_, u64>) -> Flow {
+//!         out.extend(events.map(|e| e * 2));
+//!         Flow::Continue
+//!     }
+//! }
+//! struct Sum(std::sync::mpsc::Sender<u64>, u64);
+//! impl Consumer for Sum {
+//!     type Event = u64;
+//!     fn handle_events(&mut self, events: Batch<'_, u64>, _: &mut Ctx<'_>) -> Flow {
+//!         self.1 += events.sum::<u64>();
+//!         Flow::Continue
+//!     }
+//! }
+//! impl Drop for Sum {
+//!     fn drop(&mut self) { let _ = self.0.send(self.1); }
+//! }
+//!
+//! let (tx, total) = std::sync::mpsc::channel();
+//! let maker = threads::spawn_producer(Maker(0), ProducerOptions::default())?;
+//! let double = threads::spawn_producer_consumer(Double, ProducerOptions::default())?;
+//! let sum = threads::spawn_consumer(Sum(tx, 0));
+//! double.subscribe(&maker, Subscribe::new().max_demand(50))?;
+//! sum.subscribe(&double, Subscribe::new().max_demand(10))?;
+//! // The source runs dry and stops; permanent subscriptions carry the stop downstream.
+//! let exits = threads::join_all([maker.any(), double.any(), sum.any()]);
+//! assert!(exits.iter().all(|e| e.reason == Reason::Normal));
+//! assert_eq!(total.recv()?, 2 * (0..1_000).sum::<u64>());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## How it runs
+//!
+//! Each stage has one mailbox ([`mailbox::Mailbox`]: a `parking_lot` mutex over a queue and a
+//! condition variable). Its thread takes everything pending in one lock, drives the stage
+//! through the core's one driving surface ([`Stage`](genstage::Stage)) for each input, and
+//! routes every output to the mailbox of the stage it names as it is produced. Events travel
+//! as whole batches (one `Vec` per batch, one lock and at most one wake-up per batch), and the
+//! emptied buffers go back to their producer with the next ask, so steady state allocates
+//! nothing. A thread with nothing to do parks on its condition variable; a sender wakes it
+//! only when it is parked.
+//!
+//! Handles ([`ProducerHandle`], [`ProducerConsumerHandle`], [`ConsumerHandle`]) are cheap to
+//! clone, `Send + Sync`, and typed by kind and events: subscribing a consumer of `u64` to a
+//! producer of `String` does not compile, nor does subscribing a producer to anything.
+//! Requests that need an answer (`subscribe`, `call`, `ask`, `cancel`, `set_demand_mode`,
+//! `subscription_stats`) run on the stage's thread and are answered after it published its
+//! [`summary`](Handle::summary), so what a caller reads after an answer is at least as new.
+//!
+//! ## Failure is contained
+//!
+//! Every input is handled under `catch_unwind`: a panicking callback stops its stage with
+//! [`Reason::Panicked`] (the message is in
+//! [`Handle::join_exit`] and [`Handle::panic_message`]), its peers get a down notice with
+//! that reason and apply their cancel mode (spec §15), and nothing else is affected. A request
+//! to a stopped stage is answered with an error, never left waiting. Events sent to a stage
+//! that has stopped (queued when it stopped, or sent after) are counted per stage
+//! ([`Handle::lost_in_flight`]); what it held itself is counted by the core as discarded.
+//!
+//! ## Shutdown: who keeps a stage alive
+//!
+//! A stage runs until it stops itself (a callback returns `Flow::Stop`, a producer drained
+//! after `Flow::StopWhenDrained`, a cancel mode stops it), is stopped ([`Handle::stop`]),
+//! panics, or **nobody owns it**: handles to it and consumers subscribed to it keep it alive;
+//! its own subscriptions to producers do not. When its last handle is dropped and no
+//! consumer is subscribed to it, it stops with [`Reason::Shutdown`](genstage::Reason) once
+//! its mailbox is empty. So dropping every handle of a pipeline shuts it down from the
+//! consumers up: each consumer stops, its producers lose their last subscriber and stop in
+//! turn. Keep a handle to each consumer for as long as the pipeline should run (a producer or
+//! `producer_consumer` needs none while someone consumes from it).
+//!
+//! A finite pipeline ends by itself, in order: the source returns
+//! `Flow::StopWhenDrained(Reason::Normal)`, stops once every event it emitted was taken, and
+//! permanent subscriptions carry the stop down the line. [`join_all`] waits for a list of
+//! stages, [`Runtime::wait`] for every stage a runtime started.
+//!
+//! ## Ids
+//!
+//! Stage ids come from one process-wide counter ([`next_id`]); a stage built by hand for
+//! [`Runtime::spawn`] takes its id from there, so that no two stages share one.
+
+mod driver;
+mod handle;
+pub mod kind;
+pub mod mailbox;
+mod raw;
+mod reply;
+mod shared;
+mod sync;
+mod trace;
+
+pub use driver::Spawn;
+pub use handle::{
+    AnyStage, ConsumerHandle, Handle, ProducerConsumerHandle, ProducerHandle, join_all,
+};
+pub use raw::{RawPeer, Received};
+pub use shared::Exit;
+
+use core::fmt;
+use core::time::Duration;
+use genstage::dispatcher::{DemandDispatcher, Dispatcher};
+use genstage::error::{OptionsError, SendError};
+use genstage::{
+    Consumer, ConsumerStage, Producer, ProducerConsumer, ProducerConsumerStage, ProducerOptions,
+    ProducerStage, Reason, StageId, storage::Heap,
+};
+use handle::Control;
+use shared::Shared;
+use std::string::String;
+use std::vec::Vec;
+use sync::{Arc, Condvar, JoinHandle, Mutex};
+
+/// Why a [`call`](Handle::call) got no reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CallError<M> {
+    /// No reply within the timeout. The stage keeps running; a late reply is dropped.
+    Timeout,
+    /// The stage had stopped (or stopped while handling the call) with `reason`. `msg` is the
+    /// request when it never reached the behaviour.
+    Stopped {
+        /// Why the stage stopped.
+        reason: Reason,
+        /// The request, handed back when it was not handled.
+        msg: Option<M>,
+    },
+    /// The behaviour handled the call without replying.
+    NoReply,
+}
+
+impl<M> CallError<M> {
+    fn from_send(e: SendError<M>) -> Self {
+        match e {
+            SendError::Stopped { msg, reason } => Self::Stopped {
+                reason,
+                msg: Some(msg),
+            },
+            // Fixed storage only; a call holds nothing, so the core never answers this.
+            SendError::Full(msg) => Self::Stopped {
+                reason: Reason::TooManySubscriptions,
+                msg: Some(msg),
+            },
+            #[allow(unreachable_patterns)] // `SendError` is non-exhaustive outside the core
+            _ => Self::NoReply,
+        }
+    }
+}
+
+impl<M> fmt::Display for CallError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Timeout => f.write_str("the call timed out"),
+            Self::Stopped { reason, .. } => write!(f, "the stage has stopped ({reason})"),
+            Self::NoReply => f.write_str("the stage handled the call without replying"),
+        }
+    }
+}
+
+impl<M: fmt::Debug> core::error::Error for CallError<M> {}
+
+/// A fresh stage id, distinct from every other id this process handed out: build a stage
+/// with it for [`Runtime::spawn`].
+pub fn next_id() -> StageId {
+    StageId(sync::next_stage_number())
+}
+
+struct RtState {
+    live: usize,
+    threads: Vec<(JoinHandle, Arc<dyn Control>)>,
+}
+
+struct RtInner {
+    state: Mutex<RtState>,
+    idle: Condvar,
+}
+
+/// A set of stage threads that can be waited for together. Cheap to clone (clones share the
+/// set). The free functions ([`spawn_producer`], ...) use [`Runtime::global`].
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<RtInner>,
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Runtime({} live)", self.live())
+    }
+}
+
+impl Runtime {
+    /// An empty runtime.
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new(RtInner {
+                state: Mutex::new(RtState {
+                    live: 0,
+                    threads: Vec::new(),
+                }),
+                idle: Condvar::new(),
+            }),
+        }
+    }
+
+    /// The process-wide runtime the free functions use.
+    #[cfg(not(loom))]
+    pub fn global() -> &'static Self {
+        static GLOBAL: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
+        GLOBAL.get_or_init(Self::new)
+    }
+
+    /// Stage threads started and not yet ended.
+    pub fn live(&self) -> usize {
+        self.inner.state.lock().live
+    }
+
+    /// Waits until every stage this runtime started has stopped and its thread has ended.
+    pub fn wait(&self) {
+        let mut st = self.inner.state.lock();
+        while st.live > 0 {
+            self.inner.idle.wait(&mut st);
+        }
+        let threads = core::mem::take(&mut st.threads);
+        drop(st);
+        for (t, _) in threads {
+            sync::join(t);
+        }
+    }
+
+    /// As [`wait`](Self::wait), for at most `timeout`; true when every thread ended.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        let deadline = sync::deadline(timeout);
+        let mut st = self.inner.state.lock();
+        while st.live > 0 {
+            if self.inner.idle.wait_until(&mut st, deadline) && st.live > 0 {
+                return false;
+            }
+        }
+        let threads = core::mem::take(&mut st.threads);
+        drop(st);
+        for (t, _) in threads {
+            sync::join(t);
+        }
+        true
+    }
+
+    /// Every stage started and not yet stopped, untyped (for a shutdown or a report).
+    pub fn stages(&self) -> Vec<AnyStage> {
+        let st = self.inner.state.lock();
+        st.threads
+            .iter()
+            .filter(|(_, c)| c.exit().is_none())
+            .map(|(_, c)| {
+                c.add_owner();
+                AnyStage(c.clone())
+            })
+            .collect()
+    }
+
+    pub(super) fn thread_done(&self) {
+        let mut st = self.inner.state.lock();
+        st.live -= 1;
+        let idle = st.live == 0;
+        drop(st);
+        if idle {
+            self.inner.idle.notify_all();
+        }
+    }
+
+    /// A builder that names the next stage.
+    pub fn builder(&self) -> Builder {
+        Builder {
+            runtime: self.clone(),
+            name: None,
+        }
+    }
+
+    /// Starts `stage` (built with [`next_id`]) on its own thread.
+    ///
+    /// # Panics
+    /// When the OS cannot start a thread (as `std::thread::spawn`).
+    pub fn spawn<T: Spawn>(&self, stage: T) -> Handle<T::Kind, T::In, T::Out, T::Msg> {
+        self.builder().spawn(stage)
+    }
+
+    /// Starts a producer with the default dispatcher. Invalid options are an `Err`.
+    pub fn spawn_producer<B, M>(
+        &self,
+        behaviour: B,
+        opts: ProducerOptions,
+    ) -> Result<ProducerHandle<B::Event, M>, OptionsError>
+    where
+        B: Producer<M> + Send + 'static,
+        B::Event: Send + 'static,
+        M: Send + 'static,
+    {
+        self.builder().spawn_producer(behaviour, opts)
+    }
+
+    /// Starts a producer with `dispatcher`.
+    pub fn spawn_producer_with<B, M, D>(
+        &self,
+        behaviour: B,
+        opts: ProducerOptions,
+        dispatcher: D,
+    ) -> Result<ProducerHandle<B::Event, M>, OptionsError>
+    where
+        B: Producer<M> + Send + 'static,
+        B::Event: Send + 'static,
+        M: Send + 'static,
+        D: Dispatcher<B::Event> + Send + 'static,
+    {
+        self.builder()
+            .spawn_producer_with(behaviour, opts, dispatcher)
+    }
+
+    /// Starts a `producer_consumer` with the default dispatcher.
+    pub fn spawn_producer_consumer<B, M>(
+        &self,
+        behaviour: B,
+        opts: ProducerOptions,
+    ) -> Result<ProducerConsumerHandle<B::In, B::Out, M>, OptionsError>
+    where
+        B: ProducerConsumer<M> + Send + 'static,
+        B::In: Send + 'static,
+        B::Out: Send + 'static,
+        M: Send + 'static,
+    {
+        self.builder().spawn_producer_consumer(behaviour, opts)
+    }
+
+    /// Starts a `producer_consumer` with `dispatcher`.
+    pub fn spawn_producer_consumer_with<B, M, D>(
+        &self,
+        behaviour: B,
+        opts: ProducerOptions,
+        dispatcher: D,
+    ) -> Result<ProducerConsumerHandle<B::In, B::Out, M>, OptionsError>
+    where
+        B: ProducerConsumer<M> + Send + 'static,
+        B::In: Send + 'static,
+        B::Out: Send + 'static,
+        M: Send + 'static,
+        D: Dispatcher<B::Out> + Send + 'static,
+    {
+        self.builder()
+            .spawn_producer_consumer_with(behaviour, opts, dispatcher)
+    }
+
+    /// Starts a consumer.
+    pub fn spawn_consumer<B, M>(&self, behaviour: B) -> ConsumerHandle<B::Event, M>
+    where
+        B: Consumer<M> + Send + 'static,
+        B::Event: Send + 'static,
+        M: Send + 'static,
+    {
+        self.builder().spawn_consumer(behaviour)
+    }
+}
+
+/// Starts one stage with a name ([`Runtime::builder`], [`builder`]). Its thread carries the
+/// name; without one it is `"<kind>-<id>"`.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    runtime: Runtime,
+    name: Option<String>,
+}
+
+impl Builder {
+    /// The stage's (and its thread's) name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Starts `stage` (built with [`next_id`]).
+    ///
+    /// # Panics
+    /// When the OS cannot start a thread (as `std::thread::spawn`).
+    pub fn spawn<T: Spawn>(self, stage: T) -> Handle<T::Kind, T::In, T::Out, T::Msg> {
+        let id = stage.id();
+        let name = self.name.unwrap_or_else(|| {
+            let kind = match <T::Kind as kind::Kind>::KIND {
+                genstage::runtime::StageKind::Producer => "producer",
+                genstage::runtime::StageKind::ProducerConsumer => "producer_consumer",
+                genstage::runtime::StageKind::Consumer => "consumer",
+            };
+            std::format!("{kind}-{}", id.0)
+        });
+        let shared = Arc::new(Shared::new(id, name.clone(), stage.summary()));
+        let driver = driver::Driver::new(stage, shared.clone());
+        let runtime = self.runtime.clone();
+        let mut st = self.runtime.inner.state.lock();
+        // Threads of stages that have ended are joined here, so the list stays short.
+        let (done, running): (Vec<_>, Vec<_>) = core::mem::take(&mut st.threads)
+            .into_iter()
+            .partition(|(_, c)| c.exit().is_some());
+        st.threads = running;
+        st.live += 1;
+        let thread = sync::spawn(name, move || driver.run(runtime))
+            .expect("the OS could not start a stage thread");
+        st.threads.push((thread, shared.clone()));
+        drop(st);
+        for (t, _) in done {
+            sync::join(t);
+        }
+        Handle::new(shared)
+    }
+
+    /// Starts a producer with the default dispatcher.
+    pub fn spawn_producer<B, M>(
+        self,
+        behaviour: B,
+        opts: ProducerOptions,
+    ) -> Result<ProducerHandle<B::Event, M>, OptionsError>
+    where
+        B: Producer<M> + Send + 'static,
+        B::Event: Send + 'static,
+        M: Send + 'static,
+    {
+        self.spawn_producer_with(behaviour, opts, DemandDispatcher::<Heap>::new())
+    }
+
+    /// Starts a producer with `dispatcher`.
+    pub fn spawn_producer_with<B, M, D>(
+        self,
+        behaviour: B,
+        opts: ProducerOptions,
+        dispatcher: D,
+    ) -> Result<ProducerHandle<B::Event, M>, OptionsError>
+    where
+        B: Producer<M> + Send + 'static,
+        B::Event: Send + 'static,
+        M: Send + 'static,
+        D: Dispatcher<B::Event> + Send + 'static,
+    {
+        let stage = ProducerStage::<B, M, Heap, D>::with_dispatcher(
+            next_id(),
+            behaviour,
+            opts,
+            dispatcher,
+        )?;
+        Ok(self.spawn(stage))
+    }
+
+    /// Starts a `producer_consumer` with the default dispatcher.
+    pub fn spawn_producer_consumer<B, M>(
+        self,
+        behaviour: B,
+        opts: ProducerOptions,
+    ) -> Result<ProducerConsumerHandle<B::In, B::Out, M>, OptionsError>
+    where
+        B: ProducerConsumer<M> + Send + 'static,
+        B::In: Send + 'static,
+        B::Out: Send + 'static,
+        M: Send + 'static,
+    {
+        self.spawn_producer_consumer_with(behaviour, opts, DemandDispatcher::<Heap>::new())
+    }
+
+    /// Starts a `producer_consumer` with `dispatcher`.
+    pub fn spawn_producer_consumer_with<B, M, D>(
+        self,
+        behaviour: B,
+        opts: ProducerOptions,
+        dispatcher: D,
+    ) -> Result<ProducerConsumerHandle<B::In, B::Out, M>, OptionsError>
+    where
+        B: ProducerConsumer<M> + Send + 'static,
+        B::In: Send + 'static,
+        B::Out: Send + 'static,
+        M: Send + 'static,
+        D: Dispatcher<B::Out> + Send + 'static,
+    {
+        let stage = ProducerConsumerStage::<B, M, Heap, D>::with_dispatcher(
+            next_id(),
+            behaviour,
+            opts,
+            dispatcher,
+        )?;
+        Ok(self.spawn(stage))
+    }
+
+    /// Starts a consumer.
+    pub fn spawn_consumer<B, M>(self, behaviour: B) -> ConsumerHandle<B::Event, M>
+    where
+        B: Consumer<M> + Send + 'static,
+        B::Event: Send + 'static,
+        M: Send + 'static,
+    {
+        self.spawn(ConsumerStage::<B, M, Heap>::new(next_id(), behaviour))
+    }
+}
+
+/// A builder on the [global](Runtime::global) runtime: `threads::builder().name("lucy")`.
+#[cfg(not(loom))]
+pub fn builder() -> Builder {
+    Runtime::global().builder()
+}
+
+/// Starts `stage` (built with [`next_id`]) on the global runtime.
+#[cfg(not(loom))]
+pub fn spawn<T: Spawn>(stage: T) -> Handle<T::Kind, T::In, T::Out, T::Msg> {
+    Runtime::global().spawn(stage)
+}
+
+/// Starts a producer with the default dispatcher on the global runtime. Invalid options are
+/// an `Err`, before any thread starts.
+#[cfg(not(loom))]
+pub fn spawn_producer<B, M>(
+    behaviour: B,
+    opts: ProducerOptions,
+) -> Result<ProducerHandle<B::Event, M>, OptionsError>
+where
+    B: Producer<M> + Send + 'static,
+    B::Event: Send + 'static,
+    M: Send + 'static,
+{
+    Runtime::global().spawn_producer(behaviour, opts)
+}
+
+/// Starts a producer with `dispatcher` on the global runtime.
+#[cfg(not(loom))]
+pub fn spawn_producer_with<B, M, D>(
+    behaviour: B,
+    opts: ProducerOptions,
+    dispatcher: D,
+) -> Result<ProducerHandle<B::Event, M>, OptionsError>
+where
+    B: Producer<M> + Send + 'static,
+    B::Event: Send + 'static,
+    M: Send + 'static,
+    D: Dispatcher<B::Event> + Send + 'static,
+{
+    Runtime::global().spawn_producer_with(behaviour, opts, dispatcher)
+}
+
+/// Starts a `producer_consumer` with the default dispatcher on the global runtime.
+#[cfg(not(loom))]
+pub fn spawn_producer_consumer<B, M>(
+    behaviour: B,
+    opts: ProducerOptions,
+) -> Result<ProducerConsumerHandle<B::In, B::Out, M>, OptionsError>
+where
+    B: ProducerConsumer<M> + Send + 'static,
+    B::In: Send + 'static,
+    B::Out: Send + 'static,
+    M: Send + 'static,
+{
+    Runtime::global().spawn_producer_consumer(behaviour, opts)
+}
+
+/// Starts a `producer_consumer` with `dispatcher` on the global runtime.
+#[cfg(not(loom))]
+pub fn spawn_producer_consumer_with<B, M, D>(
+    behaviour: B,
+    opts: ProducerOptions,
+    dispatcher: D,
+) -> Result<ProducerConsumerHandle<B::In, B::Out, M>, OptionsError>
+where
+    B: ProducerConsumer<M> + Send + 'static,
+    B::In: Send + 'static,
+    B::Out: Send + 'static,
+    M: Send + 'static,
+    D: Dispatcher<B::Out> + Send + 'static,
+{
+    Runtime::global().spawn_producer_consumer_with(behaviour, opts, dispatcher)
+}
+
+/// Starts a consumer on the global runtime.
+#[cfg(not(loom))]
+pub fn spawn_consumer<B, M>(behaviour: B) -> ConsumerHandle<B::Event, M>
+where
+    B: Consumer<M> + Send + 'static,
+    B::Event: Send + 'static,
+    M: Send + 'static,
+{
+    Runtime::global().spawn_consumer(behaviour)
+}

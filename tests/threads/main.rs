@@ -1,0 +1,10 @@
+//! The thread runtime (`genstage::threads`), end to end: every scenario of sections F and G
+//! of genstage-scenarios.md, panics in every callback, whole pipelines on every dispatcher,
+//! and shutdown. No test sleeps to wait: they synchronise on joins, replies and channels.
+
+mod common;
+mod f_subscription;
+mod g_cancellation;
+mod panics;
+mod pipelines;
+mod talk;
