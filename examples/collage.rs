@@ -56,7 +56,7 @@ struct ImageSearch;
 impl ProducerConsumer for ImageSearch {
     type In = Tweet;
     type Out = Image;
-    fn handle_events(&mut self, tweets: Batch<'_, Tweet>, out: &mut Emit<'_, Image>) -> Flow {
+    fn handle_events(&mut self, tweets: Batch<'_, Tweet>, out: &mut Relay<'_, Image>) -> Flow {
         let _found = out.extend(tweets.map(|t| {
             let mut h = t
                 .text

@@ -63,7 +63,7 @@ impl ProducerConsumer for Wrapper {
     fn handle_events(
         &mut self,
         chocolates: Batch<'_, Chocolate>,
-        out: &mut Emit<'_, Wrapped>,
+        out: &mut Relay<'_, Wrapped>,
     ) -> Flow {
         let offered = chocolates.len();
         let taken = out.extend(chocolates.map(|c| Wrapped {

@@ -3,7 +3,7 @@
 //! Each has one required callback; the others have defaults. `M` is the type of the info
 //! messages and calls the stage takes (`()` unless you need them).
 
-use crate::callbacks::{Batch, Ctx, Emit, Reply};
+use crate::callbacks::{Batch, Ctx, Emit, Relay, Reply};
 use crate::id::SubId;
 use crate::options::SubscribeOptions;
 use crate::reason::{Cancellation, Reason};
@@ -46,7 +46,7 @@ impl Flow {
 pub enum Subscribed {
     /// The stage asks for events itself, within `min_demand..=max_demand` (spec §5).
     Automatic,
-    /// The behaviour asks with [`Ctx::ask`] / [`Emit::ask`]; nothing is asked for it (spec §6).
+    /// The behaviour asks with [`Ctx::ask`] / [`Relay::ask`]; nothing is asked for it (spec §6).
     Manual,
     /// Stop the stage with this reason.
     Stop(Reason),
@@ -126,8 +126,11 @@ pub trait ProducerConsumer<M = ()> {
 
     /// Handles one chunk from the subscription `from`. Only called while downstream demand is
     /// positive (spec §16).
-    fn handle_events(&mut self, events: Batch<'_, Self::In>, out: &mut Emit<'_, Self::Out>)
-    -> Flow;
+    fn handle_events(
+        &mut self,
+        events: Batch<'_, Self::In>,
+        out: &mut Relay<'_, Self::Out>,
+    ) -> Flow;
 
     /// This stage subscribed to a producer. To take the demand in hand (GenStage's
     /// `{:manual, state}`), return [`Subscribed::Manual`], or ask right here with
@@ -157,7 +160,7 @@ pub trait ProducerConsumer<M = ()> {
         &mut self,
         how: Cancellation,
         sub: SubId,
-        out: &mut Emit<'_, Self::Out>,
+        out: &mut Relay<'_, Self::Out>,
     ) -> Flow {
         let _ = (how, sub, out);
         Flow::Continue
@@ -166,7 +169,7 @@ pub trait ProducerConsumer<M = ()> {
     /// An info message, delivered after every event queued or buffered before it. The default
     /// marks it [not handled](Emit::not_handled), reported as
     /// [`Report::UnhandledInfo`](crate::runtime::Report::UnhandledInfo).
-    fn handle_info(&mut self, msg: M, out: &mut Emit<'_, Self::Out>) -> Flow {
+    fn handle_info(&mut self, msg: M, out: &mut Relay<'_, Self::Out>) -> Flow {
         let _ = msg;
         out.not_handled();
         Flow::Continue
@@ -177,7 +180,7 @@ pub trait ProducerConsumer<M = ()> {
         &mut self,
         request: M,
         reply: &mut Reply<M>,
-        out: &mut Emit<'_, Self::Out>,
+        out: &mut Relay<'_, Self::Out>,
     ) -> Flow {
         let _ = (request, reply, out);
         Flow::Stop(Reason::BadCall)

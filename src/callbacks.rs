@@ -60,21 +60,29 @@ impl<E, Q: Deque<E>> Sink<E> for Q {
 
 /// Where a callback puts the events it emits; they are dispatched as soon as it returns.
 ///
+/// A producer has no upstream, so its `Emit` has no `ask` (a producer_consumer's callbacks get
+/// a [`Relay`], which does):
+///
+/// ```compile_fail
+/// use genstage::prelude::*;
+/// fn ask_anyway(out: &mut Emit<'_, u8>, sub: SubId) {
+///     let _ = out.ask(sub, 1); // no such method: a producer has nothing to ask
+/// }
+/// ```
+///
 /// With growable storage a push never fails. With fixed storage the emit buffer holds as many
 /// events as one container of the storage; a push beyond that hands the event back, so a
 /// producer should remember unmet demand and emit the rest later (it must do so anyway when it
 /// emits fewer events than asked, spec §7.3).
 pub struct Emit<'a, E> {
     sink: &'a mut dyn Sink<E>,
-    upstream: Option<&'a mut dyn Upstream>,
     unhandled: bool,
 }
 
 impl<'a, E> Emit<'a, E> {
-    pub(crate) fn new(sink: &'a mut dyn Sink<E>, upstream: Option<&'a mut dyn Upstream>) -> Self {
+    pub(crate) fn new(sink: &'a mut dyn Sink<E>) -> Self {
         Emit {
             sink,
-            upstream,
             unhandled: false,
         }
     }
@@ -123,21 +131,46 @@ impl<'a, E> Emit<'a, E> {
     pub fn is_full(&self) -> bool {
         self.sink.is_full()
     }
-    /// Asks for `demand` more events on a manual upstream subscription (producer_consumer).
-    /// An ask of 0 sends nothing.
-    pub fn ask(&mut self, sub: SubId, demand: usize) -> Result<(), AskError> {
-        match self.upstream.as_deref_mut() {
-            Some(u) => u.ask(sub, demand),
-            None => Err(AskError::NotAConsumer),
+}
+
+/// What a producer_consumer's callbacks get: an [`Emit`] for the events they emit (through
+/// `Deref`, so `out.extend(..)` works as on a producer) plus its upstream side, to ask on a
+/// manual subscription and cancel a subscription. A producer's callbacks get a bare `Emit`:
+/// it has no upstream, so it has no `ask` to fail at run time.
+pub struct Relay<'a, E> {
+    emit: Emit<'a, E>,
+    upstream: &'a mut dyn Upstream,
+}
+
+impl<'a, E> Relay<'a, E> {
+    pub(crate) fn new(sink: &'a mut dyn Sink<E>, upstream: &'a mut dyn Upstream) -> Self {
+        Relay {
+            emit: Emit::new(sink),
+            upstream,
         }
     }
-    /// Cancels an upstream subscription (producer_consumer). The subscription ends when the
-    /// producer confirms, and its cancel mode then applies.
+    /// Asks for `demand` more events on a manual upstream subscription. An ask of 0 sends
+    /// nothing.
+    pub fn ask(&mut self, sub: SubId, demand: usize) -> Result<(), AskError> {
+        self.upstream.ask(sub, demand)
+    }
+    /// Cancels an upstream subscription. The subscription ends when the producer confirms,
+    /// and its cancel mode then applies.
     pub fn cancel(&mut self, sub: SubId, reason: Reason) -> Result<(), AskError> {
-        match self.upstream.as_deref_mut() {
-            Some(u) => u.cancel(sub, reason),
-            None => Err(AskError::NotAConsumer),
-        }
+        self.upstream.cancel(sub, reason)
+    }
+}
+
+impl<'a, E> core::ops::Deref for Relay<'a, E> {
+    type Target = Emit<'a, E>;
+    fn deref(&self) -> &Emit<'a, E> {
+        &self.emit
+    }
+}
+
+impl<E> core::ops::DerefMut for Relay<'_, E> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.emit
     }
 }
 
@@ -292,7 +325,7 @@ mod tests {
     #[test]
     fn emit_counts_what_was_emitted_and_says_when_full() {
         let mut sink = heapless::Deque::<u32, 2>::new();
-        let mut out = Emit::new(&mut sink, None);
+        let mut out = Emit::new(&mut sink);
         assert!(out.is_empty() && !out.is_full());
         assert_eq!(out.len(), 0);
         assert_eq!(out.push(1), Ok(()));
@@ -300,8 +333,26 @@ mod tests {
         assert_eq!(out.extend([2, 3, 4]), 1);
         assert_eq!((out.len(), out.is_full()), (2, true));
         assert_eq!(out.push(5), Err(5));
-        // A producer's emit has no upstream to ask on.
-        assert_eq!(out.ask(sub(), 1), Err(AskError::NotAConsumer));
+    }
+
+    #[test]
+    fn a_relay_emits_like_an_emit_and_passes_asks_and_cancels_on() {
+        for answer in [Ok(()), Err(AskError::UnknownSubscription)] {
+            let mut sink = heapless::Deque::<u32, 4>::new();
+            let mut peer = Peer {
+                answer,
+                asked: None,
+                cancelled: None,
+            };
+            let mut out = Relay::new(&mut sink, &mut peer);
+            assert_eq!(out.extend([1, 2]), 2);
+            assert_eq!(out.len(), 2);
+            assert_eq!(out.ask(sub(), 3), answer);
+            assert_eq!(out.cancel(sub(), Reason::Shutdown), answer);
+            assert_eq!(peer.asked, Some((sub(), 3)));
+            assert_eq!(peer.cancelled, Some((sub(), Reason::Shutdown)));
+            assert_eq!(sink.len(), 2);
+        }
     }
 
     #[test]

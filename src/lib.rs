@@ -241,7 +241,7 @@ pub mod threads;
 /// ```
 pub mod prelude {
     pub use crate::behaviour::{Consumer, Flow, Producer, ProducerConsumer, Subscribed};
-    pub use crate::callbacks::{Batch, Ctx, Emit, Reply};
+    pub use crate::callbacks::{Batch, Ctx, Emit, Relay, Reply};
     pub use crate::id::SubId;
     pub use crate::options::{Subscribe, SubscribeOptions};
     pub use crate::reason::{Cancellation, Reason, Refusal};

@@ -58,7 +58,7 @@ struct Pass {
 impl ProducerConsumer for Pass {
     type In = u64;
     type Out = u64;
-    fn handle_events(&mut self, events: Batch<'_, u64>, out: &mut Emit<'_, u64>) -> Flow {
+    fn handle_events(&mut self, events: Batch<'_, u64>, out: &mut Relay<'_, u64>) -> Flow {
         let start = self.seen.len();
         self.seen.extend(events);
         let taken = out.extend(self.seen[start..].iter().copied());

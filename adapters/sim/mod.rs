@@ -45,7 +45,7 @@
 //! impl ProducerConsumer for Double {
 //!     type In = u64;
 //!     type Out = u64;
-//!     fn handle_events(&mut self, events: Batch<'_, u64>, out: &mut Emit<'_, u64>) -> Flow {
+//!     fn handle_events(&mut self, events: Batch<'_, u64>, out: &mut Relay<'_, u64>) -> Flow {
 //!         let taken = out.extend(events.map(|e| e * 2));
 //!         debug_assert_eq!(taken, out.len()); // growable storage takes everything
 //!         Flow::Continue

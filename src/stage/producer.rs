@@ -154,7 +154,7 @@ where
         O: Outbox<In, B::Event, M>,
         F: FnOnce(&mut B, &mut Emit<'_, B::Event>) -> Flow,
     {
-        let mut emit = Emit::new(&mut self.side.scratch, None);
+        let mut emit = Emit::new(&mut self.side.scratch);
         let flow = f(&mut self.behaviour, &mut emit);
         let unhandled = emit.was_unhandled();
         self.dispatch(out);
@@ -249,11 +249,9 @@ where
             });
         }
         let mut reply = Reply::new();
-        let flow = self.behaviour.handle_call(
-            request,
-            &mut reply,
-            &mut Emit::new(&mut self.side.scratch, None),
-        );
+        let flow =
+            self.behaviour
+                .handle_call(request, &mut reply, &mut Emit::new(&mut self.side.scratch));
         if let Some(r) = reply.before.take() {
             out.push(Output::Reply(r));
         }
@@ -393,9 +391,9 @@ where
         sub: SubId,
         out: &mut O,
     ) -> Flow {
-        let flow =
-            self.behaviour
-                .handle_cancel(how, sub, &mut Emit::new(&mut self.side.scratch, None));
+        let flow = self
+            .behaviour
+            .handle_cancel(how, sub, &mut Emit::new(&mut self.side.scratch));
         self.dispatch(out);
         flow
     }

@@ -198,7 +198,7 @@ fn a_producer_consumer_counts_input_beyond_its_fixed_queue() {
     impl ProducerConsumer for Pass {
         type In = u32;
         type Out = u32;
-        fn handle_events(&mut self, events: Batch<'_, u32>, out: &mut Emit<'_, u32>) -> Flow {
+        fn handle_events(&mut self, events: Batch<'_, u32>, out: &mut Relay<'_, u32>) -> Flow {
             let offered = events.len();
             let taken = out.extend(events);
             // The queue holds 4 and this test never emits more per call.

@@ -475,7 +475,7 @@ impl ProducerConsumer<Msg> for TestPc {
     type In = Ev;
     type Out = Ev;
 
-    fn handle_events(&mut self, events: Batch<'_, Ev>, out: &mut Emit<'_, Ev>) -> Flow {
+    fn handle_events(&mut self, events: Batch<'_, Ev>, out: &mut Relay<'_, Ev>) -> Flow {
         let from = events.sub();
         let events: Vec<Ev> = events.collect();
         self.seen.record(Cb::Events(from, events.clone()));
@@ -510,12 +510,12 @@ impl ProducerConsumer<Msg> for TestPc {
         }
     }
 
-    fn handle_cancel(&mut self, how: Cancellation, sub: SubId, _out: &mut Emit<'_, Ev>) -> Flow {
+    fn handle_cancel(&mut self, how: Cancellation, sub: SubId, _out: &mut Relay<'_, Ev>) -> Flow {
         self.seen.record(Cb::Cancel(how, sub));
         Flow::Continue
     }
 
-    fn handle_info(&mut self, msg: Msg, out: &mut Emit<'_, Ev>) -> Flow {
+    fn handle_info(&mut self, msg: Msg, out: &mut Relay<'_, Ev>) -> Flow {
         self.seen.record(Cb::Info(msg.clone()));
         info_flow(msg, out)
     }
@@ -524,7 +524,7 @@ impl ProducerConsumer<Msg> for TestPc {
         &mut self,
         request: Msg,
         reply: &mut Reply<Msg>,
-        out: &mut Emit<'_, Ev>,
+        out: &mut Relay<'_, Ev>,
     ) -> Flow {
         self.seen.record(Cb::Call(request.clone()));
         call_flow(request, reply, out)

@@ -124,7 +124,7 @@ fn d_q7_a_producer_consumer_reports_forward_and_refuses_accumulate() {
     impl ProducerConsumer for Pass {
         type In = u8;
         type Out = u8;
-        fn handle_events(&mut self, e: Batch<'_, u8>, out: &mut Emit<'_, u8>) -> Flow {
+        fn handle_events(&mut self, e: Batch<'_, u8>, out: &mut Relay<'_, u8>) -> Flow {
             let _ = out.extend(e);
             Flow::Continue
         }

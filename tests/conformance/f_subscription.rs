@@ -234,48 +234,31 @@ fn f4_subscribe_sent_to_a_consumer_is_reported_and_not_answered() {
     assert_eq!(net.stage(c).subscriptions().count(), 0);
 }
 
-/// A producer that tries, from a callback, what only a consumer-role stage can do.
-struct WouldSubscribe {
-    tried: Vec<(Result<(), AskError>, Result<(), AskError>)>,
-}
-
-impl Producer<Msg> for WouldSubscribe {
-    type Event = Ev;
-    fn handle_demand(&mut self, _: usize, _: &mut Emit<'_, Ev>) -> Flow {
-        Flow::Continue
-    }
-    fn handle_call(&mut self, _: Msg, reply: &mut Reply<Msg>, out: &mut Emit<'_, Ev>) -> Flow {
-        let some = SubId::new(StageId(7), StageId(0), 0);
-        let tried = (out.ask(some, 1), out.cancel(some, Reason::Normal));
-        self.tried.push(tried);
-        reply.reply(Msg::Ok);
-        Flow::Continue
-    }
-}
-
 #[test]
 fn f4_a_producer_cannot_act_as_a_consumer() {
     // `sync_subscribe(P, to: other)` where P is a producer: in the port a producer has no
-    // subscribe method at all, and the sim's `subscribe` requires the subscriber to be a
-    // consumer-role stage (`C: Subscriber`), so the call does not compile. What remains
-    // reachable at run time is a producer's callback trying to ask or cancel upstream: it
-    // is refused with `NotAConsumer` (GenStage's `{:error, :not_a_consumer}`) and nothing is
-    // sent.
+    // subscribe method (`ConsumerRole` is not implemented for it), and its callbacks get an
+    // `Emit` with no `ask` or `cancel` (a compile_fail doctest on `Emit` pins that), so neither
+    // compiles. What remains reachable at run time is a consumer-bound message reaching a
+    // producer (from a raw peer): it is reported as `WrongKind`, nothing is sent back, and
+    // the producer keeps running (GenStage answers `{:error, :not_a_consumer}`).
     let mut net = Net::new();
-    let id = net.next_id();
-    let p = net.add(
-        ProducerStage::<_, Msg>::new(id, WouldSubscribe { tried: vec![] }, ProducerOptions::new())
-            .unwrap(),
+    let p = net.producer(counter(0), ProducerOptions::new());
+    let sub = sub_id(StageId(7), p, 0);
+    net.send_cancel(sub, Reason::Normal);
+    net.run();
+    let log = net.take();
+    assert!(
+        log.contains(&Entry::Out(
+            p.id(),
+            Record::Output(Output::Report(Report::WrongKind { sub }))
+        )),
+        "{log:?}"
     );
-    net.call(p, Msg::Ok);
-    assert_trace(&net.take(), &[reply(p, Msg::Ok)]);
     assert_eq!(
-        net.stage(p).behaviour().tried,
-        [(Err(AskError::NotAConsumer), Err(AskError::NotAConsumer))]
-    );
-    assert_eq!(
-        AskError::NotAConsumer.to_string(),
-        "a producer has no subscriptions to ask on"
+        log.len(),
+        2,
+        "the raw send and the report, nothing else: {log:?}"
     );
     assert_eq!(net.stopped(p), None);
 }

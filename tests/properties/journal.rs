@@ -5,8 +5,8 @@
 
 use genstage::runtime::{Record, ToConsumer, ToProducer};
 use genstage::{
-    Batch, Cancellation, Consumer, Ctx, Emit, Flow, Producer, ProducerConsumer, Reason, Reply,
-    StageId, SubId, SubscribeOptions, Subscribed,
+    Batch, Cancellation, Consumer, Ctx, Emit, Flow, Producer, ProducerConsumer, Reason, Relay,
+    Reply, StageId, SubId, SubscribeOptions, Subscribed,
 };
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
@@ -190,7 +190,7 @@ pub(crate) struct Mid {
 impl ProducerConsumer<Msg> for Mid {
     type In = Ev;
     type Out = Ev;
-    fn handle_events(&mut self, events: Batch<'_, Ev>, out: &mut Emit<'_, Ev>) -> Flow {
+    fn handle_events(&mut self, events: Batch<'_, Ev>, out: &mut Relay<'_, Ev>) -> Flow {
         let from = events.sub();
         let ids: Vec<Ev> = events.collect();
         let mut n = 0;
@@ -221,15 +221,15 @@ impl ProducerConsumer<Msg> for Mid {
         self.w.borrow_mut().cb(self.me, Cb::ConsumerSubscribed(sub));
         Flow::Continue
     }
-    fn handle_cancel(&mut self, how: Cancellation, sub: SubId, out: &mut Emit<'_, Ev>) -> Flow {
+    fn handle_cancel(&mut self, how: Cancellation, sub: SubId, out: &mut Relay<'_, Ev>) -> Flow {
         self.w.borrow_mut().cb(self.me, Cb::Cancel(sub, how));
         emit(&self.w, self.me, out, self.cancel_emit);
         Flow::Continue
     }
-    fn handle_info(&mut self, msg: Msg, out: &mut Emit<'_, Ev>) -> Flow {
+    fn handle_info(&mut self, msg: Msg, out: &mut Relay<'_, Ev>) -> Flow {
         on_info(&self.w, self.me, msg, out)
     }
-    fn handle_call(&mut self, msg: Msg, reply: &mut Reply<Msg>, out: &mut Emit<'_, Ev>) -> Flow {
+    fn handle_call(&mut self, msg: Msg, reply: &mut Reply<Msg>, out: &mut Relay<'_, Ev>) -> Flow {
         on_call(&self.w, self.me, msg, reply, out);
         Flow::Continue
     }

@@ -390,7 +390,7 @@ impl TestPc {
 impl ProducerConsumer<Msg> for TestPc {
     type In = u64;
     type Out = u64;
-    fn handle_events(&mut self, events: Batch<'_, u64>, out: &mut Emit<'_, u64>) -> Flow {
+    fn handle_events(&mut self, events: Batch<'_, u64>, out: &mut Relay<'_, u64>) -> Flow {
         let from = events.sub();
         let events: Vec<u64> = events.collect();
         self.probe.record(Cb::Events(from, events.clone()));
@@ -413,12 +413,12 @@ impl ProducerConsumer<Msg> for TestPc {
         maybe_panic(self.panic_in, self.armed, "handle_consumer_subscribe");
         Flow::Continue
     }
-    fn handle_cancel(&mut self, how: Cancellation, sub: SubId, _: &mut Emit<'_, u64>) -> Flow {
+    fn handle_cancel(&mut self, how: Cancellation, sub: SubId, _: &mut Relay<'_, u64>) -> Flow {
         self.probe.record(Cb::Cancel(how, sub));
         maybe_panic(self.panic_in, self.armed, "handle_cancel");
         Flow::Continue
     }
-    fn handle_info(&mut self, msg: Msg, out: &mut Emit<'_, u64>) -> Flow {
+    fn handle_info(&mut self, msg: Msg, out: &mut Relay<'_, u64>) -> Flow {
         self.probe.record(Cb::Info(msg.clone()));
         maybe_panic(self.panic_in, self.armed, "handle_info");
         if let Msg::Emit(events) = msg {
@@ -426,7 +426,7 @@ impl ProducerConsumer<Msg> for TestPc {
         }
         Flow::Continue
     }
-    fn handle_call(&mut self, msg: Msg, reply: &mut Reply<Msg>, out: &mut Emit<'_, u64>) -> Flow {
+    fn handle_call(&mut self, msg: Msg, reply: &mut Reply<Msg>, out: &mut Relay<'_, u64>) -> Flow {
         self.probe.record(Cb::Call(msg.clone()));
         if msg == ARM {
             self.armed = true;

@@ -171,7 +171,7 @@ struct Double;
 impl ProducerConsumer for Double {
     type In = u64;
     type Out = u64;
-    fn handle_events(&mut self, events: Batch<'_, u64>, out: &mut Emit<'_, u64>) -> Flow {
+    fn handle_events(&mut self, events: Batch<'_, u64>, out: &mut Relay<'_, u64>) -> Flow {
         let _ = out.extend(events.map(|e| e * 2));
         Flow::Continue
     }

@@ -2,7 +2,7 @@
 
 mod driving;
 use crate::behaviour::{Flow, ProducerConsumer, Subscribed};
-use crate::callbacks::{AskError, Batch, Emit, Reply};
+use crate::callbacks::{AskError, Batch, Relay, Reply};
 use crate::dispatcher::{Dispatch, Dispatcher};
 use crate::error::SubscribeError;
 use crate::id::{StageId, SubId};
@@ -463,7 +463,7 @@ where
             self.behaviour.handle_call(
                 request,
                 &mut reply,
-                &mut Emit::new(&mut self.down.scratch, Some(&mut up)),
+                &mut Relay::new(&mut self.down.scratch, &mut up),
             )
         };
         if let Some(r) = reply.before.take() {
@@ -485,11 +485,11 @@ where
     fn emitting<O, F>(&mut self, out: &mut O, f: F) -> (Flow, bool)
     where
         O: Outbox<B::In, B::Out, M>,
-        F: FnOnce(&mut B, &mut Emit<'_, B::Out>) -> Flow,
+        F: FnOnce(&mut B, &mut Relay<'_, B::Out>) -> Flow,
     {
         let (flow, unhandled) = {
             let mut up = UpCtx::new(&mut self.up, out, &mut self.stats);
-            let mut emit = Emit::new(&mut self.down.scratch, Some(&mut up));
+            let mut emit = Relay::new(&mut self.down.scratch, &mut up);
             let flow = f(&mut self.behaviour, &mut emit);
             (flow, emit.was_unhandled())
         };
@@ -578,7 +578,7 @@ where
                     let mut source = core::iter::from_fn(|| inbox.pop_front());
                     behaviour.handle_events(
                         Batch::new(&mut source, k, sub),
-                        &mut Emit::new(&mut down.scratch, Some(&mut up)),
+                        &mut Relay::new(&mut down.scratch, &mut up),
                     )
                 };
                 let (sent, dropped) = down.dispatch_emitted(out, stats);
