@@ -247,6 +247,8 @@ pub struct Sim {
     chaos: Option<chaos::Runner>,
     /// How many trace lines a violation's panic message shows.
     context_lines: usize,
+    /// Faults injected so far.
+    faults: u64,
 }
 
 impl Sim {
@@ -262,6 +264,7 @@ impl Sim {
             sched: Scheduler::new(seed),
             chaos: None,
             context_lines: 20,
+            faults: 0,
         }
     }
 
@@ -338,9 +341,10 @@ impl Sim {
         self.chaos = Some(chaos::Runner::new(chaos, self.seed));
     }
 
-    /// Faults injected so far by [`Chaos`] (crashes, cancels).
+    /// Faults injected so far (crashes and cancels, by [`Chaos`] or by
+    /// [`kill_stage`](Self::kill_stage) and [`cancel`](Self::cancel)).
     pub fn faults_injected(&self) -> u64 {
-        self.chaos.as_ref().map_or(0, |c| c.fired)
+        self.faults
     }
 
     /// Messages delivered so far.
@@ -1031,6 +1035,7 @@ impl Sim {
         if slot.stopped.is_some() {
             return false;
         }
+        self.faults += 1;
         self.net
             .record(stage, TraceKind::Fault(FaultKind::Crash(reason)));
         slot.node.stop(reason, &mut self.net, stage);
@@ -1049,6 +1054,7 @@ impl Sim {
         let Some(cancel) = slot.cancel else {
             return Err(AskError::UnknownSubscription);
         };
+        self.faults += 1;
         self.net
             .record(me, TraceKind::Fault(FaultKind::Cancel(sub, reason)));
         let r = cancel(&mut *slot.node, sub, reason, &mut self.net, me);
@@ -1077,6 +1083,12 @@ impl Sim {
     /// down since), oldest first.
     pub fn open_subscriptions(&self) -> impl Iterator<Item = SubId> + '_ {
         self.net.books.open.iter().copied()
+    }
+
+    /// Events asked on `sub` (asks delivered to its producer) that its producer has not sent
+    /// yet, as the oracles count them (0 when they are off).
+    pub fn owed(&self, sub: SubId) -> u64 {
+        self.net.books.owed(sub)
     }
 
     /// Messages queued and not yet delivered.

@@ -139,7 +139,7 @@ impl TraceHash {
     /// Mixes in one trace entry's line and a newline.
     pub fn entry(&mut self, e: &TraceEntry) {
         use fmt::Write as _;
-        let _ = write!(self, "{e}\n");
+        let _ = writeln!(self, "{e}");
     }
     /// The hash of everything mixed in so far.
     pub fn finish(&self) -> u64 {
