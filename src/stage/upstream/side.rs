@@ -130,9 +130,9 @@ impl<S: Storage> ConsumerSide<S> {
         if demand == 0 {
             return;
         }
-        s.stats.asked += demand as u64;
-        s.stats.outstanding += demand as u64;
-        stats.asked += demand as u64;
+        s.stats.asked = s.stats.asked.saturating_add(demand as u64);
+        s.stats.outstanding = s.stats.outstanding.saturating_add(demand as u64);
+        stats.asked = stats.asked.saturating_add(demand as u64);
         out.push(Output::ToProducer(ToProducer::Ask { sub: s.sub, demand }));
     }
 }
