@@ -114,7 +114,7 @@ pub struct Opts {
 }
 
 fn even(e: &u64) -> bool {
-    e % 2 == 0
+    e.is_multiple_of(2)
 }
 
 impl Opts {
@@ -200,11 +200,17 @@ pub struct Input {
     ops: Vec<Op>,
 }
 
+/// The outbox every fuzzed stage writes to.
+pub type Rec = Recorder<u64, u64, u8>;
+
+/// A stage's own commands (consumer-role commands, demand modes).
+pub type Own<'a, T> = &'a mut dyn FnMut(&mut T, &Op, &mut Rec);
+
 fn drive<T: Stage<In = u64, Out = u64, Msg = u8>>(
     stage: &mut T,
     op: &Op,
-    out: &mut Recorder<u64, u64, u8>,
-    own: &mut dyn FnMut(&mut T, &Op, &mut Recorder<u64, u64, u8>),
+    out: &mut Rec,
+    own: Own<'_, T>,
 ) {
     match op {
         Op::Subscribe {
