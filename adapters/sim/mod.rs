@@ -73,27 +73,59 @@
 //! assert_eq!(sim.stopped(t), Some(Reason::Normal));
 //! ```
 
+mod chaos;
 mod handle;
 mod net;
+mod oracle;
+mod scheduler;
 mod trace;
 
+pub use chaos::Chaos;
 pub use handle::Handle;
 pub use net::{Observed, Observer, SimOutbox};
-pub use trace::{ToProducerKind, TraceEntry, TraceKind};
+pub use oracle::{EventKey, Oracle, Violation};
+pub use scheduler::{BadSchedule, Mode, Pick, Schedule};
+pub use trace::{FaultKind, ToProducerKind, TraceEntry, TraceHash, TraceKind};
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use genstage::dispatcher::Dispatch;
-use genstage::error::{OptionsError, SubscribeError};
+use genstage::error::{AskError, OptionsError, SubscribeError};
 use genstage::runtime::{
     ConsumerRole, ConsumerStage, ProducerConsumerStage, ProducerRole, ProducerStage, Stage,
     StageId, StageSummary, ToConsumer, ToProducer,
 };
 use genstage::{Consumer, Producer, ProducerConsumer, ProducerOptions, Reason, SubId, Subscribe};
 use net::{Body, Envelope, Net, Node};
+use scheduler::Scheduler;
+
+/// Cancels a subscription of a consumer-role stage of a known type.
+type CancelFn = fn(&mut dyn Node, SubId, Reason, &mut Net, StageId) -> Result<(), AskError>;
+
+fn cancel_on<C>(
+    node: &mut dyn Node,
+    sub: SubId,
+    reason: Reason,
+    net: &mut Net,
+    me: StageId,
+) -> Result<(), AskError>
+where
+    C: ConsumerRole + 'static,
+    C::In: 'static,
+    C::Out: 'static,
+    C::Msg: 'static,
+{
+    let stage = node
+        .as_any_mut()
+        .downcast_mut::<C>()
+        .expect("a slot holds the stage it was made with");
+    stage.cancel(sub, reason, &mut SimOutbox { net, me })
+}
 
 struct Slot {
     node: Box<dyn Node>,
+    /// How to cancel its subscriptions, once it has subscribed (a consumer-role stage).
+    cancel: Option<CancelFn>,
     stopped: Option<Reason>,
     /// Events in messages dropped because the stage had stopped.
     lost: u64,
@@ -209,10 +241,19 @@ pub struct Sim {
     me: u32,
     /// Whether a panicking callback stops only its stage (feature `std`).
     catch_panics: bool,
+    /// Which message goes next.
+    sched: Scheduler,
+    /// Seeded faults, when on.
+    chaos: Option<chaos::Runner>,
+    /// How many trace lines a violation's panic message shows.
+    context_lines: usize,
+    /// Faults injected so far.
+    faults: u64,
 }
 
 impl Sim {
-    /// An empty simulation. The seed is kept for the seeded scheduler; routing is FIFO.
+    /// An empty simulation with FIFO routing ([`Mode::Fifo`]): the seed is kept for the
+    /// seeded scheduler and seeded faults, which are off.
     pub fn new(seed: u64) -> Self {
         Self {
             slots: Vec::new(),
@@ -220,7 +261,95 @@ impl Sim {
             seed,
             me: handle::next_sim(),
             catch_panics: false,
+            sched: Scheduler::new(seed),
+            chaos: None,
+            context_lines: 20,
+            faults: 0,
         }
+    }
+
+    /// An empty simulation whose scheduler draws the interleaving from `seed`
+    /// ([`Mode::Seeded`]): FIFO per pair of stages, any order across pairs.
+    pub fn seeded(seed: u64) -> Self {
+        let mut sim = Self::new(seed);
+        sim.set_mode(Mode::Seeded);
+        sim
+    }
+
+    /// Sets how the next message is picked (see [`Mode`]). The schedule recorded so far is
+    /// kept.
+    pub fn set_mode(&mut self, mode: Mode) {
+        self.sched.mode = mode;
+    }
+
+    /// The scheduling mode.
+    pub fn mode(&self) -> &Mode {
+        &self.sched.mode
+    }
+
+    /// The choices the scheduler made so far (recorded while tracing is on): print it, or
+    /// give it to [`Mode::Replay`] to run the same interleaving again.
+    pub fn schedule(&self) -> &Schedule {
+        &self.sched.record
+    }
+
+    /// Delivers to `stage` less often: under the seeded scheduler, a mailbox to it wins a
+    /// draw only once in `factor` (1 is normal speed).
+    pub fn slow(&mut self, stage: StageId, factor: u32) {
+        self.sched.slow.retain(|(s, _)| *s != stage);
+        if factor > 1 {
+            self.sched.slow.push((stage, factor));
+        }
+    }
+
+    /// Turns the oracles on or off (off in a new sim): after every step the simulator
+    /// checks the invariants of the design (see [`Oracle`]) and panics on the first
+    /// violation with the seed, the step and the last trace lines. Turn it on before the
+    /// stages subscribe.
+    pub fn check_invariants(&mut self, on: bool) {
+        self.net.books.enabled = on;
+    }
+
+    /// Tells the oracles how to identify events of type `E` (its origin and its place in its
+    /// origin's order), for the FIFO and conservation oracles. Call once per event type.
+    pub fn event_keys<E: 'static>(&mut self, key: fn(&E) -> EventKey) {
+        self.net.books.readers.push(Box::new(move |batch, keys| {
+            match batch.downcast_ref::<Vec<E>>() {
+                Some(events) => {
+                    keys.extend(events.iter().map(key));
+                    true
+                }
+                None => false,
+            }
+        }));
+    }
+
+    /// The first invariant broken so far, when the oracles are on.
+    pub fn violation(&self) -> Option<&Violation> {
+        self.net.books.violation.as_ref()
+    }
+
+    /// A stable hash of every trace line so far, recorded or not (tracing off still hashes):
+    /// equal runs have equal hashes on every machine.
+    pub fn trace_hash(&self) -> u64 {
+        self.net.hash.finish()
+    }
+
+    /// Turns seeded faults on (see [`Chaos`]): crashes and cancels drawn from the seed, in
+    /// a stream apart from the scheduler's.
+    pub fn set_chaos(&mut self, chaos: Chaos) {
+        self.chaos = Some(chaos::Runner::new(chaos, self.seed));
+    }
+
+    /// Faults injected so far (crashes and cancels, by [`Chaos`] or by
+    /// [`kill_stage`](Self::kill_stage) and [`cancel`](Self::cancel)).
+    pub fn faults_injected(&self) -> u64 {
+        self.faults
+    }
+
+    /// Messages delivered so far.
+    pub fn steps(&self) -> u64 {
+        self.net.step
     }
 
     /// Catches a panic in any callback a delivery runs (feature `std`): only that stage stops,
@@ -280,6 +409,7 @@ impl Sim {
         assert_eq!(stage.id(), id, "build the stage with Sim::next_id()");
         self.slots.push(Slot {
             node: Box::new(stage),
+            cancel: None,
             stopped: None,
             lost: 0,
             panic: None,
@@ -457,6 +587,7 @@ impl Sim {
         if slot.stopped.is_some() {
             return Err(SubscribeError::Stopped);
         }
+        slot.cancel = Some(cancel_on::<C>);
         let stage = slot
             .node
             .as_any_mut()
@@ -590,6 +721,7 @@ impl Sim {
     /// Queues `msg` for its producer as if its consumer (any id, hosted or not) had sent it.
     pub fn send_to_producer<E: 'static>(&mut self, msg: ToProducer<E>) {
         self.net.queue.push_back(Envelope {
+            from: msg.sub().consumer,
             to: msg.to(),
             body: Body::to_producer(msg),
         });
@@ -598,6 +730,7 @@ impl Sim {
     /// Queues `events` for `sub`'s consumer as if its producer had sent them.
     pub fn send_events<E: 'static>(&mut self, sub: SubId, events: Vec<E>) {
         self.net.queue.push_back(Envelope {
+            from: sub.producer,
             to: sub.consumer,
             body: Body::events(sub, events),
         });
@@ -606,6 +739,7 @@ impl Sim {
     /// Queues `msg` for its consumer as if its producer had sent it.
     pub fn send_to_consumer(&mut self, msg: ToConsumer) {
         self.net.queue.push_back(Envelope {
+            from: msg.sub().producer,
             to: msg.to(),
             body: Body::ToConsumer(msg),
         });
@@ -613,12 +747,42 @@ impl Sim {
 
     // ----- running -----
 
-    /// Delivers one queued message; false when nothing was queued.
+    /// Delivers one queued message, picked by the scheduler's [`Mode`]; false when nothing
+    /// was queued. With [`check_invariants`](Self::check_invariants) on, checks every
+    /// invariant afterwards and panics on a violation; with [`Chaos`] on, may inject a fault
+    /// afterwards.
     pub fn step(&mut self) -> bool {
-        let Some(env) = self.net.queue.pop_front() else {
+        let step = self.net.step;
+        let Some(i) = self
+            .sched
+            .pick(self.net.queue.iter().map(|e| (e.from, e.to)), step)
+        else {
             return false;
         };
+        let env = self
+            .net
+            .queue
+            .remove(i)
+            .expect("the scheduler picks a queued message");
+        self.sched.note(
+            scheduler::Pick {
+                from: env.from,
+                to: env.to,
+            },
+            self.net.tracing,
+        );
         self.net.step += 1;
+        self.deliver(env);
+        if self.chaos.is_some() {
+            self.run_chaos();
+        }
+        if self.net.books.enabled {
+            self.check_now();
+        }
+        true
+    }
+
+    fn deliver(&mut self, env: Envelope) {
         let to = env.to;
         let live = self
             .slots
@@ -632,9 +796,30 @@ impl Sim {
                 self.answer_dead(env);
             }
             // Else a raw peer, which a test plays by hand: nothing answers for it.
-            return true;
+            return;
         }
         self.net.record(to, env.body.trace_kind());
+        // What the oracles learn from the delivery itself, before the stage handles it.
+        let mut closed_events = None;
+        match &env.body {
+            Body::ToProducer {
+                sub,
+                kind,
+                previous,
+                ..
+            } => match kind {
+                ToProducerKind::Ask(n) => self.net.books.on_ask(*sub, *n),
+                ToProducerKind::Subscribe => self.net.books.on_subscribe(*sub, *previous),
+                ToProducerKind::Cancel(_) => self.net.books.close_at_producer(*sub),
+            },
+            Body::ToConsumer(msg) => self.net.books.close_at_consumer(msg.sub()),
+            Body::Down(gone, _) => self.net.books.on_down(to, *gone),
+            Body::Events { sub, len, .. } => {
+                if self.net.books.closed_at_consumer(*sub) {
+                    closed_events = Some((*sub, *len, self.slots[to.0 as usize].node.stats()));
+                }
+            }
+        }
         let slot = &mut self.slots[to.0 as usize];
         if self.catch_panics {
             self.deliver_catching(to, env.body);
@@ -642,8 +827,86 @@ impl Sim {
             let lost = slot.node.deliver(env.body, &mut self.net, to);
             slot.lost += lost as u64;
         }
+        if let Some((sub, len, before)) = closed_events {
+            let after = self.slots[to.0 as usize].node.stats();
+            let step = self.net.step;
+            self.net
+                .books
+                .check_discarded(sub, len, &before, &after, step);
+        }
         self.settle_stops();
-        true
+    }
+
+    /// Draws and injects this step's seeded fault, if any.
+    fn run_chaos(&mut self) {
+        let step = self.net.step;
+        let Some(runner) = self.chaos.as_mut() else {
+            return;
+        };
+        let slots = &self.slots;
+        let crashable = |s: StageId| slots[s.0 as usize].stopped.is_none() && !runner.spares(s);
+        let live = |s: StageId| slots.get(s.0 as usize).is_some_and(|x| x.stopped.is_none());
+        let cancels: Vec<SubId> = self
+            .net
+            .books
+            .open
+            .iter()
+            .filter(|s| {
+                live(s.producer)
+                    && live(s.consumer)
+                    && slots[s.consumer.0 as usize].cancel.is_some()
+            })
+            .copied()
+            .collect();
+        // `crashable` borrows the runner's plan through a copy of the spare list.
+        let spare: Vec<StageId> = (0..slots.len() as u32)
+            .map(StageId)
+            .filter(|s| crashable(*s))
+            .collect();
+        let fault = runner.draw(step, |s| spare.contains(&s), slots.len(), cancels.len());
+        match fault {
+            Some(chaos::Fault::Crash(i, reason)) => {
+                self.kill_stage(StageId(i as u32), reason);
+            }
+            Some(chaos::Fault::Cancel(i, reason)) => {
+                let _ = self.cancel(cancels[i], reason);
+            }
+            None => {}
+        }
+    }
+
+    /// Runs the oracles over every stage now; panics on a violation.
+    fn check_now(&mut self) {
+        let step = self.net.step;
+        for slot in &self.slots {
+            let summary = slot.node.summary();
+            self.net.books.check_stage(&summary, step);
+        }
+        if let Some(v) = &self.net.books.violation {
+            panic!("{}", self.failure(v));
+        }
+    }
+
+    /// A violation with the seed, the mode and the last trace lines.
+    fn failure(&self, v: &Violation) -> alloc::string::String {
+        use core::fmt::Write as _;
+        let mut s = alloc::format!("{v}\n  seed {}, mode {:?}", self.seed, self.mode_name());
+        let trace = &self.net.trace;
+        let from = trace.len().saturating_sub(self.context_lines);
+        let _ = write!(s, "\n  last {} trace lines:", trace.len() - from);
+        for e in &trace[from..] {
+            let _ = write!(s, "\n    {e}");
+        }
+        s
+    }
+
+    fn mode_name(&self) -> &'static str {
+        match self.sched.mode {
+            Mode::Fifo => "fifo",
+            Mode::RoundRobin => "round-robin",
+            Mode::Seeded => "seeded",
+            Mode::Replay(_) => "replay",
+        }
     }
 
     /// Delivers with a panic in a callback caught: the stage stops with `Reason::Panicked`.
@@ -686,6 +949,7 @@ impl Sim {
         } = env.body
         {
             self.net.queue.push_back(Envelope {
+                from: env.to,
                 to: sub.consumer,
                 body: Body::Down(env.to, Reason::NoProc),
             });
@@ -705,6 +969,7 @@ impl Sim {
                 for (i, other) in self.slots.iter().enumerate() {
                     if i != id.0 as usize && other.stopped.is_none() {
                         self.net.queue.push_back(Envelope {
+                            from: id,
                             to: StageId(i as u32),
                             body: Body::Down(id, reason),
                         });
@@ -758,6 +1023,72 @@ impl Sim {
                 pending: self.net.queue.len(),
             })
         }
+    }
+
+    /// Crashes the stage at `stage` (any stage of this simulator, named by its raw id) with
+    /// `reason`, as [`kill`](Self::kill) does, and says so in the trace. Returns false when
+    /// there is no such live stage.
+    pub fn kill_stage(&mut self, stage: StageId, reason: Reason) -> bool {
+        let Some(slot) = self.slots.get_mut(stage.0 as usize) else {
+            return false;
+        };
+        if slot.stopped.is_some() {
+            return false;
+        }
+        self.faults += 1;
+        self.net
+            .record(stage, TraceKind::Fault(FaultKind::Crash(reason)));
+        slot.node.stop(reason, &mut self.net, stage);
+        self.settle_stops();
+        true
+    }
+
+    /// Has the consumer-role end of `sub` cancel it with `reason` now (a cancel mid-flight:
+    /// events already sent still arrive), and says so in the trace. The consumer must have
+    /// subscribed through this simulator.
+    pub fn cancel(&mut self, sub: SubId, reason: Reason) -> Result<(), AskError> {
+        let me = sub.consumer;
+        let Some(slot) = self.slots.get_mut(me.0 as usize) else {
+            return Err(AskError::UnknownSubscription);
+        };
+        let Some(cancel) = slot.cancel else {
+            return Err(AskError::UnknownSubscription);
+        };
+        self.faults += 1;
+        self.net
+            .record(me, TraceKind::Fault(FaultKind::Cancel(sub, reason)));
+        let r = cancel(&mut *slot.node, sub, reason, &mut self.net, me);
+        self.settle_stops();
+        r
+    }
+
+    /// Whether the stage at `stage` has stopped (or does not exist).
+    pub fn is_stopped(&self, stage: StageId) -> bool {
+        self.slots
+            .get(stage.0 as usize)
+            .is_none_or(|s| s.stopped.is_some())
+    }
+
+    /// How many stages it hosts.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True when it hosts no stage.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Subscriptions open as far as the simulator saw (a subscribe delivered, no cancel or
+    /// down since), oldest first.
+    pub fn open_subscriptions(&self) -> impl Iterator<Item = SubId> + '_ {
+        self.net.books.open.iter().copied()
+    }
+
+    /// Events asked on `sub` (asks delivered to its producer) that its producer has not sent
+    /// yet, as the oracles count them (0 when they are off).
+    pub fn owed(&self, sub: SubId) -> u64 {
+        self.net.books.owed(sub)
     }
 
     /// Messages queued and not yet delivered.

@@ -1,13 +1,15 @@
 //! The transport: queued envelopes, the outbox stages write into, and the one generic way the
 //! simulator drives any [`Stage`].
 
-use super::trace::{ToProducerKind, TraceEntry, TraceKind};
+use super::oracle::Books;
+use super::trace::{ToProducerKind, TraceEntry, TraceHash, TraceKind};
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::any::Any;
 use genstage::runtime::{
-    DiscardReason, Outbox, Output, Report, Stage, StageId, StageSummary, ToConsumer, ToProducer,
+    DiscardReason, Outbox, Output, Report, Stage, StageId, StageStats, StageSummary, ToConsumer,
+    ToProducer,
 };
 use genstage::{Reason, SubId};
 
@@ -17,6 +19,8 @@ pub(super) enum Body {
     ToProducer {
         sub: SubId,
         kind: ToProducerKind,
+        /// A subscribe's subscription to cancel first.
+        previous: Option<SubId>,
         msg: Box<dyn Any>,
     },
     /// A `Vec<E>` of events for the consumer.
@@ -31,6 +35,10 @@ pub(super) enum Body {
 
 impl Body {
     pub(super) fn to_producer<E: 'static>(msg: ToProducer<E>) -> Self {
+        let previous = match &msg {
+            ToProducer::Subscribe { previous, .. } => previous.map(|(old, _)| old),
+            _ => None,
+        };
         let kind = match msg {
             ToProducer::Subscribe { .. } => ToProducerKind::Subscribe,
             ToProducer::Ask { demand, .. } => ToProducerKind::Ask(demand),
@@ -39,6 +47,7 @@ impl Body {
         Self::ToProducer {
             sub: msg.sub(),
             kind,
+            previous,
             msg: Box::new(msg),
         }
     }
@@ -81,6 +90,8 @@ impl Body {
 }
 
 pub(super) struct Envelope {
+    /// The sender: messages between one pair of stages stay in order.
+    pub(super) from: StageId,
     pub(super) to: StageId,
     pub(super) body: Body,
 }
@@ -106,6 +117,10 @@ pub(super) struct Net {
     pub(super) replies: Vec<Box<dyn Any>>,
     pub(super) stops: Vec<(StageId, Reason)>,
     pub(super) observer: Option<Observer>,
+    /// The oracles' bookkeeping.
+    pub(super) books: Books,
+    /// The running hash of every trace line, recorded or not.
+    pub(super) hash: TraceHash,
 }
 
 impl Net {
@@ -118,16 +133,20 @@ impl Net {
             replies: Vec::new(),
             stops: Vec::new(),
             observer: None,
+            books: Books::default(),
+            hash: TraceHash::new(),
         }
     }
     /// Adds an entry to the trace, when tracing is on.
     pub(super) fn record(&mut self, stage: StageId, kind: TraceKind) {
+        let entry = TraceEntry {
+            step: self.step,
+            stage,
+            kind,
+        };
+        self.hash.entry(&entry);
         if self.tracing {
-            self.trace.push(TraceEntry {
-                step: self.step,
-                stage,
-                kind,
-            });
+            self.trace.push(entry);
         }
     }
     fn observe(&mut self, me: StageId, what: Observed<'_>) {
@@ -149,13 +168,20 @@ impl<In: 'static, Out: 'static, M: 'static> Outbox<In, Out, M> for SimOutbox<'_>
         self.net.observe(self.me, Observed::Output(&output));
         match output {
             Output::ToProducer(msg) => self.net.queue.push_back(Envelope {
+                from: self.me,
                 to: msg.to(),
                 body: Body::to_producer(msg),
             }),
-            Output::ToConsumer(msg) => self.net.queue.push_back(Envelope {
-                to: msg.to(),
-                body: Body::ToConsumer(msg),
-            }),
+            Output::ToConsumer(msg) => {
+                if msg.sub().producer == self.me {
+                    self.net.books.close_at_producer(msg.sub());
+                }
+                self.net.queue.push_back(Envelope {
+                    from: self.me,
+                    to: msg.to(),
+                    body: Body::ToConsumer(msg),
+                });
+            }
             Output::Reply(m) => self.net.replies.push(Box::new(m)),
             Output::Stop(reason) => {
                 self.net.record(self.me, TraceKind::Stopped(reason));
@@ -167,7 +193,12 @@ impl<In: 'static, Out: 'static, M: 'static> Outbox<In, Out, M> for SimOutbox<'_>
     fn events<I: ExactSizeIterator<Item = Out>>(&mut self, sub: SubId, events: I) {
         let batch: Vec<Out> = events.collect();
         self.net.observe(self.me, Observed::Events(sub, &batch));
+        let step = self.net.step;
+        self.net
+            .books
+            .on_send(self.me, sub, &batch, batch.len(), step);
         self.net.queue.push_back(Envelope {
+            from: self.me,
             to: sub.consumer,
             body: Body::events(sub, batch),
         });
@@ -181,6 +212,7 @@ pub(super) trait Node: Any {
     fn deliver(&mut self, body: Body, net: &mut Net, me: StageId) -> usize;
     fn stop(&mut self, reason: Reason, net: &mut Net, me: StageId);
     fn summary(&self) -> StageSummary;
+    fn stats(&self) -> StageStats;
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
@@ -224,6 +256,9 @@ where
     }
     fn summary(&self) -> StageSummary {
         Stage::summary(self)
+    }
+    fn stats(&self) -> StageStats {
+        *Stage::stats(self)
     }
     fn as_any(&self) -> &dyn Any {
         self

@@ -1,5 +1,7 @@
-//! The trace: one line-like entry per delivery, report, stop and drop.
+//! The trace: one line-like entry per delivery, report, stop, drop and fault, each printing
+//! as one compact line (`Display`), and a stable hash of those lines ([`TraceHash`]).
 
+use core::fmt;
 use genstage::runtime::{Report, StageId};
 use genstage::{Reason, SubId};
 
@@ -56,6 +58,108 @@ pub enum TraceKind {
     Report(Report),
     /// A stage stopped.
     Stopped(Reason),
+    /// The simulator injected a fault at this stage.
+    Fault(FaultKind),
+}
+
+/// A fault the simulator injected (see [`Chaos`](super::Chaos) and
+/// [`Sim::kill_stage`](super::Sim::kill_stage)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// The stage was crashed with this reason.
+    Crash(Reason),
+    /// The stage, a consumer-role one, cancelled this subscription with this reason.
+    Cancel(SubId, Reason),
+}
+
+impl fmt::Display for ToProducerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Subscribe => f.write_str("subscribe"),
+            Self::Ask(n) => write!(f, "ask {n}"),
+            Self::Cancel(r) => write!(f, "cancel ({r})"),
+        }
+    }
+}
+
+impl fmt::Display for TraceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ToProducer { sub, kind } => write!(f, "{kind} {sub}"),
+            Self::Events { sub, len } => write!(f, "events {sub} x{len}"),
+            Self::ToConsumer { sub, reason } => write!(f, "cancelled {sub} ({reason})"),
+            Self::Down { stage, reason } => write!(f, "down {stage} ({reason})"),
+            Self::Dropped { events } => write!(f, "dropped x{events}"),
+            Self::Report(r) => write!(f, "report {r:?}"),
+            Self::Stopped(r) => write!(f, "stopped ({r})"),
+            Self::Fault(FaultKind::Crash(r)) => write!(f, "fault crash ({r})"),
+            Self::Fault(FaultKind::Cancel(sub, r)) => write!(f, "fault cancel {sub} ({r})"),
+        }
+    }
+}
+
+/// One line: `step stage what`, for instance `12 #3 events #1->#3/0 x5`.
+impl fmt::Display for TraceEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.step, self.stage, self.kind)
+    }
+}
+
+/// A stable 64-bit hash of trace lines: FNV-1a over each entry's `Display` line and a
+/// newline, with no seed and no platform dependence, so equal traces hash equal on every
+/// machine and every run.
+///
+/// ```
+/// use genstage::sim::TraceHash;
+/// let mut h = TraceHash::new();
+/// h.write_bytes(b"a");
+/// assert_eq!(h.finish(), 0xaf63_dc4c_8601_ec8c); // FNV-1a 64 of "a"
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceHash(u64);
+
+impl Default for TraceHash {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TraceHash {
+    /// The FNV-1a offset basis.
+    pub const fn new() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+    /// Mixes in bytes.
+    pub fn write_bytes(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    /// Mixes in one trace entry's line and a newline.
+    pub fn entry(&mut self, e: &TraceEntry) {
+        use fmt::Write as _;
+        let _ = writeln!(self, "{e}");
+    }
+    /// The hash of everything mixed in so far.
+    pub fn finish(&self) -> u64 {
+        self.0
+    }
+    /// The hash of a whole trace.
+    pub fn of(entries: &[TraceEntry]) -> u64 {
+        let mut h = Self::new();
+        for e in entries {
+            h.entry(e);
+        }
+        h.finish()
+    }
+}
+
+impl fmt::Write for TraceHash {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.write_bytes(s.as_bytes());
+        Ok(())
+    }
 }
 
 /// One entry of the trace: at `step`, about stage `stage`.

@@ -231,7 +231,7 @@ impl<E, S: Storage> Dispatcher<E> for DemandDispatcher<S> {
     fn cancel<C: DispatchContext<E>>(&mut self, sub: SubId, _ctx: &mut C) -> usize {
         if let Some(i) = self.position(sub) {
             let (demand, _) = self.entries.remove(i);
-            self.pending += demand;
+            self.pending = self.pending.saturating_add(demand);
         }
         0
     }

@@ -346,7 +346,7 @@ impl<B: Consumer<M>, M, S: Storage> Stage for ConsumerStage<B, M, S> {
             outstanding: self
                 .subscriptions()
                 .filter_map(|s| self.outstanding(s))
-                .sum(),
+                .fold(0, usize::saturating_add),
             stats: self.stats,
         }
     }

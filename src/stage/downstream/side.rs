@@ -321,9 +321,10 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
             // The consumer's own ask. A self-ask (`!answer_unknown`: a dispatcher giving back
             // the demand of events a selector rejected) is not demand the consumer asked, and
             // its rejected events never lowered `outstanding`, so it counts nowhere.
-            entry.stats.asked += demand as u64;
-            entry.stats.outstanding += demand as u64;
-            stats.demand_received += demand as u64;
+            // Saturating: an ask of `usize::MAX`, twice, is legal (demand saturates).
+            entry.stats.asked = entry.stats.asked.saturating_add(demand as u64);
+            entry.stats.outstanding = entry.stats.outstanding.saturating_add(demand as u64);
+            stats.demand_received = stats.demand_received.saturating_add(demand as u64);
         }
         let Dispatching {
             dispatcher: d,

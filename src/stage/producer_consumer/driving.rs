@@ -110,7 +110,7 @@ where
                 .as_slice()
                 .iter()
                 .map(|s| s.stats.outstanding as usize)
-                .sum(),
+                .fold(0, usize::saturating_add),
             stats: self.stats,
         }
     }

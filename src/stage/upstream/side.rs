@@ -108,9 +108,9 @@ impl<S: Storage> ConsumerSide<S> {
         let Some(s) = self.get_mut(sub) else { return };
         if let Mode::Pending { max, min } = s.mode {
             s.mode = Mode::Auto(AutoDemand::new(max, min));
-            s.stats.asked += max as u64;
-            s.stats.outstanding += max as u64;
-            stats.asked += max as u64;
+            s.stats.asked = s.stats.asked.saturating_add(max as u64);
+            s.stats.outstanding = s.stats.outstanding.saturating_add(max as u64);
+            stats.asked = stats.asked.saturating_add(max as u64);
             out.push(Output::ToProducer(ToProducer::Ask { sub, demand: max }));
         }
     }
@@ -130,9 +130,9 @@ impl<S: Storage> ConsumerSide<S> {
         if demand == 0 {
             return;
         }
-        s.stats.asked += demand as u64;
-        s.stats.outstanding += demand as u64;
-        stats.asked += demand as u64;
+        s.stats.asked = s.stats.asked.saturating_add(demand as u64);
+        s.stats.outstanding = s.stats.outstanding.saturating_add(demand as u64);
+        stats.asked = stats.asked.saturating_add(demand as u64);
         out.push(Output::ToProducer(ToProducer::Ask { sub: s.sub, demand }));
     }
 }

@@ -1,0 +1,248 @@
+//! The scheduler: which queued message is delivered next.
+//!
+//! Every message travels from one stage to another, and messages between the same ordered
+//! pair of stages stay in order, as in a real mailbox. Across pairs, the [`Mode`] decides:
+//!
+//! * [`Mode::Fifo`] (the default): the oldest message of all goes first, the global order in
+//!   which they were sent;
+//! * [`Mode::RoundRobin`]: the pairs with a message waiting take turns, in the order of their
+//!   (sender, receiver) ids;
+//! * [`Mode::Seeded`]: a pair with a message waiting is drawn from the simulator's seed
+//!   ([`SplitMix64`]), so one seed gives one interleaving and other seeds explore others;
+//! * [`Mode::Replay`]: the pairs chosen by an earlier run, in the same order (then FIFO once
+//!   the schedule is used up).
+//!
+//! Whatever the mode, the pair chosen at each step is recorded in a [`Schedule`] (while
+//! tracing is on), which prints as one compact line and parses back, so any run replays
+//! exactly.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use core::str::FromStr;
+use genstage::rng::SplitMix64;
+use genstage::runtime::StageId;
+
+/// How the simulator picks the next message among those waiting. See the
+/// [module docs](self).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The oldest message first: one global FIFO order (the default).
+    Fifo,
+    /// Pairs of stages with messages waiting take turns.
+    RoundRobin,
+    /// A pair with messages waiting is drawn from the seed.
+    Seeded,
+    /// The choices of a recorded run, then FIFO.
+    Replay(Schedule),
+}
+
+/// One choice of the scheduler: the message at the head of the `from` → `to` mailbox was
+/// delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Pick {
+    /// The sender.
+    pub from: StageId,
+    /// The receiver.
+    pub to: StageId,
+}
+
+impl fmt::Display for Pick {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}>{}", self.from.0, self.to.0)
+    }
+}
+
+/// The sequence of choices of one run: printable (`Display`, one line of `from>to` pairs)
+/// and parsable (`FromStr`), so that a run can be replayed exactly with [`Mode::Replay`].
+///
+/// ```
+/// use genstage::sim::Schedule;
+/// let s: Schedule = "0>1 1>0 2>1".parse().unwrap();
+/// assert_eq!(s.len(), 3);
+/// assert_eq!(s.to_string(), "0>1 1>0 2>1");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Schedule {
+    picks: Vec<Pick>,
+}
+
+impl Schedule {
+    /// The choices, in order.
+    pub fn picks(&self) -> &[Pick] {
+        &self.picks
+    }
+    /// How many choices.
+    pub fn len(&self) -> usize {
+        self.picks.len()
+    }
+    /// True when no choice was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.picks.is_empty()
+    }
+    /// Adds a choice.
+    pub fn push(&mut self, pick: Pick) {
+        self.picks.push(pick);
+    }
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.picks.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A schedule that does not parse: the offending word.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadSchedule(pub String);
+
+impl fmt::Display for BadSchedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "not a `from>to` pair of stage numbers: {:?}", self.0)
+    }
+}
+
+impl core::error::Error for BadSchedule {}
+
+impl FromStr for Schedule {
+    type Err = BadSchedule;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut picks = Vec::new();
+        for word in s.split_whitespace() {
+            let bad = || BadSchedule(String::from(word));
+            let (a, b) = word.split_once('>').ok_or_else(bad)?;
+            let from = a.parse::<u32>().map_err(|_| bad())?;
+            let to = b.parse::<u32>().map_err(|_| bad())?;
+            picks.push(Pick {
+                from: StageId(from),
+                to: StageId(to),
+            });
+        }
+        Ok(Self { picks })
+    }
+}
+
+/// The scheduler's state inside a simulator.
+pub(super) struct Scheduler {
+    pub(super) mode: Mode,
+    rng: SplitMix64,
+    /// Round-robin: the pair served last.
+    cursor: Option<Pick>,
+    /// Replay: the next choice to make.
+    replay_at: usize,
+    /// The choices made so far.
+    pub(super) record: Schedule,
+    /// Stages delivered to less often: (stage, 1 in how many draws it may win).
+    pub(super) slow: Vec<(StageId, u32)>,
+    /// Scratch: the heads of the non-empty mailboxes, (pair, index in the queue).
+    heads: Vec<(Pick, usize)>,
+}
+
+/// The scheduler's stream of random numbers, apart from the faults' stream.
+const SCHEDULE_STREAM: u64 = 0x5C4E_D01E;
+
+impl Scheduler {
+    pub(super) fn new(seed: u64) -> Self {
+        Self {
+            mode: Mode::Fifo,
+            rng: SplitMix64::new(seed ^ SCHEDULE_STREAM),
+            cursor: None,
+            replay_at: 0,
+            record: Schedule::default(),
+            slow: Vec::new(),
+            heads: Vec::new(),
+        }
+    }
+
+    /// Picks the index in `queue` of the message to deliver next, or `None` when nothing is
+    /// queued. `pairs` yields each queued message's (from, to), oldest first.
+    ///
+    /// # Panics
+    /// In replay mode, when the recorded pair has no message waiting: the run diverged from
+    /// the one recorded.
+    pub(super) fn pick(
+        &mut self,
+        pairs: impl Iterator<Item = (StageId, StageId)>,
+        step: u64,
+    ) -> Option<usize> {
+        self.heads.clear();
+        let fifo = matches!(self.mode, Mode::Fifo)
+            || matches!(&self.mode, Mode::Replay(s) if self.replay_at >= s.len());
+        for (i, (from, to)) in pairs.enumerate() {
+            let p = Pick { from, to };
+            if fifo {
+                self.heads.push((p, i));
+                break;
+            }
+            if !self.heads.iter().any(|(q, _)| *q == p) {
+                self.heads.push((p, i));
+            }
+        }
+        if self.heads.is_empty() {
+            return None;
+        }
+        let chosen = match &self.mode {
+            _ if fifo => 0,
+            Mode::Fifo => 0,
+            Mode::Seeded => self.draw(),
+            Mode::RoundRobin => {
+                self.heads.sort_unstable_by_key(|(p, _)| *p);
+                match self.cursor {
+                    Some(c) => self.heads.iter().position(|(p, _)| *p > c).unwrap_or(0),
+                    None => 0,
+                }
+            }
+            Mode::Replay(s) => {
+                let want = s.picks[self.replay_at];
+                self.replay_at += 1;
+                self.heads
+                    .iter()
+                    .position(|(p, _)| *p == want)
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "the replayed schedule diverged at step {}: it picks {want}, but \
+                             that mailbox is empty",
+                            step + 1
+                        )
+                    })
+            }
+        };
+        let (p, i) = self.heads[chosen];
+        self.cursor = Some(p);
+        Some(i)
+    }
+
+    /// A seeded draw among the heads, where a slow stage wins only one draw in its factor.
+    fn draw(&mut self) -> usize {
+        let n = self.heads.len();
+        let mut i = self.rng.below(n);
+        if self.slow.is_empty() {
+            return i;
+        }
+        let slowness = |to: StageId, slow: &[(StageId, u32)]| {
+            slow.iter().find(|(s, _)| *s == to).map_or(1, |(_, k)| *k)
+        };
+        // Redraw a few times while the winner is slow and loses its own draw.
+        for _ in 0..4 {
+            let k = slowness(self.heads[i].0.to, &self.slow);
+            if k <= 1 || self.rng.below(k as usize) == 0 {
+                return i;
+            }
+            i = self.rng.below(n);
+        }
+        i
+    }
+
+    /// Records a choice (when tracing is on).
+    pub(super) fn note(&mut self, pick: Pick, tracing: bool) {
+        if tracing {
+            self.record.push(pick);
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! Whole simulated pipelines with faults, from arbitrary bytes: the setup, the scheduler's
+//! seed and the fault plan all come from the input, and the simulator's oracles check every
+//! step (a violation panics).
+
+use crate::setup::{Setup, build_with};
+use arbitrary::{Arbitrary, Unstructured};
+use genstage::sim::{Chaos, Mode};
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    setup_seed: u64,
+    sim_seed: u64,
+    crash_one_in: u8,
+    cancel_one_in: u8,
+    until: Option<u16>,
+    slow: u8,
+    round_robin: bool,
+}
+
+/// Runs one input; panics if an oracle fails, or if a run whose faults stopped does not
+/// settle.
+pub fn run(data: &[u8]) {
+    let Ok(i) = Input::arbitrary(&mut Unstructured::new(data)) else {
+        return;
+    };
+    let mode = if i.round_robin {
+        Mode::RoundRobin
+    } else {
+        Mode::Seeded
+    };
+    let mut p = build_with(Setup::draw(i.setup_seed), i.sim_seed, mode);
+    p.sim.set_tracing(false);
+    let mut chaos = Chaos::new()
+        .crash_one_in(u32::from(i.crash_one_in))
+        .cancel_one_in(u32::from(i.cancel_one_in));
+    if let Some(u) = i.until {
+        chaos = chaos.until(u64::from(u));
+    }
+    p.chaos(chaos);
+    p.sim.slow(p.sinks[0].id(), u32::from(i.slow % 8));
+    p.sim
+        .run_bounded(1_000_000)
+        .expect("a pipeline of a few hundred events goes idle");
+    p.check_settled();
+}
