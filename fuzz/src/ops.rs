@@ -23,7 +23,7 @@ pub struct Id;
 impl ProducerConsumer<u8> for Id {
     type In = u64;
     type Out = u64;
-    fn handle_events(&mut self, events: Batch<'_, u64>, out: &mut Emit<'_, u64>) -> Flow {
+    fn handle_events(&mut self, events: Batch<'_, u64>, out: &mut Relay<'_, u64>) -> Flow {
         let _ = out.extend(events);
         Flow::Continue
     }

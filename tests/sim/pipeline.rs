@@ -47,7 +47,7 @@ pub struct Pass {
 impl ProducerConsumer for Pass {
     type In = u64;
     type Out = u64;
-    fn handle_events(&mut self, events: Batch<'_, u64>, out: &mut Emit<'_, u64>) -> Flow {
+    fn handle_events(&mut self, events: Batch<'_, u64>, out: &mut Relay<'_, u64>) -> Flow {
         let n = events.len();
         let taken = out.extend(events);
         assert_eq!(taken, n, "growable storage takes everything");
