@@ -24,7 +24,7 @@ use genstage::rng::SplitMix64;
 use genstage::runtime::StageId;
 
 /// How the simulator picks the next message among those waiting. See the
-/// [module docs](self).
+/// [simulator docs](super).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mode {
     /// The oldest message first: one global FIFO order (the default).
