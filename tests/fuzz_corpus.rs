@@ -1,6 +1,8 @@
-//! Replays the fuzz corpus kept in the repository (`fuzz/corpus/<target>/`), so that
-//! `cargo test` covers what fuzzing found: the fuzz targets' bodies are compiled here as
-//! they are in `fuzz/`.
+//! Replays the fuzz corpus kept in the repository (`fuzz/seeds/<target>/`: the 150 largest
+//! inputs of each target's minimised corpus, plus every input that once crashed, named
+//! `regression-*`), so that `cargo test` covers what fuzzing found: the fuzz targets' bodies
+//! are compiled here as they are in `fuzz/`. Fuzzing's working corpus (`fuzz/corpus/`) is
+//! not kept.
 
 #[allow(dead_code, unreachable_pub)]
 #[path = "../fuzz/src/ops.rs"]
@@ -16,7 +18,7 @@ use std::path::Path;
 
 fn corpus(target: &str) -> Vec<Vec<u8>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
+        .join("fuzz/seeds")
         .join(target);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())

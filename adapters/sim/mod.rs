@@ -1,5 +1,6 @@
-//! The single-threaded runner (feature `sim`): owns stages, routes their messages in FIFO
-//! order until idle, and records a trace.
+//! The single-threaded runner (feature `sim`): owns stages, routes their messages until idle
+//! under a FIFO or seeded scheduler, checks invariants, injects faults, and records a trace
+//! whose lines hash stably ([`TraceHash`]).
 //!
 //! It uses only the core's public API, as any runtime would, and drives every stage through
 //! the one driving surface, [`Stage`]. Every stage gets a
@@ -22,6 +23,24 @@
 //! A [`Handle`] belongs to the simulator that made it: subscribing with another simulator's
 //! handle is refused with [`SubscribeError::ForeignHandle`], and reaching a stage through one
 //! panics with a message that says so (instead of giving whatever stage has that id).
+//!
+//! **Scheduling.** Every message goes from one stage to another, and messages between one
+//! ordered pair of stages stay in order, as in a real mailbox. [`Sim::new`] delivers in one
+//! global FIFO order ([`Mode::Fifo`]); [`Sim::seeded`] draws which pair delivers next from
+//! the seed ([`Mode::Seeded`]), so one seed gives one exact run and other seeds other
+//! interleavings; [`Mode::RoundRobin`] lets the pairs take turns. The choices made are
+//! recorded as a [`Schedule`], which prints as one line, parses back and replays exactly
+//! ([`Mode::Replay`]). [`Sim::slow`] makes a stage's mailboxes win fewer draws.
+//!
+//! **Oracles.** With [`Sim::check_invariants`] on, the simulator checks the design's
+//! invariants after every step (see [`Oracle`]: no over-delivery, conservation, FIFO per
+//! subscription, nothing after cancel, stats) and panics on the first violation with the
+//! seed, the step and the last trace lines. [`Sim::event_keys`] tells it how to tell events
+//! apart.
+//!
+//! **Faults.** [`Sim::kill_stage`] crashes a stage and [`Sim::cancel`] cancels a
+//! subscription mid-flight, at a step of the caller's choosing; [`Chaos`] draws crashes and
+//! cancels from the seed, all along (safety mode) or until a given step (liveness mode).
 //!
 //! The trace ([`Sim::trace`]) holds one entry per delivery, report and stop, so it grows with
 //! the run: a long run that does not read it calls [`Sim::set_tracing`]`(false)` or drains it

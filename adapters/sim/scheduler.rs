@@ -23,8 +23,9 @@ use core::str::FromStr;
 use genstage::rng::SplitMix64;
 use genstage::runtime::StageId;
 
-/// How the simulator picks the next message among those waiting. See the
-/// [simulator docs](super).
+/// How the simulator picks the next message among those waiting. Messages between one
+/// ordered pair of stages always stay in order (a mailbox); the mode picks which pair
+/// delivers next. The choices are recorded ([`Sim::schedule`](super::Sim::schedule)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mode {
     /// The oldest message first: one global FIFO order (the default).

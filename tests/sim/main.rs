@@ -256,3 +256,75 @@ fn a_cancel_mid_flight_ends_the_subscription_and_late_events_are_discarded() {
     assert!(p.sim.open_subscriptions().all(|s| s != sub));
     p.check_settled();
 }
+
+mod property {
+    //! The whole-pipeline property, with shrinking: any setup of the 4-stage pipeline (every
+    //! dispatcher, windows, cancel modes, buffers), any scheduler seed, any fault plan. In
+    //! safety mode the oracles hold; when the faults stop, the pipeline settles.
+    use super::BOUND;
+    use crate::pipeline::{Setup, build_with};
+    use genstage::CancelMode;
+    use genstage::sim::{Chaos, Mode};
+    use proptest::prelude::*;
+
+    fn window() -> impl Strategy<Value = (usize, usize)> {
+        (1usize..40).prop_flat_map(|max| (Just(max), 0..max))
+    }
+
+    fn mode() -> impl Strategy<Value = CancelMode> {
+        prop_oneof![
+            Just(CancelMode::Permanent),
+            Just(CancelMode::Transient),
+            Just(CancelMode::Temporary)
+        ]
+    }
+
+    fn setup() -> impl Strategy<Value = Setup> {
+        (
+            0u64..400,
+            any::<bool>(),
+            0u8..3,
+            window(),
+            [window(), window()],
+            [mode(), mode(), mode()],
+            proptest::option::of(1usize..100),
+        )
+            .prop_map(|(events, drain, dispatcher, up, down, modes, buffer)| {
+                let widest = up.0.max(down[0].0).max(down[1].0);
+                Setup {
+                    events,
+                    drain,
+                    dispatcher,
+                    up,
+                    down,
+                    modes,
+                    buffer: buffer.map(|b| b.max(widest)),
+                }
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_setup_seed_and_fault_plan_keeps_the_invariants_and_settles_once_faults_stop(
+            setup in setup(),
+            seed in any::<u64>(),
+            crash in 0u32..300,
+            cancel in 0u32..300,
+            until in proptest::option::of(0u64..400),
+            round_robin in any::<bool>(),
+        ) {
+            let mode = if round_robin { Mode::RoundRobin } else { Mode::Seeded };
+            let mut p = build_with(setup, seed, mode);
+            let mut chaos = Chaos::new().crash_one_in(crash).cancel_one_in(cancel);
+            if let Some(u) = until {
+                chaos = chaos.until(u);
+            }
+            p.chaos(chaos);
+            p.sim.set_tracing(false);
+            prop_assert!(p.sim.run_bounded(BOUND).is_ok());
+            p.check_settled();
+        }
+    }
+}
