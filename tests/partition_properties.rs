@@ -83,6 +83,9 @@ struct Model<'a> {
     routed: Vec<Vec<u64>>,
     left: Vec<usize>,
     dropped_by_hash: u64,
+    /// Routed to a partition whose consumer left (and none took it since): dropped.
+    dropped_orphan: u64,
+    orphaned: Vec<bool>,
     cancelled: u64,
     waiting: usize,
     pending: usize,
@@ -110,6 +113,8 @@ impl<'a> Model<'a> {
             routed: vec![Vec::new(); n],
             left: vec![0; n],
             dropped_by_hash: 0,
+            dropped_orphan: 0,
+            orphaned: vec![false; n],
             cancelled: 0,
             waiting: 0,
             pending: 0,
@@ -149,6 +154,7 @@ fn run<S: Storage>(
     for op in ops {
         // Cancels drop a partition's queue: remember what the model expects.
         let mut expect_cancel: Option<(usize, usize)> = None;
+        let mut expect_orphan: Option<usize> = None;
         match *op {
             Op::Subscribe(partition) => {
                 let sub = SubId::new(StageId(0), StageId(1), m.next_seq);
@@ -168,6 +174,7 @@ fn run<S: Storage>(
                 };
                 assert_eq!(r, expected);
                 if let (Ok(_), Some(p)) = (r, partition) {
+                    m.orphaned[p] = false;
                     m.live.push((sub, p));
                     m.asked.insert(sub, 0);
                     m.received.insert(sub, 0);
@@ -205,6 +212,7 @@ fn run<S: Storage>(
                         }
                         m.live.retain(|l| l.0 != sub);
                         m.stale.push(sub);
+                        m.orphaned[p] = true;
                     }
                 }
             }
@@ -215,15 +223,21 @@ fn run<S: Storage>(
                 let before = q.len();
                 d.dispatch(&mut q, &mut ctx);
                 let hashed = before - q.len();
+                let mut orphans = 0;
                 for _ in 0..hashed {
                     let x = m.buffer.pop_front().unwrap();
                     match (m.hash)(x) {
+                        Some((_, p)) if p < n && m.orphaned[p] => orphans += 1,
                         Some((e, p)) if p < n => {
                             m.routed[p].push(e);
                             m.waiting -= 1;
                         }
                         _ => m.dropped_by_hash += 1,
                     }
+                }
+                m.dropped_orphan += orphans;
+                if orphans > 0 {
+                    expect_orphan = Some(orphans as usize);
                 }
                 assert_eq!(q, m.buffer, "leftovers are the unhashed suffix");
                 let stopped_early = !q.is_empty() && m.waiting > 0;
@@ -272,6 +286,10 @@ fn run<S: Storage>(
         for &(count, reason) in &ctx.discarded[m.seen_discarded..] {
             match reason {
                 DiscardReason::Dispatcher => {}
+                DiscardReason::PartitionCancelled if expect_orphan.is_some() => {
+                    // Events routed to a partition whose consumer left: dropped, counted.
+                    assert_eq!(Some(count), expect_orphan.take());
+                }
                 DiscardReason::PartitionCancelled => {
                     let (p, queued) = expect_cancel.take().expect("only a cancel drops a queue");
                     assert_eq!(count, queued);
@@ -289,6 +307,8 @@ fn run<S: Storage>(
             m.dropped_by_hash
         );
         assert_eq!(d_discards.cancelled, m.cancelled);
+        assert_eq!(d_discards.orphaned, m.dropped_orphan);
+        assert_eq!(expect_orphan, None, "the orphaned events were counted");
         let reported: u64 = ctx
             .discarded
             .iter()
@@ -343,6 +363,7 @@ fn run<S: Storage>(
             m.emitted,
             m.buffer.len() as u64
                 + m.dropped_by_hash
+                + m.dropped_orphan
                 + delivered as u64
                 + m.cancelled
                 + d.queued_total() as u64

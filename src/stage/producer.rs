@@ -11,7 +11,7 @@ use crate::options::{
 };
 use crate::reason::{Cancellation, Reason};
 use crate::stage::downstream::accumulate::Replay;
-use crate::stage::downstream::side::{ProducerSide, SelfMsg};
+use crate::stage::downstream::side::{IDLE_REPLACEMENTS, ProducerSide, SelfMsg};
 use crate::stage::downstream::{DownstreamFlows, Parts};
 use crate::stage::{ProducerRole, Stage, StageKind, StageSummary};
 use crate::stats::{StageStats, SubscriptionStats};
@@ -327,6 +327,7 @@ where
     /// Handles the messages the stage sent itself (released infos, dispatcher self-asks and
     /// replacements), and places a draining stage's stop marker once it can.
     fn run_self_queue<In, O: Outbox<In, B::Event, M>>(&mut self, out: &mut O) {
+        let mut idle = 0;
         while self.stopped.is_none() {
             let Some(msg) = self.side.selfq.pop_front() else {
                 if self.side.finishing.is_some() && self.side.stop_marker.is_none() {
@@ -354,7 +355,16 @@ where
                         self.demand(u, out);
                     }
                 }
-                SelfMsg::Demand(n) => self.demand(n, out),
+                SelfMsg::Demand(n) => {
+                    // Replacing dropped events is bounded per input: a hash that sends every
+                    // event nowhere must not keep one call spinning (see `IDLE_REPLACEMENTS`).
+                    if idle < IDLE_REPLACEMENTS {
+                        let before = self.stats.events_out + self.side.dispatcher.held() as u64;
+                        self.demand(n, out);
+                        let after = self.stats.events_out + self.side.dispatcher.held() as u64;
+                        idle = if after == before { idle + 1 } else { 0 };
+                    }
+                }
             }
         }
     }

@@ -304,25 +304,9 @@ impl Pipeline {
         // the producer still owes events, it has none buffered and is not a source (which
         // emits what it is asked or stops).
         let summary = |id: StageId| report.stages[id.0 as usize].summary;
-        let mid_id = self.mid_id();
-        let mid_consumers = sim
-            .open_subscriptions()
-            .filter(|s| s.producer == mid_id && !sim.is_stopped(s.consumer))
-            .count();
         for sub in sim.open_subscriptions() {
             let (p, c) = (summary(sub.producer), summary(sub.consumer));
             if p.stopped.is_some() || c.stopped.is_some() || sim.owed(sub) == 0 {
-                continue;
-            }
-            // A partition whose consumer left keeps taking its share of the events (spec
-            // §14: it waits for a consumer to resubscribe to it), and they use up the demand
-            // of the others: found by this sweep (seeds 24 and 35), the one stall it
-            // tolerates.
-            if let Mid::Partition(_) = self.mid
-                && sub.producer == mid_id
-                && p.held > 0
-                && mid_consumers < 2
-            {
                 continue;
             }
             assert!(

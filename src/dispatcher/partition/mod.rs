@@ -250,12 +250,15 @@ pub struct PartitionDiscards {
     pub cancelled: u64,
     /// Queued when the producer stopped (reported as [`DiscardReason::Abandoned`]).
     pub abandoned: u64,
+    /// Routed to a partition whose consumer had left, before another took it (reported as
+    /// [`DiscardReason::PartitionCancelled`]).
+    pub orphaned: u64,
 }
 
 impl PartitionDiscards {
     /// All of them.
     pub fn total(&self) -> u64 {
-        self.by_hash + self.unknown_partition + self.cancelled + self.abandoned
+        self.by_hash + self.unknown_partition + self.cancelled + self.abandoned + self.orphaned
     }
 }
 
@@ -277,6 +280,9 @@ enum Route<E> {
 /// marker has at least one queued event ahead of it.
 struct Partition<E, S: Storage> {
     sub: Option<SubId>,
+    /// Its consumer left and none has taken the partition since: what is routed to it is
+    /// dropped (counted, its demand replaced) instead of held for good.
+    orphaned: bool,
     demand: usize,
     queue: S::Events<E>,
     /// `(position, marker)`: the marker follows the event with absolute index `position - 1`.
@@ -289,6 +295,7 @@ impl<E, S: Storage> Default for Partition<E, S> {
     fn default() -> Self {
         Self {
             sub: None,
+            orphaned: false,
             demand: 0,
             queue: Default::default(),
             markers: Default::default(),
@@ -559,7 +566,9 @@ impl<E, S: Storage> Dispatcher<E> for PartitionDispatcher<E, S> {
         if self.partition_of(sub).is_some() {
             return Err(Reason::DuplicatedSubscription);
         }
-        self.partitions.as_mut_slice()[p].sub = Some(sub);
+        let part = &mut self.partitions.as_mut_slice()[p];
+        part.sub = Some(sub);
+        part.orphaned = false;
         Ok(0)
     }
 
@@ -581,6 +590,7 @@ impl<E, S: Storage> Dispatcher<E> for PartitionDispatcher<E, S> {
         };
         let p = &mut self.partitions.as_mut_slice()[i];
         p.sub = None;
+        p.orphaned = true;
         if p.queue.is_empty() {
             self.pending = self.pending.saturating_add(p.demand);
             p.demand = 0;
@@ -604,7 +614,7 @@ impl<E, S: Storage> Dispatcher<E> for PartitionDispatcher<E, S> {
 
     fn dispatch<Q: Deque<E>, C: DispatchContext<E>>(&mut self, events: &mut Q, ctx: &mut C) {
         let bounded = S::EVENTS.is_some();
-        let (mut by_hash, mut unknown) = (0, 0);
+        let (mut by_hash, mut unknown, mut orphaned) = (0, 0, 0);
         while self.waiting > 0 {
             if bounded && !self.make_room(ctx) {
                 break;
@@ -613,6 +623,7 @@ impl<E, S: Storage> Dispatcher<E> for PartitionDispatcher<E, S> {
                 break;
             };
             match self.route(event) {
+                Route::To(_, i) if self.partitions.as_slice()[i].orphaned => orphaned += 1,
                 Route::To(e, i) => {
                     // `make_room` left no queue full (and growable queues never are full);
                     // should a push still be refused, the event goes back as a leftover.
@@ -639,9 +650,13 @@ impl<E, S: Storage> Dispatcher<E> for PartitionDispatcher<E, S> {
             self.discards.unknown_partition += unknown as u64;
             ctx.discarded(unknown, DiscardReason::Dispatcher);
         }
+        if orphaned > 0 {
+            self.discards.orphaned += orphaned as u64;
+            ctx.discarded(orphaned, DiscardReason::PartitionCancelled);
+        }
         // The demand the dropped events used is still owed (`waiting`): the producer makes up
         // for them, unless later events in this dispatch already did (spec §21 Q19).
-        let replace = (by_hash + unknown).min(self.waiting);
+        let replace = (by_hash + unknown + orphaned).min(self.waiting);
         if replace > 0 {
             ctx.replace_dropped(replace);
         }

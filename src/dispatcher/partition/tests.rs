@@ -286,8 +286,12 @@ fn fixed_storage_without_room_for_a_marker_reports_and_releases_it() {
     d.subscribe(sub(1), &on(0), &mut ctx).unwrap();
     d.ask(sub(1), 1, &mut ctx);
     d.cancel(sub(1), &mut ctx);
+    // Another consumer takes the partition with no demand yet: the event owed for the first
+    // one's ask waits in the queue.
+    d.subscribe(sub(2), &on(0), &mut ctx).unwrap();
     let mut q = events(1..=1);
     d.dispatch(&mut q, &mut ctx);
+    assert_eq!(d.queued(0), 1);
     d.info(MarkerId(1), &mut ctx);
     assert!(ctx.released.is_empty());
     d.info(MarkerId(2), &mut ctx);
@@ -302,7 +306,32 @@ fn discard_total_adds_every_cause() {
         unknown_partition: 3,
         cancelled: 5,
         abandoned: 7,
+        orphaned: 11,
     };
-    assert_eq!(d.total(), 17);
+    assert_eq!(d.total(), 28);
     assert_eq!(PartitionDiscards::default().total(), 0);
+}
+
+#[test]
+fn events_for_a_partition_whose_consumer_left_are_dropped_counted_and_replaced() {
+    let mut d: PartitionDispatcher<u32> = PartitionDispatcher::new(2, mod2).unwrap();
+    let mut ctx = Recorded::default();
+    d.subscribe(sub(1), &on(0), &mut ctx).unwrap();
+    d.subscribe(sub(2), &on(1), &mut ctx).unwrap();
+    assert_eq!(d.ask(sub(1), 4, &mut ctx), 4);
+    d.cancel(sub(2), &mut ctx); // partition 1 is orphaned
+    let mut q = events(1..=4);
+    d.dispatch(&mut q, &mut ctx);
+    // 2 and 4 went to partition 0; 1 and 3 had nobody: dropped, counted, demand replaced.
+    assert_eq!(ctx.sent, vec![(sub(1), vec![2, 4])]);
+    assert_eq!(d.discards().orphaned, 2);
+    assert_eq!(ctx.discarded, vec![(2, DiscardReason::PartitionCancelled)]);
+    assert_eq!(ctx.replaced, vec![2]);
+    assert_eq!(d.queued(1), 0, "nothing is held for good");
+    // A consumer that takes the partition again gets what is routed to it from then on.
+    d.subscribe(sub(3), &on(1), &mut ctx).unwrap();
+    d.ask(sub(3), 1, &mut ctx);
+    let mut q = events(5..=6);
+    d.dispatch(&mut q, &mut ctx);
+    assert_eq!(ctx.sent.last(), Some(&(sub(3), vec![5])));
 }

@@ -22,6 +22,13 @@ pub(crate) enum SelfMsg {
     Demand(usize),
 }
 
+/// How many rounds in a row of replacing dropped events ([`SelfMsg::Demand`]) may deliver
+/// nothing before a stage stops replacing for the current input. Without a bound, a hash that
+/// sends every event nowhere (all to partitions whose consumer left, say) would keep one call
+/// making and dropping events for ever; past it, the producer is asked again only when a
+/// consumer asks.
+pub(crate) const IDLE_REPLACEMENTS: u32 = 64;
+
 /// What serving demand from the buffer did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Served {

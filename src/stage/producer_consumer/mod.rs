@@ -11,7 +11,7 @@ use crate::options::{
     BufferSize, Keep, OptionsError, ProducerOptions, Subscribe, SubscribeOptions,
 };
 use crate::reason::{CancelMode, Cancellation, Reason};
-use crate::stage::downstream::side::{ProducerSide, SelfMsg};
+use crate::stage::downstream::side::{IDLE_REPLACEMENTS, ProducerSide, SelfMsg};
 use crate::stage::downstream::{DownstreamFlows, Parts};
 use crate::stage::upstream::side::unknown_events;
 use crate::stage::upstream::side::{ConsumerSide, UpCtx};
@@ -608,6 +608,7 @@ where
     /// Handles queued input while demand lasts, then the messages the stage sent itself
     /// (released infos, dispatcher self-asks), until neither has anything to do.
     fn settle<O: Outbox<B::In, B::Out, M>>(&mut self, out: &mut O) {
+        let mut idle = 0;
         loop {
             self.process(out);
             if self.stopped.is_some() {
@@ -637,7 +638,15 @@ where
                         self.demand(u, out);
                     }
                 }
-                SelfMsg::Demand(n) => self.demand(n, out),
+                SelfMsg::Demand(n) => {
+                    // Bounded per input, as on a producer (see `IDLE_REPLACEMENTS`).
+                    if idle < IDLE_REPLACEMENTS {
+                        let before = self.stats.events_out + self.down.dispatcher.held() as u64;
+                        self.demand(n, out);
+                        let after = self.stats.events_out + self.down.dispatcher.held() as u64;
+                        idle = if after == before { idle + 1 } else { 0 };
+                    }
+                }
             }
         }
     }
