@@ -185,56 +185,17 @@
 //!   in a partition is passed at once. An info with nothing ahead of it is delivered.
 //! - Constructor errors are typed ([`PartitionsError`]); hash results never panic.
 
+mod error;
 mod hash;
+pub use error::PartitionsError;
 pub use hash::{HashFn, PartitionHash, default_partition, splitmix64};
 
 use super::{DispatchContext, Dispatcher, drain_front};
 use crate::id::{MarkerId, SubId};
 use crate::message::{DiscardReason, Report};
-use crate::options::{OptionsError, SubscribeOptions};
+use crate::options::SubscribeOptions;
 use crate::reason::{Reason, Refusal};
 use crate::storage::{DefaultStorage, Deque, List, Storage};
-use core::fmt;
-
-/// An invalid configuration of a [`PartitionDispatcher`]. Nothing was built.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PartitionsError {
-    /// The partition count was 0; it must be at least 1.
-    NoPartitions,
-    /// More partitions than one container of the fixed storage holds.
-    ExceedsStorage {
-        /// The partition count given.
-        partitions: usize,
-        /// What one container of the storage holds.
-        capacity: usize,
-    },
-}
-
-impl fmt::Display for PartitionsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NoPartitions => {
-                f.write_str("expected partitions to be equal to or greater than 1, got: 0")
-            }
-            Self::ExceedsStorage {
-                partitions,
-                capacity,
-            } => write!(
-                f,
-                "expected partitions to be at most the storage capacity {capacity}, got: {partitions}"
-            ),
-        }
-    }
-}
-
-impl core::error::Error for PartitionsError {}
-
-impl From<PartitionsError> for OptionsError {
-    fn from(e: PartitionsError) -> Self {
-        Self::Partitions(e)
-    }
-}
 
 /// Events a [`PartitionDispatcher`] dropped, by cause. Each is also reported through
 /// [`DispatchContext::discarded`] when it happens.

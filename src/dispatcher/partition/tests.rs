@@ -2,6 +2,7 @@
 use super::*;
 use crate::dispatcher::Recorded;
 use crate::id::StageId;
+use crate::options::OptionsError;
 use crate::options::Subscribe;
 use crate::storage::Fixed;
 use alloc::collections::VecDeque;
