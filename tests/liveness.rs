@@ -1,7 +1,8 @@
 //! Liveness of whole finite pipelines on the simulator.
 //!
 //! Random pipelines of 2–6 stages — a finite producer, up to two producer_consumers and up to
-//! three consumers in a tree — with every dispatcher on every producer-role stage, random
+//! three consumers in a tree — delivered in FIFO order or in an interleaving drawn by the
+//! simulator's seeded scheduler, with every dispatcher on every producer-role stage, random
 //! demand windows, buffer sizes and keep policies, partition hashes that drop or misroute and
 //! broadcast selectors that reject. After `run_until_idle`:
 //!
@@ -185,6 +186,9 @@ struct Edge {
 
 #[derive(Clone, Debug)]
 struct Plan {
+    /// `None`: FIFO delivery; `Some(seed)`: the simulator's seeded scheduler picks the
+    /// interleaving (FIFO per pair of stages, any order across pairs).
+    schedule: Option<u64>,
     events: u64,
     drain: bool,
     /// Stage 0 is the source, 1..=pcs the producer_consumers; each has publishing options.
@@ -247,13 +251,19 @@ fn plan_strategy(
         Some(d) => Just(d).boxed(),
         None => any::<bool>().boxed(),
     };
-    (0usize..=2, 0usize..=3, 0u64..300, drain)
-        .prop_flat_map(move |(pcs, extra, events, drain)| {
+    (
+        0usize..=2,
+        0usize..=3,
+        0u64..300,
+        drain,
+        proptest::option::of(any::<u64>()),
+    )
+        .prop_flat_map(move |(pcs, extra, events, drain, schedule)| {
             let pc_parent: Vec<BoxedStrategy<usize>> = (1..=pcs).map(|i| (0..i).boxed()).collect();
             (
                 Just(pcs),
                 Just(extra),
-                Just(events),
+                Just((events, schedule)),
                 Just(drain),
                 pc_parent,
                 prop::collection::vec(publish_strategy(finite_buffer, drops), pcs + 1),
@@ -262,7 +272,7 @@ fn plan_strategy(
             )
         })
         .prop_map(
-            move |(pcs, _, events, drain, pc_parent, publish, extra_parents, edges)| {
+            move |(pcs, _, (events, schedule), drain, pc_parent, publish, extra_parents, edges)| {
                 // One consumer for every producer-role stage nobody subscribes to, then the
                 // extra consumers, at most six stages in all.
                 let mut consumer_parent = Vec::new();
@@ -310,6 +320,7 @@ fn plan_strategy(
                     }
                 }
                 Plan {
+                    schedule,
                     events,
                     drain,
                     publish,
@@ -402,7 +413,10 @@ struct Built {
 }
 
 fn build(plan: &Plan) -> Built {
-    let mut sim = Sim::new(1);
+    let mut sim = match plan.schedule {
+        None => Sim::new(1),
+        Some(seed) => Sim::seeded(seed),
+    };
     let pcs = plan.pc_parent.len();
     let children_of = |s: usize| -> usize {
         plan.pc_parent.iter().filter(|&&p| p == s).count()
@@ -596,8 +610,15 @@ fn run_and_check(plan: &Plan) -> Result<u64, TestCaseError> {
                         prop_assert!(should.binary_search(e).is_ok(), "{} got {}", child, e);
                     }
                     let missing = should.len() as u64 - arrived;
+                    // With the seeded scheduler a consumer's subscribe can reach a broadcast
+                    // producer_consumer after its first events went to the siblings: it misses
+                    // exactly that prefix (as in GenStage; a producer has the accumulate-mode
+                    // remedy, a producer_consumer has none). Nothing after it may be missing.
+                    let late_subscriber = plan.schedule.is_some()
+                        && lost == 0
+                        && seen[..] == should[should.len() - seen.len()..];
                     prop_assert!(
-                        missing <= out_discards,
+                        missing <= out_discards || late_subscriber,
                         "child {} of broadcast stage {}: {} events neither arrived nor counted \
                          ({} discarded at the stage)",
                         child,
@@ -682,6 +703,7 @@ fn publish(disp: Disp, buffer: Option<usize>) -> Publish {
 #[test]
 fn regression_a_dropping_partition_hash_no_longer_hangs_a_single_consumer() {
     let plan = Plan {
+        schedule: None,
         events: 76,
         drain: true,
         publish: vec![publish(Disp::Partition(HashKind::DropThirds), None)],
@@ -697,6 +719,7 @@ fn regression_a_dropping_partition_hash_no_longer_hangs_a_single_consumer() {
 #[test]
 fn regression_events_queued_in_a_partition_are_taken_before_a_draining_producer_stops() {
     let plan = Plan {
+        schedule: None,
         events: 263,
         drain: true,
         publish: vec![publish(Disp::Partition(HashKind::ByValue), Some(1))],
@@ -716,6 +739,7 @@ fn a_broadcast_producer_consumer_delivers_everything_to_every_consumer() {
         for a in [10, 20, 30, 50, 100] {
             for b in [10, 20, 30, 50, 100] {
                 let plan = Plan {
+                    schedule: None,
                     events: 1000,
                     drain: false,
                     publish: vec![publish(Disp::Demand, None), publish(Disp::Broadcast, None)],
@@ -744,6 +768,7 @@ fn a_broadcast_producer_consumer_delivers_everything_to_every_consumer() {
 fn a_partition_hash_that_drops_gives_the_demand_back() {
     for kind in [HashKind::DropThirds, HashKind::Misroute] {
         let plan = Plan {
+            schedule: None,
             events: 66,
             drain: true,
             publish: vec![publish(Disp::Partition(kind), None)],
