@@ -618,8 +618,9 @@ fn run_and_check(plan: &Plan) -> Result<u64, TestCaseError> {
                         .first()
                         .map_or(should.len(), |e| should.partition_point(|x| x < e))
                         as u64;
-                    let late_subscriber =
-                        plan.schedule.is_some() && lost == 0 && missing - prefix <= out_discards;
+                    let late_subscriber = plan.schedule.is_some()
+                        && lost == 0
+                        && missing.saturating_sub(prefix) <= out_discards;
                     prop_assert!(
                         missing <= out_discards || late_subscriber,
                         "child {} of broadcast stage {}: {} events neither arrived nor counted \
