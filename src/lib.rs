@@ -200,6 +200,7 @@ pub mod behaviour;
 pub mod callbacks;
 pub mod dispatcher;
 pub mod error;
+pub mod from_iter;
 pub mod id;
 pub mod message;
 pub mod options;
@@ -263,6 +264,7 @@ pub mod runtime {
     pub use crate::stats::{Discards, StageStats, SubscriptionStats};
 }
 
+pub use from_iter::{FromIter, OnCancel};
 pub use id::StageId;
 pub use options::{DemandMode, Keep, ProducerOptions};
 pub use prelude::*;

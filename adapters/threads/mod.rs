@@ -105,6 +105,7 @@ pub mod mailbox;
 mod raw;
 mod reply;
 mod shared;
+mod stream;
 mod sync;
 mod trace;
 
@@ -114,6 +115,7 @@ pub use handle::{
 };
 pub use raw::{RawPeer, Received};
 pub use shared::Exit;
+pub use stream::{Stream, StreamBuilder, StreamError, TryStream, stream};
 
 use core::fmt;
 use core::time::Duration;

@@ -5,6 +5,7 @@
 mod common;
 mod f_subscription;
 mod g_cancellation;
+mod l_stream;
 mod panics;
 mod pipelines;
 mod talk;
