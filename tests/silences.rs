@@ -646,3 +646,43 @@ fn with_panics_caught_a_panicking_callback_stops_only_its_stage() {
     assert_eq!(sim.stage(p).consumers().count(), 1);
     assert!(sim.stage(steady).behaviour().0.len() > 4);
 }
+
+/// `FromIter` looks one item ahead: a manual consumer that asks for exactly the ten items
+/// there are, and never more, still sees the source stop `Normal` (GenStage's
+/// `from_enumerable` would wait for a next demand that never comes).
+#[test]
+fn from_iter_stops_as_soon_as_its_last_item_is_emitted() {
+    struct AskTen(Vec<u64>);
+    impl Consumer for AskTen {
+        type Event = u64;
+        fn handle_subscribe(
+            &mut self,
+            sub: SubId,
+            _: &SubscribeOptions<u64>,
+            ctx: &mut Ctx<'_>,
+        ) -> Subscribed {
+            ctx.ask(sub, 10).expect("our own subscription");
+            Subscribed::Manual
+        }
+        fn handle_events(&mut self, events: Batch<'_, u64>, _: &mut Ctx<'_>) -> Flow {
+            self.0.extend(events);
+            Flow::Continue
+        }
+    }
+    let mut sim = Sim::new(0);
+    let source = sim.producer(FromIter::new(0..10u64));
+    let sink = sim.consumer(AskTen(Vec::new()));
+    sim.subscribe(sink, source, Subscribe::new().cancel(CancelMode::Transient))
+        .unwrap();
+    sim.run_until_idle();
+    assert_eq!(sim.stage(sink).behaviour().0, (0..10).collect::<Vec<_>>());
+    assert_eq!(sim.stopped(source), Some(Reason::Normal));
+    // A source with an eleventh item does not stop: it waits for the next demand.
+    let mut sim = Sim::new(0);
+    let source = sim.producer(FromIter::new(0..11u64));
+    let sink = sim.consumer(AskTen(Vec::new()));
+    sim.subscribe(sink, source, Subscribe::new()).unwrap();
+    sim.run_until_idle();
+    assert_eq!(sim.stage(sink).behaviour().0.len(), 10);
+    assert_eq!(sim.stopped(source), None);
+}
