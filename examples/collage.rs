@@ -1,16 +1,16 @@
 //! Tweets → image search → collages, on threads (the seed's second example).
 //!
-//! A producer of (stand-in) tweets, a producer_consumer that "searches" an image for each
-//! tweet (stand-in work: a hash loop, the slow stage), and several collage makers on the
-//! search stage's `DemandDispatcher`, each building collages of `N` images. The makers share
-//! the work by asking for it; the search sets the pace; every tweet ends in a collage.
+//! Tweets come from an ordinary iterator ([`FromIter`]); a producer_consumer "searches" an
+//! image for each (stand-in work: a hash loop, the slow stage); several collage makers on the
+//! search stage's `DemandDispatcher` each build collages of `N` images; and the main thread
+//! drains the collages of every maker as one iterator ([`threads::StreamBuilder`]). The makers
+//! share the work by asking for it; the search sets the pace; every tweet ends in a collage.
 //!
 //! `cargo run --release --example collage [tweets] [makers]`
 
-use genstage::threads;
+use genstage::threads::{self, StreamBuilder};
 use genstage::*;
 use std::hint::black_box;
-use std::sync::mpsc::{Sender, channel};
 use std::time::Instant;
 
 /// Images per collage.
@@ -28,26 +28,10 @@ struct Image {
     pixels: u64,
 }
 
-/// Streams tweets until it has sent `total`, then stops when drained.
-struct Tweets {
-    next: u64,
-    total: u64,
-}
-
-impl Producer for Tweets {
-    type Event = Tweet;
-    fn handle_demand(&mut self, demand: usize, out: &mut Emit<'_, Tweet>) -> Flow {
-        let end = (self.next + demand as u64).min(self.total);
-        self.next += out.extend((self.next..end).map(|id| Tweet {
-            id,
-            text: format!("tweet #{id}: look at this #sunset"),
-        })) as u64;
-        if self.next == self.total {
-            Flow::StopWhenDrained(Reason::Normal)
-        } else {
-            Flow::Continue
-        }
-    }
+/// A finished collage: who made it, and of which tweets.
+struct Collage {
+    maker: usize,
+    tweets: Vec<u64>,
 }
 
 /// "Searches" an image per tweet: the slow stage.
@@ -74,44 +58,53 @@ impl ProducerConsumer for ImageSearch {
     }
 }
 
-/// Builds collages of `N` images; reports what it made when it stops.
+/// Builds collages of `N` images and emits each; the last, partial one when the search ends.
 struct CollageMaker {
     name: usize,
     current: Vec<Image>,
-    collages: u64,
-    tweets: Vec<u64>,
-    report: Sender<(usize, u64, Vec<u64>)>,
+    upstream: Option<SubId>,
 }
 
 impl CollageMaker {
-    fn finish_collage(&mut self) {
+    fn finish_collage(&mut self, out: &mut Relay<'_, Collage>) {
         if !self.current.is_empty() {
             let _layout = self.current.iter().fold(0u64, |a, i| a ^ i.pixels);
-            self.tweets.extend(self.current.drain(..).map(|i| i.tweet));
-            self.collages += 1;
+            let collage = Collage {
+                maker: self.name,
+                tweets: self.current.drain(..).map(|i| i.tweet).collect(),
+            };
+            let _ = out.push(collage);
         }
     }
 }
 
-impl Consumer for CollageMaker {
-    type Event = Image;
-    fn handle_events(&mut self, images: Batch<'_, Image>, _: &mut Ctx<'_>) -> Flow {
+impl ProducerConsumer for CollageMaker {
+    type In = Image;
+    type Out = Collage;
+    fn handle_subscribe(
+        &mut self,
+        sub: SubId,
+        _: &SubscribeOptions<Image>,
+        _: &mut Ctx<'_>,
+    ) -> Subscribed {
+        self.upstream = Some(sub);
+        Subscribed::Automatic
+    }
+    fn handle_events(&mut self, images: Batch<'_, Image>, out: &mut Relay<'_, Collage>) -> Flow {
         for image in images {
             self.current.push(image);
             if self.current.len() == N {
-                self.finish_collage();
+                self.finish_collage(out);
             }
         }
         Flow::Continue
     }
-}
-
-impl Drop for CollageMaker {
-    fn drop(&mut self) {
-        self.finish_collage(); // the last, partial collage
-        let _ = self
-            .report
-            .send((self.name, self.collages, core::mem::take(&mut self.tweets)));
+    fn handle_cancel(&mut self, _: Cancellation, sub: SubId, out: &mut Relay<'_, Collage>) -> Flow {
+        if Some(sub) == self.upstream {
+            // The search finished: the last, partial collage goes out before the stop.
+            self.finish_collage(out);
+        }
+        Flow::Continue
     }
 }
 
@@ -124,9 +117,13 @@ fn main() {
     println!("{total} tweets, one image search, {makers} collage makers, {N} images a collage");
 
     let started = Instant::now();
+    let feed = (0..total).map(|id| Tweet {
+        id,
+        text: format!("tweet #{id}: look at this #sunset"),
+    });
     let tweets = threads::builder()
         .name("tweets")
-        .spawn_producer(Tweets { next: 0, total }, ProducerOptions::default())
+        .spawn_producer(FromIter::new(feed), ProducerOptions::default())
         .expect("valid options");
     let search = threads::builder()
         .name("image-search")
@@ -135,44 +132,55 @@ fn main() {
     search
         .subscribe(&tweets, Subscribe::new().max_demand(64))
         .expect("valid options");
-    let (report, reports) = channel();
+    let mut stream = StreamBuilder::new();
     let makers: Vec<_> = (0..makers)
         .map(|name| {
             let maker = threads::builder()
                 .name(format!("collage-{name}"))
-                .spawn_consumer(CollageMaker {
-                    name,
-                    current: Vec::new(),
-                    collages: 0,
-                    tweets: Vec::new(),
-                    report: report.clone(),
-                });
+                .spawn_producer_consumer(
+                    CollageMaker {
+                        name,
+                        current: Vec::new(),
+                        upstream: None,
+                    },
+                    ProducerOptions::default(),
+                )
+                .expect("valid options");
             maker
                 .subscribe(&search, Subscribe::new().max_demand(N).min_demand(0))
+                .expect("valid options");
+            // Transient: a maker that finishes `Normal` leaves the stream running for the rest.
+            stream = std::mem::take(&mut stream)
+                .from(&maker, Subscribe::new().cancel(CancelMode::Transient))
                 .expect("valid options");
             maker
         })
         .collect();
-    drop(report);
+
+    // The main thread drains every maker's collages as they are made.
+    let mut seen = vec![false; total as usize];
+    let mut per_maker = vec![(0u64, 0usize); makers.len()];
+    let mut collages = stream.start().expect("subscribed");
+    for collage in collages.by_ref() {
+        per_maker[collage.maker].0 += 1;
+        per_maker[collage.maker].1 += collage.tweets.len();
+        for t in collage.tweets {
+            assert!(!seen[t as usize], "tweet {t} in two collages");
+            seen[t as usize] = true;
+        }
+    }
+    assert_eq!(collages.error(), None, "the stream ended cleanly");
 
     let mut all = vec![tweets.any(), search.any()];
     all.extend(makers.iter().map(|m| m.any()));
     let exits = threads::join_all(all);
     let elapsed = started.elapsed();
 
-    let mut seen = vec![false; total as usize];
-    let mut results: Vec<_> = reports.iter().collect();
-    results.sort_by_key(|r| r.0);
-    for (name, collages, tweets) in &results {
+    for (name, (made, tweets)) in per_maker.iter().enumerate() {
         println!(
-            "collage maker {name}: {collages:>5} collages from {:>6} tweets ({:.0}%)",
-            tweets.len(),
-            100.0 * tweets.len() as f64 / total as f64
+            "collage maker {name}: {made:>5} collages from {tweets:>6} tweets ({:.0}%)",
+            100.0 * *tweets as f64 / total as f64
         );
-        for &t in tweets {
-            assert!(!seen[t as usize], "tweet {t} in two collages");
-            seen[t as usize] = true;
-        }
     }
     let in_collages = seen.iter().filter(|s| **s).count();
     println!(
