@@ -105,6 +105,7 @@ pub mod mailbox;
 mod raw;
 mod reply;
 mod shared;
+#[cfg(not(loom))] // the global runtime and std's channels are outside the loom models
 mod stream;
 mod sync;
 mod trace;
@@ -115,6 +116,7 @@ pub use handle::{
 };
 pub use raw::{RawPeer, Received};
 pub use shared::Exit;
+#[cfg(not(loom))]
 pub use stream::{Stream, StreamBuilder, StreamError, TryStream, stream};
 
 use core::fmt;
