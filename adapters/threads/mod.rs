@@ -102,6 +102,8 @@ mod driver;
 mod handle;
 pub mod kind;
 pub mod mailbox;
+#[cfg(not(loom))]
+mod push;
 mod raw;
 mod reply;
 mod shared;
@@ -114,6 +116,8 @@ pub use driver::Spawn;
 pub use handle::{
     AnyStage, ConsumerHandle, Handle, ProducerConsumerHandle, ProducerHandle, join_all,
 };
+#[cfg(not(loom))]
+pub use push::{PushError, PushSender, PushSource, Wake, push_producer, push_producer_with};
 pub use raw::{RawPeer, Received};
 pub use shared::Exit;
 #[cfg(not(loom))]

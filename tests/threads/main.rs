@@ -8,4 +8,5 @@ mod g_cancellation;
 mod l_stream;
 mod panics;
 mod pipelines;
+mod push;
 mod talk;
