@@ -255,8 +255,8 @@ impl<E: Send + 'static> PushSender<E> {
 }
 
 /// A producer fed from other threads through a [`PushSender`], with the default
-/// [`DemandDispatcher`]. `capacity` (a capacity of 0 is taken as 1) bounds the events queued beyond the
-/// producer's demand: `send` waits while it is full.
+/// [`DemandDispatcher`]. `capacity` bounds the events queued beyond the producer's demand
+/// (0 is taken as 1): `send` waits while it is full.
 ///
 /// Nothing is lost: an accepted event is emitted (then delivered or buffered like any
 /// producer's), or, if the producer stops first, counted by [`PushSender::abandoned`].
