@@ -61,7 +61,32 @@
 //!
 //! Handles ([`ProducerHandle`], [`ProducerConsumerHandle`], [`ConsumerHandle`]) are cheap to
 //! clone, `Send + Sync`, and typed by kind and events: subscribing a consumer of `u64` to a
-//! producer of `String` does not compile, nor does subscribing a producer to anything.
+//! producer of `String` does not compile, nor does subscribing a producer to anything:
+//!
+//! ```compile_fail,E0308
+//! use genstage::{threads, FromIter, ProducerOptions, Subscribe};
+//! use genstage::prelude::*;
+//!
+//! struct Numbers;
+//! impl Consumer for Numbers {
+//!     type Event = u64;
+//!     fn handle_events(&mut self, _: Batch<'_, u64>, _: &mut Ctx<'_>) -> Flow { Flow::Continue }
+//! }
+//! let words = threads::spawn_producer(FromIter::new(["a".to_string()]), ProducerOptions::default())?;
+//! let numbers = threads::spawn_consumer(Numbers);
+//! numbers.subscribe(&words, Subscribe::new())?; // a producer of String, a consumer of u64
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ```compile_fail,E0599
+//! use genstage::{threads, FromIter, ProducerOptions, Subscribe};
+//!
+//! let a = threads::spawn_producer(FromIter::new(0..10u64), ProducerOptions::default())?;
+//! let b = threads::spawn_producer(FromIter::new(0..10u64), ProducerOptions::default())?;
+//! b.subscribe(&a, Subscribe::new())?; // a producer takes no subscription
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Requests that need an answer (`subscribe`, `call`, `ask`, `cancel`, `set_demand_mode`,
 //! `subscription_stats`) run on the stage's thread and are answered after it published its
 //! [`summary`](Handle::summary), so what a caller reads after an answer is at least as new.
