@@ -3,14 +3,13 @@
 
 use super::builder;
 use super::handle::ProducerHandle;
+use super::sync::{self, Arc, Condvar, Mutex};
 use core::fmt;
 use core::time::Duration;
 use genstage::dispatcher::{DemandDispatcher, Dispatcher};
 use genstage::error::OptionsError;
 use genstage::{Emit, Flow, Producer, ProducerOptions, Reason, storage::Heap};
-use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// The wake-up a [`PushSender`] sends its producer; nothing else can make one.
@@ -192,10 +191,8 @@ impl<E: Send + 'static> PushSender<E> {
     /// Queues `event`, waiting while the queue is full (the producer has no demand for what
     /// it holds). A stopped producer hands it back.
     pub fn send(&self, event: E) -> Result<(), PushError<E>> {
-        self.push(event, None).map_err(|e| match e {
-            PushError::Timeout(event) => PushError::Full(event),
-            other => other,
-        })
+        // Without a deadline the only errors are `Closed`.
+        self.push(event, None)
     }
 
     /// Queues `event` if there is room now; hands it back otherwise.
@@ -208,7 +205,7 @@ impl<E: Send + 'static> PushSender<E> {
 
     /// Queues `event`, waiting at most `timeout` for room.
     pub fn send_timeout(&self, event: E, timeout: Duration) -> Result<(), PushError<E>> {
-        self.push(event, Some(Instant::now() + timeout))
+        self.push(event, Some(sync::deadline(timeout)))
     }
 
     /// The producer this sender feeds.
@@ -242,7 +239,7 @@ impl<E: Send + 'static> PushSender<E> {
             match deadline {
                 None => self.shared.space.wait(&mut q),
                 Some(d) => {
-                    if self.shared.space.wait_until(&mut q, d).timed_out()
+                    if self.shared.space.wait_until(&mut q, d)
                         && q.closed.is_none()
                         && q.items.len() >= self.shared.capacity
                     {

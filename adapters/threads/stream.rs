@@ -130,7 +130,10 @@ impl<E: Send + 'static> StreamBuilder<E> {
         self
     }
 
-    /// Starts the stream's consumer and subscribes it to every producer, in order.
+    /// Starts the stream's consumer and subscribes it to every producer, in order. When it
+    /// returns every subscription is made on the consumer's side; the producer may take it a
+    /// moment later, so a broadcast producer emitting meanwhile sends those events only to
+    /// the consumers it already has (use accumulate mode to hold them, see `DemandMode`).
     pub fn start(self) -> Result<Stream<E>, StreamError> {
         // A rendezvous: the consumer hands over a chunk only when the iterator pulls one, so
         // the ask that follows the chunk (spec §18.2) waits for the pull.

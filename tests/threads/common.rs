@@ -12,6 +12,11 @@ use std::time::Duration;
 /// a pause: every wait returns as soon as the awaited thing happens.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
+/// Subscribe options that end cleanly when a finite source stops `Normal`.
+pub fn transient() -> Subscribe<u64> {
+    Subscribe::new().cancel(CancelMode::Transient)
+}
+
 /// The info and call messages of the helpers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Msg {

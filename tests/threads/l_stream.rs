@@ -7,10 +7,6 @@ use genstage::error::{OptionsError, SubscribeError};
 use genstage::threads::{self, StreamBuilder, StreamError};
 use genstage::*;
 
-fn transient() -> Subscribe<u64> {
-    Subscribe::new().cancel(CancelMode::Transient)
-}
-
 /// L1 (a): ten events out of a demand of 1000; dropping the stream cancels the subscription
 /// with `Normal`, joins the stream's consumer, and leaves the producer running.
 #[test]
