@@ -53,12 +53,15 @@ impl fmt::Display for StreamError {
 impl core::error::Error for StreamError {}
 
 type Connect<E> = Box<dyn FnOnce(&ConsumerHandle<E>) -> Result<(), SubscribeError> + Send>;
+type Settle = Box<dyn FnOnce(SubId) + Send>;
 
 /// The producers a [`Stream`] will drain, with their subscribe options, checked as they are
 /// added. Nothing is subscribed until [`start`](Self::start).
 pub struct StreamBuilder<E> {
     connects: Vec<Connect<E>>,
-    demand_modes: Vec<Box<dyn FnOnce() + Send>>,
+    /// Per producer, run once its subscription is made on the consumer's side: sets the
+    /// demand mode and waits until the producer has taken the subscription.
+    settles: Vec<Settle>,
     demand: Option<DemandMode>,
     runtime: Runtime,
 }
@@ -83,7 +86,7 @@ impl<E: Send + 'static> StreamBuilder<E> {
     pub fn new() -> Self {
         Self {
             connects: Vec::new(),
-            demand_modes: Vec::new(),
+            settles: Vec::new(),
             demand: Some(DemandMode::Forward),
             runtime: Runtime::global().clone(),
         }
@@ -105,10 +108,18 @@ impl<E: Send + 'static> StreamBuilder<E> {
             // the iterator to pull them, and would answer no later request.
             consumer.subscribe_async(&p, opts)
         }));
-        self.demand_modes.push(Box::new(move || {
-            if let Some(mode) = demand {
-                // A stopped producer ignores it; the subscription reports the stop.
-                let _ = producer.set_demand_mode(mode);
+        self.settles.push(Box::new(move |sub| {
+            // Both are requests the producer answers in turn, after the subscribe the
+            // consumer sent before telling us `sub`: once answered, the producer has taken
+            // the subscription. A stopped producer answers neither; the subscription
+            // reports the stop.
+            match demand {
+                Some(mode) => {
+                    let _ = producer.set_demand_mode(mode);
+                }
+                None => {
+                    let _ = producer.subscription_stats(sub);
+                }
             }
         }));
         Ok(self)
@@ -131,9 +142,10 @@ impl<E: Send + 'static> StreamBuilder<E> {
     }
 
     /// Starts the stream's consumer and subscribes it to every producer, in order. When it
-    /// returns every subscription is made on the consumer's side; the producer may take it a
-    /// moment later, so a broadcast producer emitting meanwhile sends those events only to
-    /// the consumers it already has (use accumulate mode to hold them, see `DemandMode`).
+    /// returns every producer has taken its subscription (and has its demand mode), so a
+    /// broadcast producer counts the stream among its consumers from then on: what it emits
+    /// afterwards reaches the stream too. Events it emitted before are not replayed (start
+    /// it in accumulate mode to hold them, see `DemandMode`).
     pub fn start(self) -> Result<Stream<E>, StreamError> {
         // A rendezvous: the consumer hands over a chunk only when the iterator pulls one, so
         // the ask that follows the chunk (spec §18.2) waits for the pull.
@@ -160,17 +172,19 @@ impl<E: Send + 'static> StreamBuilder<E> {
             // consumer.
             connect(consumer).map_err(StreamError::Subscribe)?;
         }
-        // Every subscribe is queued before any producer can send events (spec §18.3: the
-        // modes are set once subscribed).
-        for set_mode in self.demand_modes {
-            set_mode();
-        }
-        // Every subscribe has been handled (the consumer takes requests in order).
+        // Every subscribe has been handled on the consumer's side (it takes requests in
+        // order, and all of them were queued before any producer could send an event that
+        // would make it wait for a pull).
         while stream.subs.len() < wanted {
             match subs.recv() {
                 Ok(sub) => stream.subs.push(sub),
                 Err(_) => return Err(StreamError::Consumer(stream.consumer().join())),
             }
+        }
+        // Then each producer takes its subscription and gets its demand mode (spec §18.3:
+        // the modes are set once subscribed), in order.
+        for (settle, &sub) in self.settles.into_iter().zip(&stream.subs) {
+            settle(sub);
         }
         if stream.subs.is_empty() {
             stream.end = Some(Ok(()));
