@@ -138,9 +138,10 @@ pub struct ChildStats {
     pub started: u64,
     /// Restarts.
     pub restarts: u64,
-    /// Runs that ended normally: `Ok`, or an `Err` with a clean reason.
+    /// Runs that ended normally: `Ok`, or an `Err` with a clean reason (the runs of
+    /// terminated children included, once they return).
     pub exits: u64,
-    /// Runs that ended abnormally: a panic, or an `Err` with another reason.
+    /// Runs that ended abnormally: a panic, or an `Err` with another reason (likewise).
     pub failures: u64,
     /// Starts that failed: the start hook said [`Start::Error`], or no thread could be
     /// started. Restarts that failed are counted here too.
@@ -751,18 +752,18 @@ impl<E: Send + 'static> Sup<E> {
         event: Option<E>,
         ctx: &mut Ctx<'_>,
     ) -> Flow {
-        if !self.children.contains_key(&id) {
-            return Flow::Continue; // terminated: its end is ignored
+        let failure = outcome.err().filter(|r| !r.is_clean());
+        match failure {
+            None => self.stats().exits += 1,
+            Some(_) => self.stats().failures += 1,
         }
-        match outcome {
-            Ok(()) => self.stats().exits += 1,
-            Err(reason) if reason.is_clean() => self.stats().exits += 1,
-            Err(reason) => {
-                self.stats().failures += 1;
-                trace::child_failed(self.name(), id, reason);
-                if let Some(event) = event {
-                    return self.restart(id, event, ctx);
-                }
+        if !self.children.contains_key(&id) {
+            return Flow::Continue; // terminated: its end changes nothing
+        }
+        if let Some(reason) = failure {
+            trace::child_failed(self.name(), id, reason);
+            if let Some(event) = event {
+                return self.restart(id, event, ctx);
             }
         }
         self.remove(id, ctx);

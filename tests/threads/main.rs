@@ -9,4 +9,5 @@ mod l_stream;
 mod panics;
 mod pipelines;
 mod push;
+mod supervisor;
 mod talk;
