@@ -1,8 +1,70 @@
 //! Running a child per event: [`consumer_supervisor`] starts a consumer that runs a closure
 //! (a *child*) on a thread of its own for each event it takes, with at most `max_demand`
-//! children live per producer (GenStage's `ConsumerSupervisor`, spec §19).
+//! children live per producer (GenStage's `ConsumerSupervisor`, spec §19). The example is on
+//! [`consumer_supervisor`].
 //!
-//! MEASUREMENT-PLACEHOLDER
+//! ## Demand (spec §19.4)
+//!
+//! Each subscription is manual: the supervisor asks for `max_demand` when it subscribes and
+//! keeps, per producer, `count` (its children live or restarting) and `freed` (slots freed
+//! since the last ask). A child's end, a [`terminate_child`](Supervisor::terminate_child),
+//! or a start that did not happen frees a slot; after each batch of starts and each end, once
+//! `freed >= min_demand` it asks for `freed` and starts counting again (an ask of 0 sends
+//! nothing). With 1000/500 it asks 500 at a time. Events beyond what was asked are counted in
+//! [`ChildStats::excess`], reported like any consumer's excess, and started all the same
+//! (spec §19.10). [`start_child`](Supervisor::start_child) runs a child outside any
+//! producer's demand (spec §19.7).
+//!
+//! ## Children
+//!
+//! A child is a closure `Fn(&E, &ChildCtx) -> Result<(), Reason>`, run under `catch_unwind`.
+//! `Ok`, or an `Err` with a clean reason (`Normal`, `Shutdown`, `ShutdownWith`), is a normal
+//! end; any other `Err` or a panic is abnormal (a panic still goes through the process's panic
+//! hook, which prints it). The event moves to the child's thread with its run and comes back
+//! with an abnormal end, so a [transient](Restart::Transient) child runs again with the very
+//! same event, in the same slot and with the same [`ChildId`], asking for nothing (spec §19.5);
+//! `E` need not be `Clone`. What GenStage's start function says with `:ignore` or
+//! `{:error, reason}` an optional [start hook](SupervisorBuilder::before_start) says with
+//! [`Start`], before the child's thread is involved. Every restart counts toward the
+//! intensity ([`max_restarts`](SupervisorBuilder::max_restarts) within
+//! [`max_seconds`](SupervisorBuilder::max_seconds)); one too many stops the supervisor with
+//! [`Reason::Shutdown`].
+//!
+//! ## Threads: a pool, measured
+//!
+//! Children run on a pool that belongs to the supervisor: a child goes to a waiting pool
+//! thread, or to a new one when none waits, so the pool grows to the most children ever live
+//! at once and never makes a child wait for a thread; its threads end when the supervisor
+//! stops. Against a thread spawned per child, on 100,000 children that return at once (a
+//! release build on a two-core machine shared with other builds, three runs each):
+//!
+//! | `max_demand` | pool, per child | thread per child, per child |
+//! |---|---|---|
+//! | 1 (one round trip per child) | 16–77 µs | 92–162 µs |
+//! | 8 | 6–10 µs | 44–50 µs |
+//! | 64 | 6–7.5 µs | 42–50 µs |
+//! | 1000 | 5–9.5 µs | 41–45 µs |
+//!
+//! A thread per child costs 35–40 µs more per child, the price of starting and ending a
+//! thread; the pool keeps that off every child but the first few.
+//!
+//! ## What a thread cannot do: be killed
+//!
+//! - [`terminate_child`](Supervisor::terminate_child) frees the child's slot at once (which
+//!   may ask its producer for more) and raises its [cancel flag](ChildCtx::is_cancelled); its
+//!   run goes on until the closure returns, and what it returns is counted and otherwise
+//!   ignored (no restart, no ask). Until then it holds a pool thread, so more closures than
+//!   `max_demand` can be running for a while.
+//! - When the supervisor stops (its cancel mode, [`stop`](super::Handle::stop), the restart
+//!   intensity, or its last handle dropped), it raises every child's cancel flag and waits for
+//!   the runs going on, at most [`shutdown`](SupervisorBuilder::shutdown) (5 s by default; spec
+//!   §19.9's timeout) before its stage ends; `join` returns after that wait. Runs still going
+//!   then finish on their own threads and report to nobody
+//!   ([`ChildStats::left_running`]). Ends that arrive during the wait are not acted on: nothing
+//!   is restarted while stopping.
+//! - When its producer's subscription ends, the supervisor forgets that producer and its
+//!   children run on; their ends ask nothing (spec §19.6). The cancel mode decides as for any
+//!   consumer whether the supervisor stops.
 
 use super::Runtime;
 use super::handle::ConsumerHandle;
@@ -911,6 +973,16 @@ impl<E: Send + 'static> Consumer<SupervisorMsg<E>> for Sup<E> {
         if left > 0 {
             self.stats().left_running += left as u64;
             trace::children_left_running(self.name(), left);
+        }
+    }
+}
+
+impl<E> Drop for Sup<E> {
+    fn drop(&mut self) {
+        // After `terminate` this changes nothing; after a panic of the supervisor's own (its
+        // start hook), it is all the children hear: they finish on their own threads.
+        for child in self.children.values() {
+            child.cancel.store(true, Ordering::Release);
         }
     }
 }

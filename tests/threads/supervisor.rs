@@ -958,3 +958,29 @@ fn never_more_than_max_demand_children_live_over_100_000_events_with_random_dura
     );
     assert_eq!((stats.left_running, stats.excess), (0, 0));
 }
+
+#[test]
+fn a_panicking_start_hook_stops_the_supervisor_and_its_children_get_their_cancel_flags() {
+    let rt = Runtime::new();
+    let (done_tx, done) = channel();
+    let sup = threads::consumer_supervisor(until_cancelled(done_tx))
+        .before_start(|e: &u64| {
+            assert!(*e != 1, "the hook fails on 1");
+            Start::Run
+        })
+        .runtime(&rt)
+        .start()
+        .unwrap();
+    sup.start_child(0).unwrap().expect("started");
+    // The hook panics while handling the request: the event went down with it.
+    assert_eq!(
+        sup.start_child(1),
+        Err(StartChildError::Stopped {
+            event: None,
+            reason: Reason::Panicked
+        })
+    );
+    assert_eq!(joined(&*sup), Reason::Panicked);
+    // No shutdown wait after a panic, but child 0 heard its flag and finished.
+    assert_eq!(done.recv_timeout(PATIENCE).unwrap(), 0);
+}
