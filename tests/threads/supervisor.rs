@@ -887,11 +887,11 @@ fn never_more_than_max_demand_children_live_over_100_000_events_with_random_dura
         for _ in 0..h % 256 {
             std::hint::spin_loop();
         }
-        if h % 5 == 0 {
+        if h.is_multiple_of(5) {
             std::thread::yield_now();
         }
         // About one run in a hundred panics (a restart draws again).
-        if h % 97 == 0 {
+        if h.is_multiple_of(97) {
             s.panics.fetch_add(1, Ordering::Relaxed);
             std::panic::panic_any("a random child panic");
         }
