@@ -519,7 +519,12 @@ impl<E: Send + 'static> SupervisorBuilder<E> {
 
 /// A running consumer supervisor: a [`ConsumerHandle`] (through `Deref`: subscribe it, stop
 /// it, join it, read its stats) plus the supervisor's own requests. Cheap to clone; every
-/// clone keeps it alive, as a handle does.
+/// clone keeps it alive, as a handle does (one captured by the child closure too, for as long
+/// as the supervisor runs: stop it explicitly then).
+///
+/// Its subscriptions are manual and the supervisor asks on them itself; an
+/// [`ask`](super::Handle::ask) by hand adds demand it does not know of, and the events that
+/// answer it count as [excess](ChildStats::excess).
 pub struct Supervisor<E: Send + 'static> {
     handle: ConsumerHandle<E, SupervisorMsg<E>>,
     stats: Arc<Mutex<ChildStats>>,
@@ -896,16 +901,15 @@ impl<E: Send + 'static> Consumer<SupervisorMsg<E>> for Sup<E> {
     fn handle_events(&mut self, events: Batch<'_, E>, ctx: &mut Ctx<'_>) -> Flow {
         let sub = events.sub();
         let len = events.len();
-        let Some(d) = self.producers.get_mut(&sub) else {
-            return Flow::Continue; // unreachable: the stage drops events of ended subscriptions
-        };
-        if len > d.outstanding {
-            let excess = len - d.outstanding;
-            self.stats().excess += excess as u64;
-            trace::report(self.name(), &Report::Excess { sub, excess });
+        // The stage hands over events of live subscriptions only, which are all here.
+        if let Some(d) = self.producers.get_mut(&sub) {
+            let excess = len.saturating_sub(d.outstanding);
+            d.outstanding -= len - excess;
+            if excess > 0 {
+                self.stats().excess += excess as u64;
+                trace::report(self.name(), &Report::Excess { sub, excess });
+            }
         }
-        let d = self.producers.get_mut(&sub).expect("looked up above");
-        d.outstanding = d.outstanding.saturating_sub(len);
         let (mut started, mut freed) = (0, 0);
         for event in events {
             match self.start(event, Some(sub)) {
@@ -913,9 +917,10 @@ impl<E: Send + 'static> Consumer<SupervisorMsg<E>> for Sup<E> {
                 Started::Ignored | Started::Refused(..) => freed += 1,
             }
         }
-        let d = self.producers.get_mut(&sub).expect("looked up above");
-        d.count += started;
-        d.freed += freed;
+        if let Some(d) = self.producers.get_mut(&sub) {
+            d.count += started;
+            d.freed += freed;
+        }
         self.maybe_ask(sub, ctx);
         Flow::Continue
     }
