@@ -247,6 +247,12 @@ where
         AnyStage(self.shared.clone())
     }
 
+    /// The stage's shared state, without owning it (for a stage that sends to itself).
+    #[cfg(not(loom))]
+    pub(super) fn shared(&self) -> &Arc<Shared<In, Out, M>> {
+        &self.shared
+    }
+
     /// The stage as its consumers reach it.
     fn port(&self) -> Arc<dyn UpPort<Out>> {
         self.shared.clone()

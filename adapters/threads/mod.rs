@@ -134,6 +134,8 @@ mod reply;
 mod shared;
 #[cfg(not(loom))] // the global runtime and std's channels are outside the loom models
 mod stream;
+#[cfg(not(loom))]
+mod supervisor;
 mod sync;
 mod trace;
 
@@ -147,6 +149,12 @@ pub use raw::{RawPeer, Received};
 pub use shared::Exit;
 #[cfg(not(loom))]
 pub use stream::{Stream, StreamBuilder, StreamError, TryStream, stream};
+#[cfg(not(loom))]
+pub use supervisor::{
+    ChildCounts, ChildCtx, ChildId, ChildInfo, ChildState, ChildStats, Restart, Start,
+    StartChildError, Supervisor, SupervisorBuilder, SupervisorError, SupervisorMsg,
+    consumer_supervisor,
+};
 
 use core::fmt;
 use core::time::Duration;

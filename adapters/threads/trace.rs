@@ -47,6 +47,43 @@ pub(super) fn report(stage: &str, report: &Report) {
     }
 }
 
+/// A consumer supervisor's child did not start (or restart).
+#[cfg(not(loom))]
+pub(super) fn child_not_started(stage: &str, reason: Reason) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(stage, %reason, "a child did not start");
+}
+
+/// A consumer supervisor's child ended abnormally.
+#[cfg(not(loom))]
+pub(super) fn child_failed(stage: &str, child: super::ChildId, reason: Reason) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(stage, %child, %reason, "a child ended abnormally");
+}
+
+/// A consumer supervisor went over its restart intensity.
+#[cfg(not(loom))]
+pub(super) fn restart_limit(stage: &str, max_restarts: u32, period: core::time::Duration) {
+    #[cfg(feature = "tracing")]
+    tracing::error!(
+        stage,
+        max_restarts,
+        ?period,
+        "too many restarts; the supervisor stops"
+    );
+}
+
+/// A stopping consumer supervisor left children running.
+#[cfg(not(loom))]
+pub(super) fn children_left_running(stage: &str, count: usize) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(
+        stage,
+        count,
+        "children still running when the supervisor stopped"
+    );
+}
+
 /// The stage stopped.
 pub(super) fn stopped(stage: &str, reason: Reason) {
     #[cfg(feature = "tracing")]
