@@ -8,29 +8,20 @@ impl Sim {
 
     /// Queues `msg` for its producer as if its consumer (any id, hosted or not) had sent it.
     pub fn send_to_producer<E: 'static>(&mut self, msg: ToProducer<E>) {
-        self.net.queue.push_back(Envelope {
-            from: msg.sub().consumer,
-            to: msg.to(),
-            body: Body::to_producer(msg),
-        });
+        self.net
+            .push(msg.sub().consumer, msg.to(), Body::to_producer(msg));
     }
 
     /// Queues `events` for `sub`'s consumer as if its producer had sent them.
     pub fn send_events<E: 'static>(&mut self, sub: SubId, events: Vec<E>) {
-        self.net.queue.push_back(Envelope {
-            from: sub.producer,
-            to: sub.consumer,
-            body: Body::events(sub, events),
-        });
+        self.net
+            .push(sub.producer, sub.consumer, Body::events(sub, events));
     }
 
     /// Queues `msg` for its consumer as if its producer had sent it.
     pub fn send_to_consumer(&mut self, msg: ToConsumer) {
-        self.net.queue.push_back(Envelope {
-            from: msg.sub().producer,
-            to: msg.to(),
-            body: Body::ToConsumer(msg),
-        });
+        self.net
+            .push(msg.sub().producer, msg.to(), Body::ToConsumer(msg));
     }
 
     /// Crashes the stage at `stage` (any stage of this simulator, named by its raw id) with
@@ -46,6 +37,7 @@ impl Sim {
         self.faults += 1;
         self.net
             .record(stage, TraceKind::Fault(FaultKind::Crash(reason)));
+        slot.node.set_now(self.net.now);
         slot.node.stop(reason, &mut self.net, stage);
         self.settle_stops();
         true
@@ -65,6 +57,7 @@ impl Sim {
         self.faults += 1;
         self.net
             .record(me, TraceKind::Fault(FaultKind::Cancel(sub, reason)));
+        slot.node.set_now(self.net.now);
         let r = cancel(&mut *slot.node, sub, reason, &mut self.net, me);
         self.settle_stops();
         r

@@ -32,6 +32,14 @@
 //! recorded as a [`Schedule`], which prints as one line, parses back and replays exactly
 //! ([`Mode::Replay`]). [`Sim::slow`] makes a stage's mailboxes win fewer draws.
 //!
+//! **Time.** The simulator owns a virtual clock ([`Sim::now`]); nothing reads the machine's.
+//! [`Sim::cost`] makes a stage take so many ticks per event and per message: it is busy that
+//! long after each delivery, what it sends leaves when it is done, and the clock jumps to the
+//! next message due (sent, and its receiver free), the scheduler choosing among those due at
+//! the same time. Callbacks read the time through [`Emit::now`](genstage::Emit::now) and
+//! [`Ctx::now`](genstage::Ctx::now); trace lines carry it; [`Sim::backlog_high_water`] says
+//! how much ever piled up in front of a stage. With no cost anywhere, time stays at 0.
+//!
 //! **Oracles.** With [`Sim::check_invariants`] on, the simulator checks the design's
 //! invariants after every step (see [`Oracle`]: no over-delivery, conservation, FIFO per
 //! subscription, nothing after cancel, stats) and panics on the first violation with the
@@ -93,6 +101,7 @@
 //! ```
 
 mod chaos;
+mod clock;
 mod control;
 mod handle;
 mod net;
@@ -154,6 +163,10 @@ struct Slot {
     lost: u64,
     /// What a callback panicked with, when panics are caught.
     panic: Option<alloc::string::String>,
+    /// Its processing cost on the virtual clock, when it has one.
+    cost: Option<clock::Cost>,
+    /// The virtual time until which it is busy with its last delivery.
+    busy_until: u64,
 }
 
 /// The single-threaded runner. See the [module docs](self).
@@ -173,6 +186,8 @@ pub struct Sim {
     context_lines: usize,
     /// Faults injected so far.
     faults: u64,
+    /// Some stage has a cost: the scheduler looks at due times.
+    timed: bool,
 }
 
 impl Sim {
@@ -189,6 +204,7 @@ impl Sim {
             chaos: None,
             context_lines: 20,
             faults: 0,
+            timed: false,
         }
     }
 
@@ -331,13 +347,18 @@ impl Sim {
     {
         let id = self.next_id();
         assert_eq!(stage.id(), id, "build the stage with Sim::next_id()");
+        let mut node: Box<dyn Node> = Box::new(stage);
+        node.set_now(self.net.now);
         self.slots.push(Slot {
-            node: Box::new(stage),
+            node,
             cancel: None,
             stopped: None,
             lost: 0,
             panic: None,
+            cost: None,
+            busy_until: 0,
         });
+        self.net.gauges.push(net::Gauge::default());
         Handle::new(id, self.me)
     }
 
@@ -512,6 +533,7 @@ impl Sim {
             return Err(SubscribeError::Stopped);
         }
         slot.cancel = Some(cancel_on::<C>);
+        slot.node.set_now(self.net.now);
         let stage = slot
             .node
             .as_any_mut()
@@ -611,6 +633,7 @@ impl Sim {
     ) -> R {
         let _ = self.slot_of(h);
         let slot = &mut self.slots[h.id.0 as usize];
+        slot.node.set_now(self.net.now);
         let stage = slot
             .node
             .as_any_mut()
@@ -622,6 +645,7 @@ impl Sim {
         };
         let r = f(stage, &mut o);
         self.settle_stops();
+        self.sample(h.id);
         r
     }
 

@@ -94,6 +94,21 @@ pub(super) struct Envelope {
     pub(super) from: StageId,
     pub(super) to: StageId,
     pub(super) body: Body,
+    /// When it was sent, on the virtual clock: it is delivered no earlier (and no earlier
+    /// than its receiver is free).
+    pub(super) at: u64,
+}
+
+/// What the simulator knows of one stage's load: for the virtual clock and the backlog
+/// gauge.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Gauge {
+    /// Events in messages on their way to it.
+    pub(super) inbound: usize,
+    /// Events it held (buffered, held, queued) when last looked at.
+    pub(super) holding: usize,
+    /// The most `inbound + holding` has been.
+    pub(super) high_water: usize,
 }
 
 /// What an observer sees: every output of every stage, in the order produced.
@@ -121,6 +136,10 @@ pub(super) struct Net {
     pub(super) books: Books,
     /// The running hash of every trace line, recorded or not.
     pub(super) hash: TraceHash,
+    /// The virtual clock: what the stages' callbacks read, and when messages are sent.
+    pub(super) now: u64,
+    /// One per hosted stage, by id.
+    pub(super) gauges: Vec<Gauge>,
 }
 
 impl Net {
@@ -135,12 +154,50 @@ impl Net {
             observer: None,
             books: Books::default(),
             hash: TraceHash::new(),
+            now: 0,
+            gauges: Vec::new(),
+        }
+    }
+    /// Queues a message, sent now.
+    pub(super) fn push(&mut self, from: StageId, to: StageId, body: Body) {
+        let events = body.events_len();
+        if events > 0
+            && let Some(g) = self.gauges.get_mut(to.0 as usize)
+        {
+            g.inbound += events;
+            g.high_water = g.high_water.max(g.inbound + g.holding);
+        }
+        self.queue.push_back(Envelope {
+            from,
+            to,
+            body,
+            at: self.now,
+        });
+    }
+    /// Takes the message at `i` off the queue.
+    pub(super) fn take(&mut self, i: usize) -> Envelope {
+        let env = self
+            .queue
+            .remove(i)
+            .expect("the scheduler picks a queued message");
+        let events = env.body.events_len();
+        if let Some(g) = self.gauges.get_mut(env.to.0 as usize) {
+            g.inbound -= events;
+        }
+        env
+    }
+    /// What `stage` holds now (buffered, held, queued), for its backlog gauge.
+    pub(super) fn holding(&mut self, stage: StageId, holding: usize) {
+        if let Some(g) = self.gauges.get_mut(stage.0 as usize) {
+            g.holding = holding;
+            g.high_water = g.high_water.max(g.inbound + holding);
         }
     }
     /// Adds an entry to the trace, when tracing is on.
     pub(super) fn record(&mut self, stage: StageId, kind: TraceKind) {
         let entry = TraceEntry {
             step: self.step,
+            at: self.now,
             stage,
             kind,
         };
@@ -167,20 +224,12 @@ impl<In: 'static, Out: 'static, M: 'static> Outbox<In, Out, M> for SimOutbox<'_>
     fn push(&mut self, output: Output<In, M>) {
         self.net.observe(self.me, Observed::Output(&output));
         match output {
-            Output::ToProducer(msg) => self.net.queue.push_back(Envelope {
-                from: self.me,
-                to: msg.to(),
-                body: Body::to_producer(msg),
-            }),
+            Output::ToProducer(msg) => self.net.push(self.me, msg.to(), Body::to_producer(msg)),
             Output::ToConsumer(msg) => {
                 if msg.sub().producer == self.me {
                     self.net.books.close_at_producer(msg.sub());
                 }
-                self.net.queue.push_back(Envelope {
-                    from: self.me,
-                    to: msg.to(),
-                    body: Body::ToConsumer(msg),
-                });
+                self.net.push(self.me, msg.to(), Body::ToConsumer(msg));
             }
             Output::Reply(m) => self.net.replies.push(Box::new(m)),
             Output::Stop(reason) => {
@@ -197,11 +246,8 @@ impl<In: 'static, Out: 'static, M: 'static> Outbox<In, Out, M> for SimOutbox<'_>
         self.net
             .books
             .on_send(self.me, sub, &batch, batch.len(), step);
-        self.net.queue.push_back(Envelope {
-            from: self.me,
-            to: sub.consumer,
-            body: Body::events(sub, batch),
-        });
+        self.net
+            .push(self.me, sub.consumer, Body::events(sub, batch));
     }
 }
 
@@ -211,6 +257,7 @@ pub(super) trait Node: Any {
     /// (a payload of another type: reported as `WrongKind` and counted as lost).
     fn deliver(&mut self, body: Body, net: &mut Net, me: StageId) -> usize;
     fn stop(&mut self, reason: Reason, net: &mut Net, me: StageId);
+    fn set_now(&mut self, now: u64);
     fn summary(&self) -> StageSummary;
     fn stats(&self) -> StageStats;
     fn as_any(&self) -> &dyn Any;
@@ -253,6 +300,9 @@ where
     }
     fn stop(&mut self, reason: Reason, net: &mut Net, me: StageId) {
         Stage::stop(self, reason, &mut SimOutbox { net, me });
+    }
+    fn set_now(&mut self, now: u64) {
+        Stage::set_now(self, now);
     }
     fn summary(&self) -> StageSummary {
         Stage::summary(self)

@@ -98,10 +98,11 @@ impl fmt::Display for TraceKind {
     }
 }
 
-/// One line: `step stage what`, for instance `12 #3 events #1->#3/0 x5`.
+/// One line: `step @time stage what`, for instance `12 @340 #3 events #1->#3/0 x5` (the
+/// time is the virtual clock's, 0 all along when no stage has a cost).
 impl fmt::Display for TraceEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} {}", self.step, self.stage, self.kind)
+        write!(f, "{} @{} {} {}", self.step, self.at, self.stage, self.kind)
     }
 }
 
@@ -162,11 +163,13 @@ impl fmt::Write for TraceHash {
     }
 }
 
-/// One entry of the trace: at `step`, about stage `stage`.
+/// One entry of the trace: at `step` and virtual time `at`, about stage `stage`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceEntry {
     /// The delivery step it happened in (0 for direct calls before any step).
     pub step: u64,
+    /// The virtual clock when it happened ([`Sim::now`](super::Sim::now)).
+    pub at: u64,
     /// The stage it happened at.
     pub stage: StageId,
     /// What happened.

@@ -15,6 +15,8 @@ struct Input {
     until: Option<u16>,
     slow: u8,
     round_robin: bool,
+    /// Costs on the virtual clock, drawn from this seed.
+    costs: Option<u64>,
 }
 
 /// Runs one input; panics if an oracle fails, or if a run whose faults stopped does not
@@ -38,6 +40,9 @@ pub fn run(data: &[u8]) {
     }
     p.chaos(chaos);
     p.sim.slow(p.sinks[0].id(), u32::from(i.slow % 8));
+    if let Some(c) = i.costs {
+        p.timed(c);
+    }
     p.sim
         .run_bounded(1_000_000)
         .expect("a pipeline of a few hundred events goes idle");

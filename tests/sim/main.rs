@@ -5,6 +5,7 @@
 //! Every sweep honours `GENSTAGE_SEEDS=k` (sweep seeds `0..k`) and `GENSTAGE_SEED=n` (rerun
 //! one seed); a failing sweep prints the one command that replays its seed.
 
+mod clock;
 mod harness;
 mod oracles;
 mod pipeline;
@@ -17,19 +18,25 @@ use pipeline::build;
 /// The liveness bound: a pipeline of a few hundred events goes idle well within it.
 const BOUND: u64 = 200_000;
 
-fn run_seeded(seed: u64) -> (u64, Schedule) {
+/// One seed's run: faults, and half the seeds on the virtual clock with costs drawn from
+/// the seed.
+fn run_seeded(seed: u64) -> (u64, Schedule, u64) {
     let mut p = build(seed, Mode::Seeded);
     p.chaos(Chaos::new().crash_one_in(300).cancel_one_in(200));
+    if seed % 2 == 1 {
+        p.timed(seed);
+    }
     p.sim.run_bounded(BOUND).expect("goes idle");
-    (p.sim.trace_hash(), p.sim.schedule().clone())
+    (p.sim.trace_hash(), p.sim.schedule().clone(), p.sim.now())
 }
 
 #[test]
 fn determinism_200_seeds_twice_give_equal_trace_hashes() {
     let mut distinct = std::collections::BTreeSet::new();
     for seed in harness::seeds(200) {
-        let (a, sa) = run_seeded(seed);
-        let (b, sb) = run_seeded(seed);
+        let (a, sa, ta) = run_seeded(seed);
+        let (b, sb, tb) = run_seeded(seed);
+        assert_eq!(ta, tb, "seed {seed}: two runs end at different times");
         assert_eq!(
             a,
             b,
@@ -139,6 +146,9 @@ fn sweep_four_stage_pipeline_seeded_without_faults_delivers_everything() {
         |seed| {
             let mut p = build(seed, Mode::Seeded);
             p.sim.set_tracing(false);
+            if seed % 2 == 1 {
+                p.timed(seed);
+            }
             p.sim.run_bounded(BOUND).unwrap();
             p.check_settled();
         },
@@ -155,6 +165,9 @@ fn sweep_four_stage_pipeline_safety_mode_faults_anywhere_oracles_hold() {
             p.chaos(Chaos::new().crash_one_in(150).cancel_one_in(60));
             p.sim
                 .slow(p.sinks[seed as usize % 2].id(), 1 + (seed % 5) as u32);
+            if seed % 3 == 0 {
+                p.timed(seed);
+            }
             p.sim.run_bounded(BOUND).unwrap();
         },
     );
@@ -175,6 +188,9 @@ fn sweep_four_stage_pipeline_liveness_mode_settles_after_the_faults_stop() {
                     .until(until),
             );
             p.sim.slow(p.mid_id(), 1 + (seed % 3) as u32);
+            if seed % 3 == 1 {
+                p.timed(seed);
+            }
             p.sim.run_bounded(BOUND).unwrap();
             p.check_settled();
         },
@@ -314,6 +330,7 @@ mod property {
             cancel in 0u32..300,
             until in proptest::option::of(0u64..400),
             round_robin in any::<bool>(),
+            costs in proptest::option::of(any::<u64>()),
         ) {
             let mode = if round_robin { Mode::RoundRobin } else { Mode::Seeded };
             let mut p = build_with(setup, seed, mode);
@@ -322,6 +339,9 @@ mod property {
                 chaos = chaos.until(u);
             }
             p.chaos(chaos);
+            if let Some(c) = costs {
+                p.timed(c);
+            }
             p.sim.set_tracing(false);
             prop_assert!(p.sim.run_bounded(BOUND).is_ok());
             p.check_settled();

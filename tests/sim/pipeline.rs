@@ -265,6 +265,22 @@ impl Pipeline {
         self.sim.set_chaos(chaos);
     }
 
+    /// Gives every stage a processing cost on the virtual clock, drawn from `seed`: 0 to 4
+    /// ticks per event and 0 to 2 per message.
+    pub fn timed(&mut self, seed: u64) {
+        let mut r = SplitMix64::new(seed ^ 0xC105_C0DE);
+        let ids = [
+            self.src.id(),
+            self.mid_id(),
+            self.sinks[0].id(),
+            self.sinks[1].id(),
+        ];
+        for id in ids {
+            let (per_event, per_message) = (r.below(5) as u64, r.below(3) as u64);
+            self.sim.cost(id, per_event, per_message);
+        }
+    }
+
     /// After the run went idle: every event delivered or counted, end to end, and nothing
     /// waiting that could move; with no fault, everything stopped and everything delivered.
     pub fn check_settled(&self) {

@@ -173,6 +173,12 @@ impl<S: Stage> Stage for Sabotage<S> {
         tampered!(self, out, |o| self.inner.stop(reason, o));
         self.sync();
     }
+    fn set_now(&mut self, now: u64) {
+        self.inner.set_now(now);
+    }
+    fn now(&self) -> u64 {
+        self.inner.now()
+    }
 }
 
 impl<S: Stage> Sabotage<S> {
