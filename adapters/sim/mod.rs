@@ -46,9 +46,13 @@
 //! seed, the step and the last trace lines. [`Sim::event_keys`] tells it how to tell events
 //! apart.
 //!
-//! **Faults.** [`Sim::kill_stage`] crashes a stage and [`Sim::cancel`] cancels a
-//! subscription mid-flight, at a step of the caller's choosing; [`Chaos`] draws crashes and
-//! cancels from the seed, all along (safety mode) or until a given step (liveness mode).
+//! **Faults.** [`Sim::kill_stage`] crashes a stage, [`Sim::cancel`] cancels a subscription
+//! mid-flight and [`Sim::restart`] brings a crashed stage back from its factory
+//! ([`Sim::restartable`]), subscribed again as it was, at a step of the caller's choosing;
+//! [`Chaos`] draws crashes, cancels and restarts from the seed, all along (safety mode) or
+//! until a given step (liveness mode). A restart under the same id is a new incarnation:
+//! messages on their way to the old one are dropped and counted, and the oracles keep its
+//! books afresh.
 //!
 //! The trace ([`Sim::trace`]) holds one entry per delivery, report and stop, so it grows with
 //! the run: a long run that does not read it calls [`Sim::set_tracing`]`(false)` or drains it
@@ -104,9 +108,11 @@ mod chaos;
 mod clock;
 mod control;
 mod handle;
+mod hosting;
 mod net;
 mod oracle;
 mod report;
+mod restart;
 mod running;
 mod scheduler;
 mod trace;
@@ -116,6 +122,7 @@ pub use handle::Handle;
 pub use net::{Observed, Observer, SimOutbox};
 pub use oracle::{EventKey, Oracle, Violation};
 pub use report::{NotIdle, SimReport, StageReport};
+pub use restart::RestartError;
 pub use scheduler::{BadSchedule, Mode, Pick, Schedule};
 pub use trace::{FaultKind, ToProducerKind, TraceEntry, TraceHash, TraceKind};
 
@@ -167,6 +174,14 @@ struct Slot {
     cost: Option<clock::Cost>,
     /// The virtual time until which it is busy with its last delivery.
     busy_until: u64,
+    /// How to build it afresh, when it is restartable.
+    factory: Option<restart::Factory>,
+    /// The subscriptions it made through the simulator, to make again after a restart.
+    made: Vec<restart::Made>,
+    /// Its incarnations replaced by restarts under its id, oldest first.
+    retired: Vec<Box<dyn Node>>,
+    /// Restarts under its id so far: messages sent to an earlier incarnation are dropped.
+    generation: u32,
 }
 
 /// The single-threaded runner. See the [module docs](self).
@@ -281,8 +296,9 @@ impl Sim {
         self.chaos = Some(chaos::Runner::new(chaos, self.seed));
     }
 
-    /// Faults injected so far (crashes and cancels, by [`Chaos`] or by
-    /// [`kill_stage`](Self::kill_stage) and [`cancel`](Self::cancel)).
+    /// Faults injected so far (crashes, cancels and restarts, by [`Chaos`] or by
+    /// [`kill_stage`](Self::kill_stage), [`cancel`](Self::cancel),
+    /// [`restart`](Self::restart) and [`restart_as_new`](Self::restart_as_new)).
     pub fn faults_injected(&self) -> u64 {
         self.faults
     }
@@ -326,127 +342,6 @@ impl Sim {
             "{h:?} belongs to another simulator: a handle works only with the Sim that made it"
         );
         &self.slots[h.id.0 as usize]
-    }
-
-    /// The id the next added stage will get.
-    pub fn next_id(&self) -> StageId {
-        StageId(self.slots.len() as u32)
-    }
-
-    /// Adds a stage built by the caller (with [`next_id`](Self::next_id) as its id), for
-    /// stages with non-default options, storage or dispatcher, or a [`Stage`] of your own.
-    ///
-    /// # Panics
-    /// If the stage's id is not `next_id()`: that is a bug in the caller.
-    pub fn add<T>(&mut self, stage: T) -> Handle<T>
-    where
-        T: Stage + 'static,
-        T::In: 'static,
-        T::Out: 'static,
-        T::Msg: 'static,
-    {
-        let id = self.next_id();
-        assert_eq!(stage.id(), id, "build the stage with Sim::next_id()");
-        let mut node: Box<dyn Node> = Box::new(stage);
-        node.set_now(self.net.now);
-        self.slots.push(Slot {
-            node,
-            cancel: None,
-            stopped: None,
-            lost: 0,
-            panic: None,
-            cost: None,
-            busy_until: 0,
-        });
-        self.net.gauges.push(net::Gauge::default());
-        Handle::new(id, self.me)
-    }
-
-    /// Adds a producer with default options and the default dispatcher.
-    pub fn producer<B, M>(&mut self, behaviour: B) -> Handle<ProducerStage<B, M>>
-    where
-        B: Producer<M> + 'static,
-        B::Event: 'static,
-        M: 'static,
-    {
-        let stage = ProducerStage::new(self.next_id(), behaviour, ProducerOptions::default())
-            .expect("default options are valid");
-        self.add(stage)
-    }
-
-    /// Adds a producer with options.
-    pub fn producer_with<B, M>(
-        &mut self,
-        behaviour: B,
-        opts: ProducerOptions,
-    ) -> Result<Handle<ProducerStage<B, M>>, OptionsError>
-    where
-        B: Producer<M> + 'static,
-        B::Event: 'static,
-        M: 'static,
-    {
-        let stage = ProducerStage::new(self.next_id(), behaviour, opts)?;
-        Ok(self.add(stage))
-    }
-
-    /// Adds a producer_consumer with default options.
-    pub fn producer_consumer<B, M>(&mut self, behaviour: B) -> Handle<ProducerConsumerStage<B, M>>
-    where
-        B: ProducerConsumer<M> + 'static,
-        B::In: 'static,
-        B::Out: 'static,
-        M: 'static,
-    {
-        let stage =
-            ProducerConsumerStage::new(self.next_id(), behaviour, ProducerOptions::default())
-                .expect("default options are valid");
-        self.add(stage)
-    }
-
-    /// Adds a producer with options and one of the built-in dispatchers ([`Dispatch`]).
-    pub fn producer_with_dispatcher<B, M>(
-        &mut self,
-        behaviour: B,
-        opts: ProducerOptions,
-        dispatch: Dispatch<B::Event>,
-    ) -> Result<Handle<ProducerStage<B, M>>, OptionsError>
-    where
-        B: Producer<M> + 'static,
-        B::Event: 'static,
-        M: 'static,
-    {
-        let stage = ProducerStage::with_dispatcher(self.next_id(), behaviour, opts, dispatch)?;
-        Ok(self.add(stage))
-    }
-
-    /// Adds a producer_consumer with options and one of the built-in dispatchers
-    /// ([`Dispatch`]), for instance `Dispatch::broadcast()`.
-    pub fn producer_consumer_with<B, M>(
-        &mut self,
-        behaviour: B,
-        opts: ProducerOptions,
-        dispatch: Dispatch<B::Out>,
-    ) -> Result<Handle<ProducerConsumerStage<B, M>>, OptionsError>
-    where
-        B: ProducerConsumer<M> + 'static,
-        B::In: 'static,
-        B::Out: 'static,
-        M: 'static,
-    {
-        let stage =
-            ProducerConsumerStage::with_dispatcher(self.next_id(), behaviour, opts, dispatch)?;
-        Ok(self.add(stage))
-    }
-
-    /// Adds a consumer.
-    pub fn consumer<B, M>(&mut self, behaviour: B) -> Handle<ConsumerStage<B, M>>
-    where
-        B: Consumer<M> + 'static,
-        B::Event: 'static,
-        M: 'static,
-    {
-        let stage = ConsumerStage::new(self.next_id(), behaviour);
-        self.add(stage)
     }
 
     /// Subscribes `consumer` to `producer`. The consumer's `handle_subscribe` has run when this
@@ -543,10 +438,18 @@ impl Sim {
             net: &mut self.net,
             me: consumer.id,
         };
+        let again = opts.clone();
         let r = match previous {
             None => stage.subscribe(producer, opts, o),
             Some((old, reason)) => stage.resubscribe(old, reason, producer, opts, o),
         };
+        if let Ok(sub) = r {
+            let made = &mut self.slots[consumer.id.0 as usize].made;
+            if let Some((old, _)) = previous {
+                made.retain(|m| m.sub != old);
+            }
+            made.push(restart::made::<C>(sub, producer, again));
+        }
         self.settle_stops();
         r
     }

@@ -4,7 +4,7 @@
 use super::oracle::Books;
 use super::trace::{ToProducerKind, TraceEntry, TraceHash, TraceKind};
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use core::any::Any;
 use genstage::runtime::{
@@ -97,6 +97,11 @@ pub(super) struct Envelope {
     /// When it was sent, on the virtual clock: it is delivered no earlier (and no earlier
     /// than its receiver is free).
     pub(super) at: u64,
+    /// The incarnation of its sender, when sent.
+    pub(super) from_generation: u32,
+    /// The incarnation of its receiver it is meant for: a message for an incarnation a
+    /// restart has replaced is dropped.
+    pub(super) to_generation: u32,
 }
 
 /// What the simulator knows of one stage's load: for the virtual clock and the backlog
@@ -140,6 +145,11 @@ pub(super) struct Net {
     pub(super) now: u64,
     /// One per hosted stage, by id.
     pub(super) gauges: Vec<Gauge>,
+    /// Each hosted stage's incarnation (restarts under its id).
+    pub(super) generations: Vec<u32>,
+    /// For each subscription a producer took, the incarnation of the consumer that made
+    /// it: what the producer sends on it is for that incarnation.
+    pub(super) sub_generations: BTreeMap<SubId, u32>,
 }
 
 impl Net {
@@ -156,7 +166,13 @@ impl Net {
             hash: TraceHash::new(),
             now: 0,
             gauges: Vec::new(),
+            generations: Vec::new(),
+            sub_generations: BTreeMap::new(),
         }
+    }
+    /// The current incarnation of `stage` (0 for an id no stage has).
+    pub(super) fn generation(&self, stage: StageId) -> u32 {
+        self.generations.get(stage.0 as usize).copied().unwrap_or(0)
     }
     /// Queues a message, sent now.
     pub(super) fn push(&mut self, from: StageId, to: StageId, body: Body) {
@@ -167,11 +183,22 @@ impl Net {
             g.inbound += events;
             g.high_water = g.high_water.max(g.inbound + g.holding);
         }
+        let for_sub = match &body {
+            Body::Events { sub, .. } => Some(*sub),
+            Body::ToConsumer(msg) => Some(msg.sub()),
+            _ => None,
+        };
+        let to_generation = for_sub
+            .filter(|sub| sub.consumer == to)
+            .and_then(|sub| self.sub_generations.get(&sub).copied())
+            .unwrap_or_else(|| self.generation(to));
         self.queue.push_back(Envelope {
             from,
             to,
             body,
             at: self.now,
+            from_generation: self.generation(from),
+            to_generation,
         });
     }
     /// Takes the message at `i` off the queue.

@@ -99,6 +99,8 @@ struct SubBook {
     closed_at_consumer: bool,
     /// The last sequence number sent per origin.
     last: BTreeMap<u64, u64>,
+    /// Its consumer was restarted: a subscribe with this id is the fresh incarnation's.
+    stale: bool,
 }
 
 #[derive(Default)]
@@ -215,6 +217,25 @@ impl Books {
             self.close_at_producer(old);
         }
         self.open.insert(sub);
+        // An id seen before, whose consumer was restarted since (or that its producer has
+        // closed): a restarted consumer's new subscription, as it numbers them afresh. Its
+        // books start afresh.
+        if let Some(b) = self.subs.get_mut(&sub)
+            && (b.closed_at_producer || b.stale)
+        {
+            *b = SubBook::default();
+        }
+    }
+
+    /// The stage at `stage` was restarted: what it sends from now on is a fresh stage's, and
+    /// the subscriptions it had as a consumer belong to the incarnation that is gone.
+    pub(super) fn restarted(&mut self, stage: StageId) {
+        self.producers.remove(&stage);
+        for (sub, b) in self.subs.iter_mut() {
+            if sub.consumer == stage {
+                b.stale = true;
+            }
+        }
     }
 
     /// The producer of `sub` has handled (or sent) its cancel.

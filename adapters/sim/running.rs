@@ -54,7 +54,7 @@ impl Sim {
         let live = self
             .slots
             .get(to.0 as usize)
-            .is_some_and(|s| s.stopped.is_none());
+            .is_some_and(|s| s.stopped.is_none() && s.generation == env.to_generation);
         if !live {
             let events = env.body.events_len();
             self.net.record(to, TraceKind::Dropped { events });
@@ -76,7 +76,10 @@ impl Sim {
                 ..
             } => match kind {
                 ToProducerKind::Ask(n) => self.net.books.on_ask(*sub, *n),
-                ToProducerKind::Subscribe => self.net.books.on_subscribe(*sub, *previous),
+                ToProducerKind::Subscribe => {
+                    self.net.sub_generations.insert(*sub, env.from_generation);
+                    self.net.books.on_subscribe(*sub, *previous);
+                }
                 ToProducerKind::Cancel(_) => self.net.books.close_at_producer(*sub),
             },
             Body::ToConsumer(msg) => self.net.books.close_at_consumer(msg.sub()),
@@ -132,13 +135,26 @@ impl Sim {
             .map(StageId)
             .filter(|s| crashable(*s))
             .collect();
-        let fault = runner.draw(step, |s| spare.contains(&s), slots.len(), cancels.len());
+        let restartable: Vec<StageId> = (0..slots.len() as u32)
+            .map(StageId)
+            .filter(|s| slots[s.0 as usize].factory.is_some() && !runner.spares(*s))
+            .collect();
+        let fault = runner.draw(
+            step,
+            |s| spare.contains(&s),
+            slots.len(),
+            cancels.len(),
+            restartable.len(),
+        );
         match fault {
             Some(chaos::Fault::Crash(i, reason)) => {
                 self.kill_stage(StageId(i as u32), reason);
             }
             Some(chaos::Fault::Cancel(i, reason)) => {
                 let _ = self.cancel(cancels[i], reason);
+            }
+            Some(chaos::Fault::Restart(i, reason)) => {
+                let _ = self.restart(restartable[i], reason);
             }
             None => {}
         }

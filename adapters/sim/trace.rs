@@ -70,6 +70,9 @@ pub enum FaultKind {
     Crash(Reason),
     /// The stage, a consumer-role one, cancelled this subscription with this reason.
     Cancel(SubId, Reason),
+    /// The stage was crashed with this reason (if live) and restarted from its factory as
+    /// this stage (the same id, or a new one).
+    Restart(Reason, StageId),
 }
 
 impl fmt::Display for ToProducerKind {
@@ -94,6 +97,7 @@ impl fmt::Display for TraceKind {
             Self::Stopped(r) => write!(f, "stopped ({r})"),
             Self::Fault(FaultKind::Crash(r)) => write!(f, "fault crash ({r})"),
             Self::Fault(FaultKind::Cancel(sub, r)) => write!(f, "fault cancel {sub} ({r})"),
+            Self::Fault(FaultKind::Restart(r, as_)) => write!(f, "fault restart ({r}) as {as_}"),
         }
     }
 }

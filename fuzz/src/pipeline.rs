@@ -17,6 +17,7 @@ struct Input {
     round_robin: bool,
     /// Costs on the virtual clock, drawn from this seed.
     costs: Option<u64>,
+    restart_one_in: u8,
 }
 
 /// Runs one input; panics if an oracle fails, or if a run whose faults stopped does not
@@ -34,7 +35,11 @@ pub fn run(data: &[u8]) {
     p.sim.set_tracing(false);
     let mut chaos = Chaos::new()
         .crash_one_in(u32::from(i.crash_one_in))
-        .cancel_one_in(u32::from(i.cancel_one_in));
+        .cancel_one_in(u32::from(i.cancel_one_in))
+        .restart_one_in(u32::from(i.restart_one_in))
+        // Restarts can keep a finite pipeline going for ever (a restarted source makes its
+        // events again): a bounded number of faults.
+        .max_faults(40);
     if let Some(u) = i.until {
         chaos = chaos.until(u64::from(u));
     }

@@ -9,6 +9,7 @@ mod clock;
 mod harness;
 mod oracles;
 mod pipeline;
+mod restart;
 mod sabotage;
 
 use genstage::sim::{Chaos, Mode, Schedule, Sim};
@@ -22,7 +23,12 @@ const BOUND: u64 = 200_000;
 /// the seed.
 fn run_seeded(seed: u64) -> (u64, Schedule, u64) {
     let mut p = build(seed, Mode::Seeded);
-    p.chaos(Chaos::new().crash_one_in(300).cancel_one_in(200));
+    p.chaos(
+        Chaos::new()
+            .crash_one_in(300)
+            .cancel_one_in(200)
+            .restart_one_in(250),
+    );
     if seed % 2 == 1 {
         p.timed(seed);
     }
@@ -331,10 +337,17 @@ mod property {
             until in proptest::option::of(0u64..400),
             round_robin in any::<bool>(),
             costs in proptest::option::of(any::<u64>()),
+            restart in 0u32..300,
         ) {
             let mode = if round_robin { Mode::RoundRobin } else { Mode::Seeded };
             let mut p = build_with(setup, seed, mode);
-            let mut chaos = Chaos::new().crash_one_in(crash).cancel_one_in(cancel);
+            // Restarts can keep a finite pipeline going for ever (a restarted source makes
+            // its events again): a bounded number of faults.
+            let mut chaos = Chaos::new()
+                .crash_one_in(crash)
+                .cancel_one_in(cancel)
+                .restart_one_in(restart)
+                .max_faults(40);
             if let Some(u) = until {
                 chaos = chaos.until(u);
             }

@@ -11,11 +11,7 @@ use genstage::*;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 fn source(sim: &Sim, end: u64) -> Src {
-    let s = Source {
-        next: 0,
-        end,
-        drain: true,
-    };
+    let s = Source::new(0, end, true);
     Src::with_dispatcher(
         sim.next_id(),
         s,

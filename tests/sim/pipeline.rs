@@ -1,5 +1,7 @@
 //! The 4-stage pipeline the sweeps run: a finite source → an identity producer_consumer →
-//! two consumers, with options, dispatcher and cancel modes drawn from the seed.
+//! two consumers, with options, dispatcher and cancel modes drawn from the seed. Every stage
+//! is restartable: a restarted source makes its events again under a new origin, so the
+//! oracles still tell every event apart.
 
 use genstage::dispatcher::{BroadcastDispatcher, DemandDispatcher, PartitionDispatcher};
 use genstage::rng::SplitMix64;
@@ -16,18 +18,32 @@ pub fn key(e: &u64) -> EventKey {
     }
 }
 
-/// A finite producer of `next..end`.
+/// A finite producer of `next..end`, each event `origin << 32 | seq`.
 pub struct Source {
+    pub origin: u64,
     pub next: u64,
     pub end: u64,
     pub drain: bool,
+}
+
+impl Source {
+    /// A fresh source of `0..end` from `origin`.
+    pub fn new(origin: u64, end: u64, drain: bool) -> Self {
+        Source {
+            origin,
+            next: 0,
+            end,
+            drain,
+        }
+    }
 }
 
 impl Producer for Source {
     type Event = u64;
     fn handle_demand(&mut self, demand: usize, out: &mut Emit<'_, u64>) -> Flow {
         let n = (demand as u64).min(self.end - self.next);
-        self.next += out.extend(self.next..self.next + n) as u64;
+        let o = self.origin << 32;
+        self.next += out.extend((self.next..self.next + n).map(|s| o | s)) as u64;
         if self.next < self.end {
             Flow::Continue
         } else if self.drain {
@@ -162,61 +178,55 @@ pub fn build_with(setup: Setup, seed: u64, mode: Mode) -> Pipeline {
     sim.set_mode(mode);
     sim.check_invariants(true);
     sim.event_keys(key);
-    let source = Source {
-        next: 0,
-        end: setup.events,
-        drain: setup.drain,
+    let (events, drain) = (setup.events, setup.drain);
+    let source = move |id, origin| {
+        let s = Source::new(origin, events, drain);
+        Src::with_dispatcher(id, s, ProducerOptions::new(), DemandDispatcher::new()).unwrap()
     };
-    let src = sim.add(
-        Src::with_dispatcher(
-            sim.next_id(),
-            source,
-            ProducerOptions::new(),
-            DemandDispatcher::new(),
-        )
-        .unwrap(),
-    );
+    let src = sim.add(source(sim.next_id(), 0));
+    let mut incarnation = 0;
+    sim.restartable(src, move |id| {
+        incarnation += 1;
+        source(id, incarnation)
+    });
     let opts = match setup.buffer {
         Some(n) => ProducerOptions::new().buffer_size(n),
         None => ProducerOptions::new().unbounded_buffer(),
     };
     let id = sim.next_id();
     let mid = match setup.dispatcher {
-        0 => Mid::Demand(
-            sim.add(
-                ProducerConsumerStage::with_dispatcher(
-                    id,
-                    Pass::default(),
-                    opts,
-                    DemandDispatcher::new(),
-                )
-                .unwrap(),
-            ),
-        ),
-        1 => Mid::Broadcast(
-            sim.add(
-                ProducerConsumerStage::with_dispatcher(
-                    id,
-                    Pass::default(),
-                    opts,
-                    BroadcastDispatcher::new(),
-                )
-                .unwrap(),
-            ),
-        ),
-        _ => Mid::Partition(
-            sim.add(
-                ProducerConsumerStage::with_dispatcher(
-                    id,
-                    Pass::default(),
-                    opts,
-                    PartitionDispatcher::new(2, by_value).unwrap(),
-                )
-                .unwrap(),
-            ),
-        ),
+        0 => {
+            let make = move |id| {
+                let d = DemandDispatcher::new();
+                ProducerConsumerStage::with_dispatcher(id, Pass::default(), opts, d).unwrap()
+            };
+            let h = sim.add(make(id));
+            sim.restartable(h, make);
+            Mid::Demand(h)
+        }
+        1 => {
+            let make = move |id| {
+                let d = BroadcastDispatcher::new();
+                ProducerConsumerStage::with_dispatcher(id, Pass::default(), opts, d).unwrap()
+            };
+            let h = sim.add(make(id));
+            sim.restartable(h, make);
+            Mid::Broadcast(h)
+        }
+        _ => {
+            let make = move |id| {
+                let d = PartitionDispatcher::new(2, by_value).unwrap();
+                ProducerConsumerStage::with_dispatcher(id, Pass::default(), opts, d).unwrap()
+            };
+            let h = sim.add(make(id));
+            sim.restartable(h, make);
+            Mid::Partition(h)
+        }
     };
     let sinks = [sim.consumer(Sink::default()), sim.consumer(Sink::default())];
+    for c in sinks {
+        sim.restartable(c, |id| Cons::new(id, Sink::default()));
+    }
     for (i, c) in sinks.iter().enumerate() {
         let (max, min) = setup.down[i];
         let mut s = Subscribe::new()
@@ -252,12 +262,27 @@ impl Pipeline {
         on_mid!(self.mid, |h| h.id())
     }
 
-    fn mid_stats(&self) -> (StageSummary, u64, u64) {
-        on_mid!(self.mid, |h| (
-            self.sim.stage(h).summary(),
-            self.sim.stage(h).behaviour().handled,
-            self.sim.lost_in_flight(h)
-        ))
+    /// Over every incarnation of the producer_consumer: events in, handled, still queued,
+    /// discarded on input, and out.
+    fn mid_totals(&self) -> [u64; 5] {
+        let input = |d: &Discards| d.unknown_subscription + d.stopped + d.input_queue_full;
+        on_mid!(self.mid, |h| {
+            let all = self.sim.retired(h).chain([self.sim.stage(h)]);
+            all.fold([0; 5], |t, st| {
+                let s = st.summary();
+                [
+                    t[0] + s.stats.events_in,
+                    t[1] + st.behaviour().handled,
+                    t[2] + s.queued as u64,
+                    t[3] + input(&s.stats.discarded),
+                    t[4] + s.stats.events_out,
+                ]
+            })
+        })
+    }
+
+    fn mid_lost(&self) -> u64 {
+        on_mid!(self.mid, |h| self.sim.lost_in_flight(h))
     }
 
     /// Turns seeded faults on.
@@ -287,42 +312,62 @@ impl Pipeline {
         let sim = &self.sim;
         assert_eq!(sim.pending(), 0);
         let report = sim.report();
-        let src = sim.stage(self.src);
-        let (mid, handled, mid_lost) = self.mid_stats();
+        // Every count adds up over each stage's incarnations (restarts keep the old ones).
+        let src_out: u64 = sim
+            .retired(self.src)
+            .chain([sim.stage(self.src)])
+            .map(|s| s.stats().events_out)
+            .sum();
+        let [mid_in, handled, queued, mid_input_discards, mid_out] = self.mid_totals();
         // The wire from the source to the producer_consumer.
         assert_eq!(
-            src.stats().events_out,
-            mid.stats.events_in + mid_lost,
+            src_out,
+            mid_in + self.mid_lost(),
             "source out = producer_consumer in + lost in flight\n{report}"
         );
-        let input = |d: &Discards| d.unknown_subscription + d.stopped + d.input_queue_full;
         assert_eq!(
-            mid.stats.events_in,
-            handled + mid.queued as u64 + input(&mid.stats.discarded),
+            mid_in,
+            handled + queued + mid_input_discards,
             "producer_consumer in = handled + queued + discarded on input\n{report}"
         );
         let mut arrived = 0;
         for c in self.sinks {
-            let st = sim.stage(c);
-            let seen = st.behaviour().seen.len() as u64;
-            assert_eq!(
-                st.stats().events_in,
-                seen + st.stats().discarded.total(),
-                "consumer in = handled + discarded\n{report}"
-            );
-            arrived += st.stats().events_in + sim.lost_in_flight(c);
+            for st in sim.retired(c).chain([sim.stage(c)]) {
+                let seen = st.behaviour().seen.len() as u64;
+                assert_eq!(
+                    st.stats().events_in,
+                    seen + st.stats().discarded.total(),
+                    "consumer in = handled + discarded\n{report}"
+                );
+                arrived += st.stats().events_in;
+            }
+            arrived += sim.lost_in_flight(c);
         }
         assert_eq!(
-            mid.stats.events_out, arrived,
+            mid_out, arrived,
             "producer_consumer out = consumers in + lost in flight\n{report}"
         );
         // Nothing waits that could move: on an open subscription between live stages where
         // the producer still owes events, it has none buffered and is not a source (which
         // emits what it is asked or stops).
+        // A partition no consumer has taken holds its events for the consumer to come, and
+        // they used up demand the other partitions' consumers gave (docs/behaviour.md,
+        // "Orphaned partitions"): after a restart whose consumers did not all come back, that
+        // is waiting by design, not stuck.
+        let unclaimed = match self.mid {
+            Mid::Partition(h) => {
+                let d = sim.stage(h).dispatcher();
+                (0..d.partitions()).any(|i| d.subscriber(i).is_none() && d.queued(i) > 0)
+            }
+            _ => false,
+        };
         let summary = |id: StageId| report.stages[id.0 as usize].summary;
         for sub in sim.open_subscriptions() {
             let (p, c) = (summary(sub.producer), summary(sub.consumer));
             if p.stopped.is_some() || c.stopped.is_some() || sim.owed(sub) == 0 {
+                continue;
+            }
+            if unclaimed && sub.producer == self.mid_id() {
                 continue;
             }
             assert!(

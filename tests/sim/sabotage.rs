@@ -7,6 +7,8 @@ use genstage::{Reason, SubId, Subscribe};
 /// The rule to break.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rule {
+    /// Break nothing: the honest stage behind the same wrapper.
+    None,
     /// Pass every ask on with one more: the producer sends one event too many.
     AskOneMore,
     /// Drop the last event of the first batch of two or more.
