@@ -310,19 +310,23 @@ mod property {
             [window(), window()],
             [mode(), mode(), mode()],
             proptest::option::of(1usize..100),
+            [0u8..3, 0u8..3],
         )
-            .prop_map(|(events, drain, dispatcher, up, down, modes, buffer)| {
-                let widest = up.0.max(down[0].0).max(down[1].0);
-                Setup {
-                    events,
-                    drain,
-                    dispatcher,
-                    up,
-                    down,
-                    modes,
-                    buffer: buffer.map(|b| b.max(widest)),
-                }
-            })
+            .prop_map(
+                |(events, drain, dispatcher, up, down, modes, buffer, selectors)| {
+                    let widest = up.0.max(down[0].0).max(down[1].0);
+                    Setup {
+                        events,
+                        drain,
+                        dispatcher,
+                        up,
+                        down,
+                        modes,
+                        buffer: buffer.map(|b| b.max(widest)),
+                        selectors,
+                    }
+                },
+            )
     }
 
     proptest! {

@@ -21,6 +21,8 @@ pub enum Rule {
     IgnoreCancelFromConsumer,
     /// Count one event out more than it sent.
     MiscountOut,
+    /// Forget the events its dispatcher discarded (those every broadcast selector rejects).
+    ForgetDispatcherDiscards,
 }
 
 /// `inner`, breaking `rule`.
@@ -185,10 +187,13 @@ impl<S: Stage> Stage for Sabotage<S> {
 
 impl<S: Stage> Sabotage<S> {
     /// Copies the inner counters, lying about `events_out` once it is non-zero when asked.
-    fn sync(&mut self) {
+    pub fn sync(&mut self) {
         self.stats = *self.inner.stats();
         if self.rule == Rule::MiscountOut && self.stats.events_out > 0 {
             self.stats.events_out += 1;
+        }
+        if self.rule == Rule::ForgetDispatcherDiscards {
+            self.stats.discarded.dispatcher = 0;
         }
     }
 }
