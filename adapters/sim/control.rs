@@ -2,6 +2,7 @@
 //! messages, and what a test reads back about stages and subscriptions.
 
 use super::*;
+use genstage::runtime::SendError;
 
 impl Sim {
     // ----- raw peers: messages from stages the simulator does not host -----
@@ -61,6 +62,28 @@ impl Sim {
         let r = cancel(&mut *slot.node, sub, reason, &mut self.net, me);
         self.settle_stops();
         r
+    }
+
+    /// Sends the stage behind `h` an info now (spec §10): it is handled by its `handle_info`
+    /// behind the events it holds, and the trace says it was sent. A stopped stage hands the
+    /// message back.
+    ///
+    /// # Panics
+    /// If the handle belongs to another simulator.
+    pub fn info<T>(&mut self, h: Handle<T>, msg: T::Msg) -> Result<(), SendError<T::Msg>>
+    where
+        T: Stage + 'static,
+    {
+        self.net.record(h.id, TraceKind::Info);
+        self.with(h, |stage, out| stage.info(msg, out))
+    }
+
+    /// One past the highest sequence number of `origin` delivered to the stage at `stage`
+    /// (0 if none, or when no [`info_marks`](Self::info_marks) are given): the place to mark
+    /// an info sent to a producer_consumer at, when its producers send each origin in order.
+    /// A restart starts it afresh.
+    pub fn received_below(&self, stage: StageId, origin: u64) -> u64 {
+        self.net.books.received_below(stage, origin)
     }
 
     /// Whether the stage at `stage` has stopped (or does not exist).

@@ -42,9 +42,10 @@
 //!
 //! **Oracles.** With [`Sim::check_invariants`] on, the simulator checks the design's
 //! invariants after every step (see [`Oracle`]: no over-delivery, conservation, FIFO per
-//! subscription, nothing after cancel, stats) and panics on the first violation with the
-//! seed, the step and the last trace lines. [`Sim::event_keys`] tells it how to tell events
-//! apart.
+//! subscription with info markers in place, nothing after cancel, stats) and panics on the
+//! first violation with the seed, the step and the last trace lines. [`Sim::event_keys`]
+//! tells it how to tell events apart, [`Sim::info_marks`] which events mark where an info
+//! ([`Sim::info`]) was handled.
 //!
 //! **Faults.** [`Sim::kill_stage`] crashes a stage, [`Sim::cancel`] cancels a subscription
 //! mid-flight and [`Sim::restart`] brings a crashed stage back from its factory
@@ -277,6 +278,79 @@ impl Sim {
                 None => false,
             }
         }));
+    }
+
+    /// Tells the oracles which events of type `E` are info markers: events a `handle_info`
+    /// emits to show where its info was handled. `mark` returns, for a marker, the place its
+    /// info was sent at, "behind every event of `origin` below `seq`" that went through the
+    /// stage (a producer's events emitted before the info, or a producer_consumer's received
+    /// before it: see [`received_below`](Self::received_below)); `None` for other events.
+    /// Once a marker has gone out on a subscription, no event of that origin below that
+    /// place may follow it there ([`Oracle::InfoInPlace`]): the info kept its place (spec
+    /// §10.6). Markers are events like others for the other oracles, so give them keys of
+    /// their own ([`event_keys`](Self::event_keys)). Accumulate mode lets infos run at once
+    /// (§8.5): do not mark infos sent to a producer in that mode.
+    ///
+    /// ```
+    /// use genstage::sim::{EventKey, Sim};
+    /// use genstage::*;
+    ///
+    /// /// Events `0..20` (origin 0), 3 more than asked each time (the extra wait in its
+    /// /// buffer), and for info `k` the marker `1 << 32 | k` (origin 1).
+    /// struct Numbers(u64);
+    /// impl Producer<u64> for Numbers {
+    ///     type Event = u64;
+    ///     fn handle_demand(&mut self, demand: usize, out: &mut Emit<'_, u64>) -> Flow {
+    ///         let end = (self.0 + demand as u64 + 3).min(20);
+    ///         self.0 += out.extend(self.0..end) as u64;
+    ///         if self.0 == 20 { Flow::DONE } else { Flow::Continue }
+    ///     }
+    ///     fn handle_info(&mut self, k: u64, out: &mut Emit<'_, u64>) -> Flow {
+    ///         let _ = out.push(1 << 32 | k);
+    ///         Flow::Continue
+    ///     }
+    /// }
+    /// #[derive(Default)]
+    /// struct Seen(Vec<u64>);
+    /// impl Consumer for Seen {
+    ///     type Event = u64;
+    ///     fn handle_events(&mut self, events: Batch<'_, u64>, _: &mut Ctx<'_>) -> Flow {
+    ///         self.0.extend(events);
+    ///         Flow::Continue
+    ///     }
+    /// }
+    ///
+    /// let mut sim = Sim::new(0);
+    /// sim.check_invariants(true);
+    /// sim.event_keys(|e: &u64| EventKey { origin: e >> 32, seq: e & 0xFFFF_FFFF });
+    /// let p = sim.producer(Numbers(0));
+    /// let c = sim.consumer(Seen::default());
+    /// sim.subscribe(c, p, Subscribe::new().max_demand(5).min_demand(0)).unwrap();
+    /// sim.step(); // the subscribe
+    /// sim.step(); // the ask: 0..8 made, 0..5 sent, 5..8 buffered
+    /// let made = sim.stage(p).behaviour().0;
+    /// sim.info_marks(move |e: &u64| (e >> 32 == 1).then_some(EventKey { origin: 0, seq: made }));
+    /// sim.info(p, 0).unwrap(); // behind the buffered 5..8
+    /// sim.run_until_idle();
+    /// let seen = &sim.stage(c).behaviour().0;
+    /// let at = seen.iter().position(|&e| e == 1 << 32).unwrap();
+    /// assert_eq!(seen[..8], [0, 1, 2, 3, 4, 5, 6, 7]); // all ahead of it came first
+    /// assert!(at >= 8 && seen.len() == 21);
+    /// assert!(sim.violation().is_none());
+    /// ```
+    pub fn info_marks<E: 'static>(&mut self, mark: impl Fn(&E) -> Option<EventKey> + 'static) {
+        self.net
+            .books
+            .mark_readers
+            .push(Box::new(move |batch, marks| {
+                match batch.downcast_ref::<Vec<E>>() {
+                    Some(events) => {
+                        marks.extend(events.iter().map(&mark));
+                        true
+                    }
+                    None => false,
+                }
+            }));
     }
 
     /// The first invariant broken so far, when the oracles are on.

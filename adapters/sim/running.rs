@@ -84,7 +84,8 @@ impl Sim {
             },
             Body::ToConsumer(msg) => self.net.books.close_at_consumer(msg.sub()),
             Body::Down(gone, _) => self.net.books.on_down(to, *gone),
-            Body::Events { sub, len, .. } => {
+            Body::Events { sub, len, events } => {
+                self.net.books.on_receive(to, &**events);
                 if self.net.books.closed_at_consumer(*sub) {
                     closed_events = Some((*sub, *len, self.slots[to.0 as usize].node.stats()));
                 }

@@ -58,6 +58,8 @@ pub enum TraceKind {
     Report(Report),
     /// A stage stopped.
     Stopped(Reason),
+    /// The stage was sent an info ([`Sim::info`](super::Sim::info)).
+    Info,
     /// The simulator injected a fault at this stage.
     Fault(FaultKind),
 }
@@ -95,6 +97,7 @@ impl fmt::Display for TraceKind {
             Self::Dropped { events } => write!(f, "dropped x{events}"),
             Self::Report(r) => write!(f, "report {r:?}"),
             Self::Stopped(r) => write!(f, "stopped ({r})"),
+            Self::Info => f.write_str("info"),
             Self::Fault(FaultKind::Crash(r)) => write!(f, "fault crash ({r})"),
             Self::Fault(FaultKind::Cancel(sub, r)) => write!(f, "fault cancel {sub} ({r})"),
             Self::Fault(FaultKind::Restart(r, as_)) => write!(f, "fault restart ({r}) as {as_}"),

@@ -7,6 +7,7 @@
 
 mod clock;
 mod harness;
+mod infos;
 mod oracles;
 mod pipeline;
 mod restart;
@@ -19,8 +20,8 @@ use pipeline::build;
 /// The liveness bound: a pipeline of a few hundred events goes idle well within it.
 const BOUND: u64 = 200_000;
 
-/// One seed's run: faults, and half the seeds on the virtual clock with costs drawn from
-/// the seed.
+/// One seed's run: faults (restarts among them), half the seeds on the virtual clock with
+/// costs drawn from the seed, a third with infos.
 fn run_seeded(seed: u64) -> (u64, Schedule, u64) {
     let mut p = build(seed, Mode::Seeded);
     p.chaos(
@@ -32,7 +33,11 @@ fn run_seeded(seed: u64) -> (u64, Schedule, u64) {
     if seed % 2 == 1 {
         p.timed(seed);
     }
-    p.sim.run_bounded(BOUND).expect("goes idle");
+    if seed.is_multiple_of(3) {
+        p.run_with_infos(seed, BOUND).expect("goes idle");
+    } else {
+        p.sim.run_bounded(BOUND).expect("goes idle");
+    }
     (p.sim.trace_hash(), p.sim.schedule().clone(), p.sim.now())
 }
 

@@ -113,7 +113,7 @@ fn broadcast_with_selectors(seed: u64, rule: Option<Rule>) -> Option<String> {
         let opts = ProducerOptions::new().demand(DemandMode::Accumulate);
         let d = genstage::dispatcher::BroadcastDispatcher::<u64, Heap>::new();
         let p =
-            ProducerStage::<_, (), Heap, _>::with_dispatcher(sim.next_id(), s, opts, d).unwrap();
+            ProducerStage::<_, u64, Heap, _>::with_dispatcher(sim.next_id(), s, opts, d).unwrap();
         let p = sim.add(Sabotage::new(p, rule.unwrap_or(Rule::None)));
         for sel in [even as fn(&u64) -> bool, even_not_thirds] {
             let c = sim.consumer(Sink::default());

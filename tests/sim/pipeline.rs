@@ -6,9 +6,21 @@
 use genstage::dispatcher::{BroadcastDispatcher, DemandDispatcher, PartitionDispatcher};
 use genstage::rng::SplitMix64;
 use genstage::runtime::*;
-use genstage::sim::{Chaos, EventKey, Handle, Mode, Sim};
+use genstage::sim::{Chaos, EventKey, Handle, Mode, NotIdle, Sim};
 use genstage::storage::Heap;
 use genstage::*;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// The flag of an info marker: `MARK | maker << 32 | k` is the marker the `handle_info` of
+/// info `k` emits, `maker` 0 for the source and 1 for the producer_consumer. Its key's
+/// origin is `1 << 31 | maker`, apart from every source's.
+pub const MARK: u64 = 1 << 63;
+
+/// Whether `e` is an info marker.
+pub fn is_mark(e: &u64) -> bool {
+    e & MARK != 0
+}
 
 /// Events are `origin << 32 | seq`.
 pub fn key(e: &u64) -> EventKey {
@@ -38,8 +50,13 @@ impl Source {
     }
 }
 
-impl Producer for Source {
+impl Producer<u64> for Source {
     type Event = u64;
+    /// Info `k`: the marker of info `k`.
+    fn handle_info(&mut self, k: u64, out: &mut Emit<'_, u64>) -> Flow {
+        let _ = out.push(MARK | k);
+        Flow::Continue
+    }
     fn handle_demand(&mut self, demand: usize, out: &mut Emit<'_, u64>) -> Flow {
         let n = (demand as u64).min(self.end - self.next);
         let o = self.origin << 32;
@@ -60,9 +77,21 @@ pub struct Pass {
     pub handled: u64,
 }
 
-impl ProducerConsumer for Pass {
+impl ProducerConsumer<u64> for Pass {
     type In = u64;
     type Out = u64;
+    /// Info `k`: the marker of info `k`.
+    fn handle_info(&mut self, k: u64, out: &mut Relay<'_, u64>) -> Flow {
+        let _ = out.push(MARK | 1 << 32 | k);
+        Flow::Continue
+    }
+    /// Call `k`: the marker of info `k`, at once (what a stage that ran its infos at once,
+    /// ignoring what it holds, would do: the info-in-place sabotage uses it).
+    fn handle_call(&mut self, k: u64, reply: &mut Reply<u64>, out: &mut Relay<'_, u64>) -> Flow {
+        let _ = out.push(MARK | 1 << 32 | k);
+        reply.reply(k);
+        Flow::Continue
+    }
     fn handle_events(&mut self, events: Batch<'_, u64>, out: &mut Relay<'_, u64>) -> Flow {
         let n = events.len();
         let taken = out.extend(events);
@@ -86,15 +115,15 @@ impl Consumer for Sink {
     }
 }
 
-pub type Src = ProducerStage<Source, (), Heap, DemandDispatcher<Heap>>;
+pub type Src = ProducerStage<Source, u64, Heap, DemandDispatcher<Heap>>;
 pub type Cons = ConsumerStage<Sink, (), Heap>;
 
 /// The producer_consumer, with one of the three dispatchers.
 #[derive(Clone, Copy)]
 pub enum Mid {
-    Demand(Handle<ProducerConsumerStage<Pass, (), Heap, DemandDispatcher<Heap>>>),
-    Broadcast(Handle<ProducerConsumerStage<Pass, (), Heap, BroadcastDispatcher<u64, Heap>>>),
-    Partition(Handle<ProducerConsumerStage<Pass, (), Heap, PartitionDispatcher<u64, Heap>>>),
+    Demand(Handle<ProducerConsumerStage<Pass, u64, Heap, DemandDispatcher<Heap>>>),
+    Broadcast(Handle<ProducerConsumerStage<Pass, u64, Heap, BroadcastDispatcher<u64, Heap>>>),
+    Partition(Handle<ProducerConsumerStage<Pass, u64, Heap, PartitionDispatcher<u64, Heap>>>),
 }
 
 macro_rules! on_mid {
@@ -188,6 +217,8 @@ pub struct Pipeline {
     pub src: Handle<Src>,
     pub mid: Mid,
     pub sinks: [Handle<Cons>; 2],
+    /// The place of each info sent so far (see [`Pipeline::info`]), by number.
+    pub places: Rc<RefCell<Vec<EventKey>>>,
 }
 
 /// Builds the pipeline of `seed` under `mode`, oracles on.
@@ -276,12 +307,16 @@ pub fn build_with(setup: Setup, seed: u64, mode: Mode) -> Pipeline {
         .min_demand(min)
         .cancel(setup.modes[0]);
     on_mid!(mid, |h| sim.subscribe(h, src, s)).unwrap();
+    let places: Rc<RefCell<Vec<EventKey>>> = Rc::default();
+    let table = places.clone();
+    sim.info_marks(move |e: &u64| is_mark(e).then(|| table.borrow()[(e & 0xFFFF_FFFF) as usize]));
     Pipeline {
         sim,
         setup,
         src,
         mid,
         sinks,
+        places,
     }
 }
 
@@ -312,6 +347,53 @@ impl Pipeline {
 
     fn mid_lost(&self) -> u64 {
         on_mid!(self.mid, |h| self.sim.lost_in_flight(h))
+    }
+
+    /// Sends an info to the source (`to_mid` false) or the producer_consumer, if it is live,
+    /// recording where it was sent: behind every event the source had made, or behind
+    /// every event of the source's current origin the producer_consumer had received.
+    pub fn info(&mut self, to_mid: bool) {
+        let mid = self.mid_id();
+        let sim = &mut self.sim;
+        let source = sim.stage(self.src).behaviour();
+        let origin = source.origin;
+        let place = if to_mid {
+            EventKey {
+                origin,
+                seq: sim.received_below(mid, origin),
+            }
+        } else {
+            EventKey {
+                origin,
+                seq: source.next,
+            }
+        };
+        // Recorded first: an info the stage can handle at once emits its marker right away.
+        let k = self.places.borrow().len() as u64;
+        self.places.borrow_mut().push(place);
+        let sent = if to_mid {
+            on_mid!(self.mid, |h| sim.info(h, k).is_ok())
+        } else {
+            sim.info(self.src, k).is_ok()
+        };
+        if !sent {
+            self.places.borrow_mut().pop();
+        }
+    }
+
+    /// Runs at most `limit` steps, sending an info to the source or the producer_consumer
+    /// after one step in 8, drawn from `seed`.
+    pub fn run_with_infos(&mut self, seed: u64, limit: u64) -> Result<u64, NotIdle> {
+        let mut r = SplitMix64::new(seed ^ 0x1F0_5EED);
+        for n in 0..limit {
+            if !self.sim.step() {
+                return Ok(n);
+            }
+            if r.below(8) == 0 {
+                self.info(r.below(2) == 0);
+            }
+        }
+        self.sim.run_bounded(0)
     }
 
     /// Turns seeded faults on.
@@ -431,7 +513,14 @@ impl Pipeline {
             );
             let n = self.setup.events;
             for (i, c) in self.sinks.into_iter().enumerate() {
-                let seen = &sim.stage(c).behaviour().seen;
+                let seen: Vec<u64> = sim
+                    .stage(c)
+                    .behaviour()
+                    .seen
+                    .iter()
+                    .copied()
+                    .filter(|e| !is_mark(e))
+                    .collect();
                 assert!(seen.windows(2).all(|w| w[0] < w[1]));
                 if let Mid::Broadcast(_) = self.mid {
                     // Every event its selector lets through, and none other.
@@ -443,7 +532,10 @@ impl Pipeline {
                 let total: usize = self
                     .sinks
                     .iter()
-                    .map(|&c| sim.stage(c).behaviour().seen.len())
+                    .map(|&c| {
+                        let seen = &sim.stage(c).behaviour().seen;
+                        seen.iter().filter(|e| !is_mark(e)).count()
+                    })
                     .sum();
                 assert_eq!(total as u64, n, "{report}");
             }

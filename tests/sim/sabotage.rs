@@ -23,6 +23,8 @@ pub enum Rule {
     MiscountOut,
     /// Forget the events its dispatcher discarded (those every broadcast selector rejects).
     ForgetDispatcherDiscards,
+    /// Take an info as a call: its callback runs at once, ahead of what the stage holds.
+    InfoAsCall,
 }
 
 /// `inner`, breaking `rule`.
@@ -160,7 +162,11 @@ impl<S: Stage> Stage for Sabotage<S> {
         msg: S::Msg,
         out: &mut O,
     ) -> Result<(), SendError<S::Msg>> {
-        let r = tampered!(self, out, |o| self.inner.info(msg, o));
+        let r = if self.rule == Rule::InfoAsCall {
+            tampered!(self, out, |o| self.inner.call(msg, o))
+        } else {
+            tampered!(self, out, |o| self.inner.info(msg, o))
+        };
         self.sync();
         r
     }
