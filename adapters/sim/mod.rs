@@ -116,6 +116,7 @@ mod report;
 mod restart;
 mod running;
 mod scheduler;
+mod stream;
 mod trace;
 
 pub use chaos::Chaos;
@@ -125,6 +126,7 @@ pub use oracle::{EventKey, Oracle, Violation};
 pub use report::{NotIdle, SimReport, StageReport};
 pub use restart::RestartError;
 pub use scheduler::{BadSchedule, Mode, Pick, Schedule};
+pub use stream::{Feed, FeedStage, SimStream, StreamError, TrySimStream};
 pub use trace::{FaultKind, ToProducerKind, TraceEntry, TraceHash, TraceKind};
 
 use alloc::boxed::Box;

@@ -12,6 +12,7 @@ mod oracles;
 mod pipeline;
 mod restart;
 mod sabotage;
+mod stream;
 
 use genstage::sim::{Chaos, Mode, Schedule, Sim};
 use harness::sweep;
