@@ -300,3 +300,33 @@ fn the_oracles_still_catch_a_restarted_stage_breaking_a_rule() {
         }
     }
 }
+
+#[test]
+fn a_down_notice_of_the_old_incarnation_ends_a_subscription_made_before_it_arrived() {
+    // Down notices name a stage id: one still on its way when a consumer subscribes to the
+    // restarted producer (under the same id) ends that subscription on the consumer's side
+    // too. The producer, which took it, sends what was asked; the consumer counts those
+    // events as arriving on a subscription it does not know.
+    let mut sim = checked(0);
+    sim.set_mode(Mode::Fifo);
+    let p = sim.add(source(sim.next_id(), 0, 1_000));
+    let mut origin = 0;
+    sim.restartable(p, move |id| {
+        origin += 1;
+        source(id, origin, 1_000)
+    });
+    let c = sim.consumer(Sink::default());
+    let temporary = Subscribe::new().max_demand(5).cancel(CancelMode::Temporary);
+    sim.subscribe(c, p, temporary.clone()).unwrap();
+    sim.run_bounded(6).unwrap_err();
+    sim.restart(p.id(), Reason::Killed).unwrap();
+    sim.subscribe(c, p, temporary).unwrap();
+    sim.run_bounded(BOUND).unwrap();
+    assert!(
+        sim.stopped(c).is_none(),
+        "temporary: the consumer keeps running"
+    );
+    assert_eq!(sim.open_subscriptions().count(), 0);
+    let st = sim.stage(c).stats();
+    assert_eq!(st.discarded.unknown_subscription, 5, "{st:?}");
+}
