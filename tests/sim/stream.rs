@@ -51,7 +51,8 @@ fn pipeline(
 
 #[test]
 fn a_100_000_event_pipeline_streams_every_event_once_in_order() {
-    for seed in crate::harness::seeds(3) {
+    // A few fixed seeds: 100,000 events each, whatever a sweep asks.
+    for seed in 0..3 {
         let (mut sim, pass) = pipeline(seed);
         let opts = Subscribe::new()
             .max_demand(300)
