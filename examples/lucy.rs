@@ -7,7 +7,8 @@
 //! the program's memory, however many are made.
 //!
 //! `cargo run --release --example lucy [chocolates] [--sim]`: 10 million by default; `--sim`
-//! runs the same three behaviours on the single-threaded simulator instead.
+//! runs the same three behaviours on the single-threaded simulator instead, on its virtual
+//! clock (the machine 1 tick a chocolate, the wrapper 2, Lucy 5).
 
 use genstage::sim::Sim;
 use genstage::threads;
@@ -232,6 +233,10 @@ fn on_the_simulator(order: u64) {
     .expect("valid options");
     sim.subscribe(lucy, wrapper, Subscribe::new().max_demand(LUCY_DEMAND))
         .expect("valid options");
+    // On the virtual clock: the machine takes 1 tick a chocolate, the wrapper 2, Lucy 5.
+    sim.cost(machine.id(), 1, 0);
+    sim.cost(wrapper.id(), 2, 0);
+    sim.cost(lucy.id(), 5, 0);
 
     let bar = bar(order);
     let started = Instant::now();
@@ -271,6 +276,13 @@ fn on_the_simulator(order: u64) {
         boxed as f64 / elapsed.as_secs_f64() / 1e6
     );
     println!("most chocolates ever between the machine and the boxes: {most_between}");
+    println!(
+        "virtual time: {} ticks (Lucy alone needs {}: she asks again only once a whole \
+         delivery is boxed, and waits for the wrapper); most waiting for Lucy at once: {}",
+        sim.now(),
+        5 * boxed,
+        sim.backlog_high_water(lucy.id())
+    );
     println!(
         "the line shut down with: machine {:?}, wrapper {:?}, lucy {:?}",
         sim.stopped(machine),

@@ -77,6 +77,7 @@ impl<E, Q: Deque<E>> Sink<E> for Q {
 pub struct Emit<'a, E> {
     sink: &'a mut dyn Sink<E>,
     unhandled: bool,
+    now: u64,
 }
 
 impl<'a, E> Emit<'a, E> {
@@ -84,7 +85,20 @@ impl<'a, E> Emit<'a, E> {
         Emit {
             sink,
             unhandled: false,
+            now: 0,
         }
+    }
+    /// Sets the time the callback sees ([`now`](Self::now)).
+    pub(crate) fn at(mut self, now: u64) -> Self {
+        self.now = now;
+        self
+    }
+    /// The time, in the runtime's ticks, at which this callback runs: the value the runtime
+    /// last gave the stage ([`Stage::set_now`](crate::runtime::Stage::set_now)). The core never
+    /// reads a clock; the simulator passes its virtual clock, the thread runtime the
+    /// nanoseconds since it started, and a stage nobody sets a time on sees 0.
+    pub fn now(&self) -> u64 {
+        self.now
     }
     /// Marks the info message this `handle_info` was given as one the behaviour does not
     /// handle: the stage reports [`Report::UnhandledInfo`](crate::runtime::Report::UnhandledInfo). The
@@ -149,6 +163,11 @@ impl<'a, E> Relay<'a, E> {
             upstream,
         }
     }
+    /// Sets the time the callback sees ([`Emit::now`], through `Deref`).
+    pub(crate) fn at(mut self, now: u64) -> Self {
+        self.emit.now = now;
+        self
+    }
     /// Asks for `demand` more events on a manual upstream subscription. An ask of 0 sends
     /// nothing.
     pub fn ask(&mut self, sub: SubId, demand: usize) -> Result<(), AskError> {
@@ -179,6 +198,7 @@ impl<E> core::ops::DerefMut for Relay<'_, E> {
 pub struct Ctx<'a> {
     upstream: &'a mut dyn Upstream,
     unhandled: bool,
+    now: u64,
 }
 
 impl<'a> Ctx<'a> {
@@ -186,7 +206,17 @@ impl<'a> Ctx<'a> {
         Ctx {
             upstream,
             unhandled: false,
+            now: 0,
         }
+    }
+    /// Sets the time the callback sees ([`now`](Self::now)).
+    pub(crate) fn at(mut self, now: u64) -> Self {
+        self.now = now;
+        self
+    }
+    /// The time, in the runtime's ticks, at which this callback runs (see [`Emit::now`]).
+    pub fn now(&self) -> u64 {
+        self.now
     }
     /// Marks the info message this `handle_info` was given as one the behaviour does not
     /// handle: the stage reports [`Report::UnhandledInfo`](crate::runtime::Report::UnhandledInfo). The
@@ -369,6 +399,21 @@ mod tests {
             assert_eq!(peer.asked, Some((sub(), 3)));
             assert_eq!(peer.cancelled, Some((sub(), Reason::Shutdown)));
         }
+    }
+
+    #[test]
+    fn emit_relay_and_ctx_tell_the_time_they_were_given_and_zero_otherwise() {
+        let mut sink = heapless::Deque::<u32, 2>::new();
+        assert_eq!(Emit::new(&mut sink).now(), 0);
+        assert_eq!(Emit::new(&mut sink).at(7).now(), 7);
+        let mut peer = Peer {
+            answer: Ok(()),
+            asked: None,
+            cancelled: None,
+        };
+        assert_eq!(Relay::new(&mut sink, &mut peer).at(9).now(), 9);
+        assert_eq!(Ctx::new(&mut peer).now(), 0);
+        assert_eq!(Ctx::new(&mut peer).at(u64::MAX).now(), u64::MAX);
     }
 
     #[test]

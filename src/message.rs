@@ -80,7 +80,8 @@ impl ToConsumer {
 pub enum DiscardReason {
     /// The producer buffer was full (see `Keep`).
     BufferFull,
-    /// A dispatcher dropped them (for example a partition hash returned `None`).
+    /// A dispatcher dropped them (a partition hash returned `None`, or every broadcast
+    /// consumer's selector rejected them).
     Dispatcher,
     /// A partition's queue was dropped when its consumer cancelled.
     PartitionCancelled,

@@ -8,7 +8,8 @@ use crate::message::DiscardReason;
 pub struct Discards {
     /// Buffer overflow (see `Keep`).
     pub buffer_full: u64,
-    /// Dropped by the dispatcher (a partition hash returned `None`).
+    /// Dropped by the dispatcher: a partition hash returned `None`, or every broadcast
+    /// consumer's selector rejected the event.
     pub dispatcher: u64,
     /// A cancelled partition's queue.
     pub partition_cancelled: u64,

@@ -9,7 +9,9 @@
 //! * every stage has stopped and nothing is in flight;
 //! * every event a stage emitted reached each child that should get it, or is counted: as
 //!   discarded by the stage (with a reason), or as lost in flight to a stage that had stopped;
-//! * every stage saw its events in emission order, each once.
+//! * every stage saw its events in emission order, each once;
+//! * and all along, the simulator's oracles held (over-delivery, conservation with the events
+//!   selectors and hashes drop counted, FIFO, nothing after a cancel, stats).
 //!
 //! A second property pins the no-discard promise: with growable storage, any finite buffer,
 //! and producers that emit exactly what they are asked and stop once their events are taken
@@ -17,7 +19,7 @@
 
 use genstage::dispatcher::{BroadcastDispatcher, DemandDispatcher, PartitionDispatcher};
 use genstage::runtime::*;
-use genstage::sim::{Handle, Sim};
+use genstage::sim::{EventKey, Handle, Sim};
 use genstage::storage::Heap;
 use genstage::*;
 use proptest::prelude::*;
@@ -417,6 +419,10 @@ fn build(plan: &Plan) -> Built {
         None => Sim::new(1),
         Some(seed) => Sim::seeded(seed),
     };
+    // The simulator's oracles check every step too: no over-delivery, conservation (events
+    // every broadcast selector rejects included), FIFO, nothing after a cancel, stats.
+    sim.check_invariants(true);
+    sim.event_keys(|e: &u64| EventKey { origin: 0, seq: *e });
     let pcs = plan.pc_parent.len();
     let children_of = |s: usize| -> usize {
         plan.pc_parent.iter().filter(|&&p| p == s).count()

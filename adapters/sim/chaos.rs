@@ -9,10 +9,13 @@ use genstage::runtime::StageId;
 ///
 /// After every step, with the odds given, the simulator crashes a live stage (as
 /// [`Sim::kill_stage`](super::Sim::kill_stage) does, with a reason drawn among `Killed`,
-/// `Shutdown`, `Normal` and a custom one) or has a consumer-role stage cancel one of its open
-/// subscriptions mid-flight (as [`Sim::cancel`](super::Sim::cancel) does). Each follows the
-/// spec's termination rules (§15): peers hear of a crash through a down notice, after the
-/// messages already sent, and apply their cancel modes.
+/// `Shutdown`, `Normal` and a custom one), has a consumer-role stage cancel one of its open
+/// subscriptions mid-flight (as [`Sim::cancel`](super::Sim::cancel) does), or restarts a
+/// restartable stage, crashing it first if it is live (as
+/// [`Sim::restart`](super::Sim::restart) does: a fresh stage under the same id, subscribed
+/// again as the old one was). Each follows the spec's termination rules (§15): peers hear of
+/// a crash through a down notice, after the messages already sent, and apply their cancel
+/// modes.
 ///
 /// **Safety mode**: faults all along (`until` unset); the oracles must hold whatever
 /// happens. **Liveness mode**: faults stop after step `until`; then a finite pipeline must
@@ -22,11 +25,13 @@ use genstage::runtime::StageId;
 /// use genstage::sim::{Chaos, Sim};
 /// let mut sim = Sim::seeded(7);
 /// sim.set_chaos(Chaos::new().crash_one_in(200).cancel_one_in(100).until(500));
+/// sim.set_chaos(Chaos::new().restart_one_in(50).max_faults(3));
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Chaos {
     crash_one_in: u32,
     cancel_one_in: u32,
+    restart_one_in: u32,
     until: Option<u64>,
     max_faults: Option<u64>,
     spare: Vec<StageId>,
@@ -47,6 +52,14 @@ impl Chaos {
         self.cancel_one_in = n;
         self
     }
+    /// After each step, restart a restartable stage ([`Sim::restartable`](super::Sim::restartable))
+    /// with odds 1 in `n` (0: never), crashing it first if it is live. Restarts can keep a
+    /// finite pipeline going for ever (a restarted source makes its events again): bound
+    /// them with [`max_faults`](Self::max_faults) or [`until`](Self::until).
+    pub fn restart_one_in(mut self, n: u32) -> Self {
+        self.restart_one_in = n;
+        self
+    }
     /// No fault after this step (liveness mode).
     pub fn until(mut self, step: u64) -> Self {
         self.until = Some(step);
@@ -57,7 +70,7 @@ impl Chaos {
         self.max_faults = Some(n);
         self
     }
-    /// Never crash this stage.
+    /// Never crash (nor restart) this stage.
     pub fn spare(mut self, stage: StageId) -> Self {
         self.spare.push(stage);
         self
@@ -68,6 +81,7 @@ impl Chaos {
 pub(super) enum Fault {
     Crash(usize, Reason),
     Cancel(usize, Reason),
+    Restart(usize, Reason),
 }
 
 /// A [`Chaos`] plan at work inside a simulator.
@@ -100,13 +114,15 @@ impl Runner {
         one_in > 0 && self.rng.below(one_in as usize) == 0
     }
 
-    /// Draws this step's fault, given how many crash and cancel candidates there are.
+    /// Draws this step's fault, given how many crash, cancel and restart candidates there
+    /// are. A plan without restarts draws exactly as it did before restarts existed.
     pub(super) fn draw(
         &mut self,
         step: u64,
         crashable: impl Fn(StageId) -> bool,
         live: usize,
         cancels: usize,
+        restartable: usize,
     ) -> Option<Fault> {
         if self.plan.until.is_some_and(|u| step > u)
             || self.plan.max_faults.is_some_and(|m| self.fired >= m)
@@ -124,6 +140,10 @@ impl Runner {
         if self.roll(self.plan.cancel_one_in) && cancels > 0 {
             self.fired += 1;
             return Some(Fault::Cancel(self.rng.below(cancels), reason));
+        }
+        if self.roll(self.plan.restart_one_in) && restartable > 0 {
+            self.fired += 1;
+            return Some(Fault::Restart(self.rng.below(restartable), reason));
         }
         None
     }

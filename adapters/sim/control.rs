@@ -2,35 +2,27 @@
 //! messages, and what a test reads back about stages and subscriptions.
 
 use super::*;
+use genstage::runtime::SendError;
 
 impl Sim {
     // ----- raw peers: messages from stages the simulator does not host -----
 
     /// Queues `msg` for its producer as if its consumer (any id, hosted or not) had sent it.
     pub fn send_to_producer<E: 'static>(&mut self, msg: ToProducer<E>) {
-        self.net.queue.push_back(Envelope {
-            from: msg.sub().consumer,
-            to: msg.to(),
-            body: Body::to_producer(msg),
-        });
+        self.net
+            .push(msg.sub().consumer, msg.to(), Body::to_producer(msg));
     }
 
     /// Queues `events` for `sub`'s consumer as if its producer had sent them.
     pub fn send_events<E: 'static>(&mut self, sub: SubId, events: Vec<E>) {
-        self.net.queue.push_back(Envelope {
-            from: sub.producer,
-            to: sub.consumer,
-            body: Body::events(sub, events),
-        });
+        self.net
+            .push(sub.producer, sub.consumer, Body::events(sub, events));
     }
 
     /// Queues `msg` for its consumer as if its producer had sent it.
     pub fn send_to_consumer(&mut self, msg: ToConsumer) {
-        self.net.queue.push_back(Envelope {
-            from: msg.sub().producer,
-            to: msg.to(),
-            body: Body::ToConsumer(msg),
-        });
+        self.net
+            .push(msg.sub().producer, msg.to(), Body::ToConsumer(msg));
     }
 
     /// Crashes the stage at `stage` (any stage of this simulator, named by its raw id) with
@@ -46,6 +38,7 @@ impl Sim {
         self.faults += 1;
         self.net
             .record(stage, TraceKind::Fault(FaultKind::Crash(reason)));
+        slot.node.set_now(self.net.now);
         slot.node.stop(reason, &mut self.net, stage);
         self.settle_stops();
         true
@@ -65,9 +58,32 @@ impl Sim {
         self.faults += 1;
         self.net
             .record(me, TraceKind::Fault(FaultKind::Cancel(sub, reason)));
+        slot.node.set_now(self.net.now);
         let r = cancel(&mut *slot.node, sub, reason, &mut self.net, me);
         self.settle_stops();
         r
+    }
+
+    /// Sends the stage behind `h` an info now (spec §10): it is handled by its `handle_info`
+    /// behind the events it holds, and the trace says it was sent. A stopped stage hands the
+    /// message back.
+    ///
+    /// # Panics
+    /// If the handle belongs to another simulator.
+    pub fn info<T>(&mut self, h: Handle<T>, msg: T::Msg) -> Result<(), SendError<T::Msg>>
+    where
+        T: Stage + 'static,
+    {
+        self.net.record(h.id, TraceKind::Info);
+        self.with(h, |stage, out| stage.info(msg, out))
+    }
+
+    /// One past the highest sequence number of `origin` delivered to the stage at `stage`
+    /// (0 if none, or when no [`info_marks`](Self::info_marks) are given): the place to mark
+    /// an info sent to a producer_consumer at, when its producers send each origin in order.
+    /// A restart starts it afresh.
+    pub fn received_below(&self, stage: StageId, origin: u64) -> u64 {
+        self.net.books.received_below(stage, origin)
     }
 
     /// Whether the stage at `stage` has stopped (or does not exist).

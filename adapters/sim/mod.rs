@@ -32,15 +32,28 @@
 //! recorded as a [`Schedule`], which prints as one line, parses back and replays exactly
 //! ([`Mode::Replay`]). [`Sim::slow`] makes a stage's mailboxes win fewer draws.
 //!
+//! **Time.** The simulator owns a virtual clock ([`Sim::now`]); nothing reads the machine's.
+//! [`Sim::cost`] makes a stage take so many ticks per event and per message: it is busy that
+//! long after each delivery, what it sends leaves when it is done, and the clock jumps to the
+//! next message due (sent, and its receiver free), the scheduler choosing among those due at
+//! the same time. Callbacks read the time through [`Emit::now`](genstage::Emit::now) and
+//! [`Ctx::now`](genstage::Ctx::now); trace lines carry it; [`Sim::backlog_high_water`] says
+//! how much ever piled up in front of a stage. With no cost anywhere, time stays at 0.
+//!
 //! **Oracles.** With [`Sim::check_invariants`] on, the simulator checks the design's
 //! invariants after every step (see [`Oracle`]: no over-delivery, conservation, FIFO per
-//! subscription, nothing after cancel, stats) and panics on the first violation with the
-//! seed, the step and the last trace lines. [`Sim::event_keys`] tells it how to tell events
-//! apart.
+//! subscription with info markers in place, nothing after cancel, stats) and panics on the
+//! first violation with the seed, the step and the last trace lines. [`Sim::event_keys`]
+//! tells it how to tell events apart, [`Sim::info_marks`] which events mark where an info
+//! ([`Sim::info`]) was handled.
 //!
-//! **Faults.** [`Sim::kill_stage`] crashes a stage and [`Sim::cancel`] cancels a
-//! subscription mid-flight, at a step of the caller's choosing; [`Chaos`] draws crashes and
-//! cancels from the seed, all along (safety mode) or until a given step (liveness mode).
+//! **Faults.** [`Sim::kill_stage`] crashes a stage, [`Sim::cancel`] cancels a subscription
+//! mid-flight and [`Sim::restart`] brings a crashed stage back from its factory
+//! ([`Sim::restartable`]), subscribed again as it was, at a step of the caller's choosing;
+//! [`Chaos`] draws crashes, cancels and restarts from the seed, all along (safety mode) or
+//! until a given step (liveness mode). A restart under the same id is a new incarnation:
+//! messages on their way to the old one are dropped and counted, and the oracles keep its
+//! books afresh.
 //!
 //! The trace ([`Sim::trace`]) holds one entry per delivery, report and stop, so it grows with
 //! the run: a long run that does not read it calls [`Sim::set_tracing`]`(false)` or drains it
@@ -93,13 +106,17 @@
 //! ```
 
 mod chaos;
+mod clock;
 mod control;
 mod handle;
+mod hosting;
 mod net;
 mod oracle;
 mod report;
+mod restart;
 mod running;
 mod scheduler;
+mod stream;
 mod trace;
 
 pub use chaos::Chaos;
@@ -107,7 +124,9 @@ pub use handle::Handle;
 pub use net::{Observed, Observer, SimOutbox};
 pub use oracle::{EventKey, Oracle, Violation};
 pub use report::{NotIdle, SimReport, StageReport};
+pub use restart::RestartError;
 pub use scheduler::{BadSchedule, Mode, Pick, Schedule};
+pub use stream::{Feed, FeedStage, SimStream, StreamError, TrySimStream};
 pub use trace::{FaultKind, ToProducerKind, TraceEntry, TraceHash, TraceKind};
 
 use alloc::boxed::Box;
@@ -154,6 +173,18 @@ struct Slot {
     lost: u64,
     /// What a callback panicked with, when panics are caught.
     panic: Option<alloc::string::String>,
+    /// Its processing cost on the virtual clock, when it has one.
+    cost: Option<clock::Cost>,
+    /// The virtual time until which it is busy with its last delivery.
+    busy_until: u64,
+    /// How to build it afresh, when it is restartable.
+    factory: Option<restart::Factory>,
+    /// The subscriptions it made through the simulator, to make again after a restart.
+    made: Vec<restart::Made>,
+    /// Its incarnations replaced by restarts under its id, oldest first.
+    retired: Vec<Box<dyn Node>>,
+    /// Restarts under its id so far: messages sent to an earlier incarnation are dropped.
+    generation: u32,
 }
 
 /// The single-threaded runner. See the [module docs](self).
@@ -173,6 +204,8 @@ pub struct Sim {
     context_lines: usize,
     /// Faults injected so far.
     faults: u64,
+    /// Some stage has a cost: the scheduler looks at due times.
+    timed: bool,
 }
 
 impl Sim {
@@ -189,6 +222,7 @@ impl Sim {
             chaos: None,
             context_lines: 20,
             faults: 0,
+            timed: false,
         }
     }
 
@@ -248,6 +282,79 @@ impl Sim {
         }));
     }
 
+    /// Tells the oracles which events of type `E` are info markers: events a `handle_info`
+    /// emits to show where its info was handled. `mark` returns, for a marker, the place its
+    /// info was sent at, "behind every event of `origin` below `seq`" that went through the
+    /// stage (a producer's events emitted before the info, or a producer_consumer's received
+    /// before it: see [`received_below`](Self::received_below)); `None` for other events.
+    /// Once a marker has gone out on a subscription, no event of that origin below that
+    /// place may follow it there ([`Oracle::InfoInPlace`]): the info kept its place (spec
+    /// §10.6). Markers are events like others for the other oracles, so give them keys of
+    /// their own ([`event_keys`](Self::event_keys)). Accumulate mode lets infos run at once
+    /// (§8.5): do not mark infos sent to a producer in that mode.
+    ///
+    /// ```
+    /// use genstage::sim::{EventKey, Sim};
+    /// use genstage::*;
+    ///
+    /// /// Events `0..20` (origin 0), 3 more than asked each time (the extra wait in its
+    /// /// buffer), and for info `k` the marker `1 << 32 | k` (origin 1).
+    /// struct Numbers(u64);
+    /// impl Producer<u64> for Numbers {
+    ///     type Event = u64;
+    ///     fn handle_demand(&mut self, demand: usize, out: &mut Emit<'_, u64>) -> Flow {
+    ///         let end = (self.0 + demand as u64 + 3).min(20);
+    ///         self.0 += out.extend(self.0..end) as u64;
+    ///         if self.0 == 20 { Flow::DONE } else { Flow::Continue }
+    ///     }
+    ///     fn handle_info(&mut self, k: u64, out: &mut Emit<'_, u64>) -> Flow {
+    ///         let _ = out.push(1 << 32 | k);
+    ///         Flow::Continue
+    ///     }
+    /// }
+    /// #[derive(Default)]
+    /// struct Seen(Vec<u64>);
+    /// impl Consumer for Seen {
+    ///     type Event = u64;
+    ///     fn handle_events(&mut self, events: Batch<'_, u64>, _: &mut Ctx<'_>) -> Flow {
+    ///         self.0.extend(events);
+    ///         Flow::Continue
+    ///     }
+    /// }
+    ///
+    /// let mut sim = Sim::new(0);
+    /// sim.check_invariants(true);
+    /// sim.event_keys(|e: &u64| EventKey { origin: e >> 32, seq: e & 0xFFFF_FFFF });
+    /// let p = sim.producer(Numbers(0));
+    /// let c = sim.consumer(Seen::default());
+    /// sim.subscribe(c, p, Subscribe::new().max_demand(5).min_demand(0)).unwrap();
+    /// sim.step(); // the subscribe
+    /// sim.step(); // the ask: 0..8 made, 0..5 sent, 5..8 buffered
+    /// let made = sim.stage(p).behaviour().0;
+    /// sim.info_marks(move |e: &u64| (e >> 32 == 1).then_some(EventKey { origin: 0, seq: made }));
+    /// sim.info(p, 0).unwrap(); // behind the buffered 5..8
+    /// sim.run_until_idle();
+    /// let seen = &sim.stage(c).behaviour().0;
+    /// let at = seen.iter().position(|&e| e == 1 << 32).unwrap();
+    /// assert_eq!(seen[..8], [0, 1, 2, 3, 4, 5, 6, 7]); // all ahead of it came first
+    /// assert!(at >= 8 && seen.len() == 21);
+    /// assert!(sim.violation().is_none());
+    /// ```
+    pub fn info_marks<E: 'static>(&mut self, mark: impl Fn(&E) -> Option<EventKey> + 'static) {
+        self.net
+            .books
+            .mark_readers
+            .push(Box::new(move |batch, marks| {
+                match batch.downcast_ref::<Vec<E>>() {
+                    Some(events) => {
+                        marks.extend(events.iter().map(&mark));
+                        true
+                    }
+                    None => false,
+                }
+            }));
+    }
+
     /// The first invariant broken so far, when the oracles are on.
     pub fn violation(&self) -> Option<&Violation> {
         self.net.books.violation.as_ref()
@@ -265,8 +372,9 @@ impl Sim {
         self.chaos = Some(chaos::Runner::new(chaos, self.seed));
     }
 
-    /// Faults injected so far (crashes and cancels, by [`Chaos`] or by
-    /// [`kill_stage`](Self::kill_stage) and [`cancel`](Self::cancel)).
+    /// Faults injected so far (crashes, cancels and restarts, by [`Chaos`] or by
+    /// [`kill_stage`](Self::kill_stage), [`cancel`](Self::cancel),
+    /// [`restart`](Self::restart) and [`restart_as_new`](Self::restart_as_new)).
     pub fn faults_injected(&self) -> u64 {
         self.faults
     }
@@ -310,122 +418,6 @@ impl Sim {
             "{h:?} belongs to another simulator: a handle works only with the Sim that made it"
         );
         &self.slots[h.id.0 as usize]
-    }
-
-    /// The id the next added stage will get.
-    pub fn next_id(&self) -> StageId {
-        StageId(self.slots.len() as u32)
-    }
-
-    /// Adds a stage built by the caller (with [`next_id`](Self::next_id) as its id), for
-    /// stages with non-default options, storage or dispatcher, or a [`Stage`] of your own.
-    ///
-    /// # Panics
-    /// If the stage's id is not `next_id()`: that is a bug in the caller.
-    pub fn add<T>(&mut self, stage: T) -> Handle<T>
-    where
-        T: Stage + 'static,
-        T::In: 'static,
-        T::Out: 'static,
-        T::Msg: 'static,
-    {
-        let id = self.next_id();
-        assert_eq!(stage.id(), id, "build the stage with Sim::next_id()");
-        self.slots.push(Slot {
-            node: Box::new(stage),
-            cancel: None,
-            stopped: None,
-            lost: 0,
-            panic: None,
-        });
-        Handle::new(id, self.me)
-    }
-
-    /// Adds a producer with default options and the default dispatcher.
-    pub fn producer<B, M>(&mut self, behaviour: B) -> Handle<ProducerStage<B, M>>
-    where
-        B: Producer<M> + 'static,
-        B::Event: 'static,
-        M: 'static,
-    {
-        let stage = ProducerStage::new(self.next_id(), behaviour, ProducerOptions::default())
-            .expect("default options are valid");
-        self.add(stage)
-    }
-
-    /// Adds a producer with options.
-    pub fn producer_with<B, M>(
-        &mut self,
-        behaviour: B,
-        opts: ProducerOptions,
-    ) -> Result<Handle<ProducerStage<B, M>>, OptionsError>
-    where
-        B: Producer<M> + 'static,
-        B::Event: 'static,
-        M: 'static,
-    {
-        let stage = ProducerStage::new(self.next_id(), behaviour, opts)?;
-        Ok(self.add(stage))
-    }
-
-    /// Adds a producer_consumer with default options.
-    pub fn producer_consumer<B, M>(&mut self, behaviour: B) -> Handle<ProducerConsumerStage<B, M>>
-    where
-        B: ProducerConsumer<M> + 'static,
-        B::In: 'static,
-        B::Out: 'static,
-        M: 'static,
-    {
-        let stage =
-            ProducerConsumerStage::new(self.next_id(), behaviour, ProducerOptions::default())
-                .expect("default options are valid");
-        self.add(stage)
-    }
-
-    /// Adds a producer with options and one of the built-in dispatchers ([`Dispatch`]).
-    pub fn producer_with_dispatcher<B, M>(
-        &mut self,
-        behaviour: B,
-        opts: ProducerOptions,
-        dispatch: Dispatch<B::Event>,
-    ) -> Result<Handle<ProducerStage<B, M>>, OptionsError>
-    where
-        B: Producer<M> + 'static,
-        B::Event: 'static,
-        M: 'static,
-    {
-        let stage = ProducerStage::with_dispatcher(self.next_id(), behaviour, opts, dispatch)?;
-        Ok(self.add(stage))
-    }
-
-    /// Adds a producer_consumer with options and one of the built-in dispatchers
-    /// ([`Dispatch`]), for instance `Dispatch::broadcast()`.
-    pub fn producer_consumer_with<B, M>(
-        &mut self,
-        behaviour: B,
-        opts: ProducerOptions,
-        dispatch: Dispatch<B::Out>,
-    ) -> Result<Handle<ProducerConsumerStage<B, M>>, OptionsError>
-    where
-        B: ProducerConsumer<M> + 'static,
-        B::In: 'static,
-        B::Out: 'static,
-        M: 'static,
-    {
-        let stage =
-            ProducerConsumerStage::with_dispatcher(self.next_id(), behaviour, opts, dispatch)?;
-        Ok(self.add(stage))
-    }
-
-    /// Adds a consumer.
-    pub fn consumer<B, M>(&mut self, behaviour: B) -> Handle<ConsumerStage<B, M>>
-    where
-        B: Consumer<M> + 'static,
-        B::Event: 'static,
-        M: 'static,
-    {
-        let stage = ConsumerStage::new(self.next_id(), behaviour);
-        self.add(stage)
     }
 
     /// Subscribes `consumer` to `producer`. The consumer's `handle_subscribe` has run when this
@@ -512,6 +504,7 @@ impl Sim {
             return Err(SubscribeError::Stopped);
         }
         slot.cancel = Some(cancel_on::<C>);
+        slot.node.set_now(self.net.now);
         let stage = slot
             .node
             .as_any_mut()
@@ -521,10 +514,18 @@ impl Sim {
             net: &mut self.net,
             me: consumer.id,
         };
+        let again = opts.clone();
         let r = match previous {
             None => stage.subscribe(producer, opts, o),
             Some((old, reason)) => stage.resubscribe(old, reason, producer, opts, o),
         };
+        if let Ok(sub) = r {
+            let made = &mut self.slots[consumer.id.0 as usize].made;
+            if let Some((old, _)) = previous {
+                made.retain(|m| m.sub != old);
+            }
+            made.push(restart::made::<C>(sub, producer, again));
+        }
         self.settle_stops();
         r
     }
@@ -611,6 +612,7 @@ impl Sim {
     ) -> R {
         let _ = self.slot_of(h);
         let slot = &mut self.slots[h.id.0 as usize];
+        slot.node.set_now(self.net.now);
         let stage = slot
             .node
             .as_any_mut()
@@ -622,6 +624,7 @@ impl Sim {
         };
         let r = f(stage, &mut o);
         self.settle_stops();
+        self.sample(h.id);
         r
     }
 

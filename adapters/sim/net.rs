@@ -4,7 +4,7 @@
 use super::oracle::Books;
 use super::trace::{ToProducerKind, TraceEntry, TraceHash, TraceKind};
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use core::any::Any;
 use genstage::runtime::{
@@ -94,6 +94,26 @@ pub(super) struct Envelope {
     pub(super) from: StageId,
     pub(super) to: StageId,
     pub(super) body: Body,
+    /// When it was sent, on the virtual clock: it is delivered no earlier (and no earlier
+    /// than its receiver is free).
+    pub(super) at: u64,
+    /// The incarnation of its sender, when sent.
+    pub(super) from_generation: u32,
+    /// The incarnation of its receiver it is meant for: a message for an incarnation a
+    /// restart has replaced is dropped.
+    pub(super) to_generation: u32,
+}
+
+/// What the simulator knows of one stage's load: for the virtual clock and the backlog
+/// gauge.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Gauge {
+    /// Events in messages on their way to it.
+    pub(super) inbound: usize,
+    /// Events it held (buffered, held, queued) when last looked at.
+    pub(super) holding: usize,
+    /// The most `inbound + holding` has been.
+    pub(super) high_water: usize,
 }
 
 /// What an observer sees: every output of every stage, in the order produced.
@@ -121,6 +141,15 @@ pub(super) struct Net {
     pub(super) books: Books,
     /// The running hash of every trace line, recorded or not.
     pub(super) hash: TraceHash,
+    /// The virtual clock: what the stages' callbacks read, and when messages are sent.
+    pub(super) now: u64,
+    /// One per hosted stage, by id.
+    pub(super) gauges: Vec<Gauge>,
+    /// Each hosted stage's incarnation (restarts under its id).
+    pub(super) generations: Vec<u32>,
+    /// For each subscription a producer took, the incarnation of the consumer that made
+    /// it: what the producer sends on it is for that incarnation.
+    pub(super) sub_generations: BTreeMap<SubId, u32>,
 }
 
 impl Net {
@@ -135,12 +164,67 @@ impl Net {
             observer: None,
             books: Books::default(),
             hash: TraceHash::new(),
+            now: 0,
+            gauges: Vec::new(),
+            generations: Vec::new(),
+            sub_generations: BTreeMap::new(),
+        }
+    }
+    /// The current incarnation of `stage` (0 for an id no stage has).
+    pub(super) fn generation(&self, stage: StageId) -> u32 {
+        self.generations.get(stage.0 as usize).copied().unwrap_or(0)
+    }
+    /// Queues a message, sent now.
+    pub(super) fn push(&mut self, from: StageId, to: StageId, body: Body) {
+        let events = body.events_len();
+        if events > 0
+            && let Some(g) = self.gauges.get_mut(to.0 as usize)
+        {
+            g.inbound += events;
+            g.high_water = g.high_water.max(g.inbound + g.holding);
+        }
+        let for_sub = match &body {
+            Body::Events { sub, .. } => Some(*sub),
+            Body::ToConsumer(msg) => Some(msg.sub()),
+            _ => None,
+        };
+        let to_generation = for_sub
+            .filter(|sub| sub.consumer == to)
+            .and_then(|sub| self.sub_generations.get(&sub).copied())
+            .unwrap_or_else(|| self.generation(to));
+        self.queue.push_back(Envelope {
+            from,
+            to,
+            body,
+            at: self.now,
+            from_generation: self.generation(from),
+            to_generation,
+        });
+    }
+    /// Takes the message at `i` off the queue.
+    pub(super) fn take(&mut self, i: usize) -> Envelope {
+        let env = self
+            .queue
+            .remove(i)
+            .expect("the scheduler picks a queued message");
+        let events = env.body.events_len();
+        if let Some(g) = self.gauges.get_mut(env.to.0 as usize) {
+            g.inbound -= events;
+        }
+        env
+    }
+    /// What `stage` holds now (buffered, held, queued), for its backlog gauge.
+    pub(super) fn holding(&mut self, stage: StageId, holding: usize) {
+        if let Some(g) = self.gauges.get_mut(stage.0 as usize) {
+            g.holding = holding;
+            g.high_water = g.high_water.max(g.inbound + holding);
         }
     }
     /// Adds an entry to the trace, when tracing is on.
     pub(super) fn record(&mut self, stage: StageId, kind: TraceKind) {
         let entry = TraceEntry {
             step: self.step,
+            at: self.now,
             stage,
             kind,
         };
@@ -167,20 +251,12 @@ impl<In: 'static, Out: 'static, M: 'static> Outbox<In, Out, M> for SimOutbox<'_>
     fn push(&mut self, output: Output<In, M>) {
         self.net.observe(self.me, Observed::Output(&output));
         match output {
-            Output::ToProducer(msg) => self.net.queue.push_back(Envelope {
-                from: self.me,
-                to: msg.to(),
-                body: Body::to_producer(msg),
-            }),
+            Output::ToProducer(msg) => self.net.push(self.me, msg.to(), Body::to_producer(msg)),
             Output::ToConsumer(msg) => {
                 if msg.sub().producer == self.me {
                     self.net.books.close_at_producer(msg.sub());
                 }
-                self.net.queue.push_back(Envelope {
-                    from: self.me,
-                    to: msg.to(),
-                    body: Body::ToConsumer(msg),
-                });
+                self.net.push(self.me, msg.to(), Body::ToConsumer(msg));
             }
             Output::Reply(m) => self.net.replies.push(Box::new(m)),
             Output::Stop(reason) => {
@@ -197,11 +273,8 @@ impl<In: 'static, Out: 'static, M: 'static> Outbox<In, Out, M> for SimOutbox<'_>
         self.net
             .books
             .on_send(self.me, sub, &batch, batch.len(), step);
-        self.net.queue.push_back(Envelope {
-            from: self.me,
-            to: sub.consumer,
-            body: Body::events(sub, batch),
-        });
+        self.net
+            .push(self.me, sub.consumer, Body::events(sub, batch));
     }
 }
 
@@ -211,6 +284,7 @@ pub(super) trait Node: Any {
     /// (a payload of another type: reported as `WrongKind` and counted as lost).
     fn deliver(&mut self, body: Body, net: &mut Net, me: StageId) -> usize;
     fn stop(&mut self, reason: Reason, net: &mut Net, me: StageId);
+    fn set_now(&mut self, now: u64);
     fn summary(&self) -> StageSummary;
     fn stats(&self) -> StageStats;
     fn as_any(&self) -> &dyn Any;
@@ -253,6 +327,9 @@ where
     }
     fn stop(&mut self, reason: Reason, net: &mut Net, me: StageId) {
         Stage::stop(self, reason, &mut SimOutbox { net, me });
+    }
+    fn set_now(&mut self, now: u64) {
+        Stage::set_now(self, now);
     }
     fn summary(&self) -> StageSummary {
         Stage::summary(self)

@@ -8,6 +8,10 @@
 //! * **FIFO**: on every subscription, the events of each origin go out in the order of their
 //!   sequence numbers (events are told apart by the key function given to
 //!   [`Sim::event_keys`](super::Sim::event_keys));
+//! * **infos in place**: an info keeps its place among the events (spec §10.6). A test marks
+//!   the events a `handle_info` emits ([`Sim::info_marks`](super::Sim::info_marks)) with the
+//!   place its info was sent at, "behind every event of origin `o` below `s`"; once such a
+//!   marker has gone out on a subscription, no event of `o` below `s` may follow it there;
 //! * **nothing after cancel**: a producer sends nothing on a subscription once it has
 //!   handled its cancel (or its consumer's down), and events that reach a consumer on a
 //!   subscription it has closed are counted as discarded, never handed to user code;
@@ -35,6 +39,8 @@ pub enum Oracle {
     Conservation,
     /// Events of one origin out of order on a subscription.
     Fifo,
+    /// An event that was ahead of an info went out after the info's marker.
+    InfoInPlace,
     /// Events sent or handed to user code after a cancel.
     AfterCancel,
     /// Counters that disagree with what the simulator saw.
@@ -47,6 +53,7 @@ impl fmt::Display for Oracle {
             Self::OverDelivery => "over-delivery",
             Self::Conservation => "conservation",
             Self::Fifo => "fifo",
+            Self::InfoInPlace => "info-in-place",
             Self::AfterCancel => "after-cancel",
             Self::Stats => "stats",
         })
@@ -87,6 +94,9 @@ pub struct EventKey {
 /// Reads the keys of a type-erased batch (`&Vec<E>`), if it holds events of its type.
 pub(super) type KeyReader = Box<dyn Fn(&dyn Any, &mut Vec<EventKey>) -> bool>;
 
+/// Reads which events of a type-erased batch are info markers, and the place of each.
+pub(super) type MarkReader = Box<dyn Fn(&dyn Any, &mut Vec<Option<EventKey>>) -> bool>;
+
 #[derive(Default)]
 struct SubBook {
     /// Asks delivered to the producer (saturating).
@@ -99,6 +109,11 @@ struct SubBook {
     closed_at_consumer: bool,
     /// The last sequence number sent per origin.
     last: BTreeMap<u64, u64>,
+    /// Its consumer was restarted: a subscribe with this id is the fresh incarnation's.
+    stale: bool,
+    /// Per origin, the sequence number below which nothing may follow the info markers sent
+    /// so far.
+    floor: BTreeMap<u64, u64>,
 }
 
 #[derive(Default)]
@@ -117,6 +132,10 @@ struct ProducerBook {
 pub(super) struct Books {
     pub(super) enabled: bool,
     pub(super) readers: Vec<KeyReader>,
+    pub(super) mark_readers: Vec<MarkReader>,
+    /// Per (stage, origin): one past the highest sequence number delivered to the stage.
+    received: BTreeMap<(StageId, u64), u64>,
+    marks: Vec<Option<EventKey>>,
     subs: BTreeMap<SubId, SubBook>,
     producers: BTreeMap<StageId, ProducerBook>,
     pub(super) violation: Option<Violation>,
@@ -175,9 +194,13 @@ impl Books {
         }
         p.keyed = true;
         p.unique.extend(keys.iter().copied());
+        let mut marks = core::mem::take(&mut self.marks);
+        marks.clear();
+        let marked = self.mark_readers.iter().any(|r| r(batch, &mut marks));
         let book = self.subs.get_mut(&sub).expect("entered above");
         let mut bad = None;
-        for k in &keys {
+        let mut misplaced = None;
+        for (i, k) in keys.iter().enumerate() {
             match book.last.get(&k.origin) {
                 Some(&last) if k.seq <= last => {
                     bad = Some((*k, last));
@@ -187,8 +210,28 @@ impl Books {
                     book.last.insert(k.origin, k.seq);
                 }
             }
+            if let Some(place) = marks.get(i).copied().flatten().filter(|_| marked) {
+                let f = book.floor.entry(place.origin).or_insert(0);
+                *f = (*f).max(place.seq);
+            } else if let Some(&floor) = book.floor.get(&k.origin)
+                && k.seq < floor
+            {
+                misplaced = Some((*k, floor));
+                break;
+            }
         }
         self.scratch = keys;
+        self.marks = marks;
+        if let Some((k, floor)) = misplaced {
+            let d = alloc::format!(
+                "{me} sent event {}:{} on {sub} after an info marker placed behind every event \
+                 of origin {} below {floor}",
+                k.origin,
+                k.seq,
+                k.origin
+            );
+            self.fail(Oracle::InfoInPlace, step, d);
+        }
         if let Some((k, last)) = bad {
             let d = alloc::format!(
                 "{me} sent event {}:{} on {sub} after event {}:{last}",
@@ -198,6 +241,28 @@ impl Books {
             );
             self.fail(Oracle::Fifo, step, d);
         }
+    }
+
+    /// A batch (an `&Vec<E>`) is delivered to the live stage `to`: with markers in use, its
+    /// keys raise what the stage is known to have received.
+    pub(super) fn on_receive(&mut self, to: StageId, batch: &dyn Any) {
+        if !self.enabled || self.mark_readers.is_empty() {
+            return;
+        }
+        let mut keys = core::mem::take(&mut self.scratch);
+        keys.clear();
+        if self.readers.iter().any(|r| r(batch, &mut keys)) {
+            for k in &keys {
+                let r = self.received.entry((to, k.origin)).or_insert(0);
+                *r = (*r).max(k.seq.saturating_add(1));
+            }
+        }
+        self.scratch = keys;
+    }
+
+    /// One past the highest sequence number of `origin` delivered to `stage` (0 if none).
+    pub(super) fn received_below(&self, stage: StageId, origin: u64) -> u64 {
+        self.received.get(&(stage, origin)).copied().unwrap_or(0)
     }
 
     /// An ask of `demand` on `sub` is delivered to its live producer.
@@ -215,6 +280,26 @@ impl Books {
             self.close_at_producer(old);
         }
         self.open.insert(sub);
+        // An id seen before, whose consumer was restarted since (or that its producer has
+        // closed): a restarted consumer's new subscription, as it numbers them afresh. Its
+        // books start afresh.
+        if let Some(b) = self.subs.get_mut(&sub)
+            && (b.closed_at_producer || b.stale)
+        {
+            *b = SubBook::default();
+        }
+    }
+
+    /// The stage at `stage` was restarted: what it sends from now on is a fresh stage's, and
+    /// the subscriptions it had as a consumer belong to the incarnation that is gone.
+    pub(super) fn restarted(&mut self, stage: StageId) {
+        self.producers.remove(&stage);
+        self.received.retain(|(s, _), _| *s != stage);
+        for (sub, b) in self.subs.iter_mut() {
+            if sub.consumer == stage {
+                b.stale = true;
+            }
+        }
     }
 
     /// The producer of `sub` has handled (or sent) its cancel.

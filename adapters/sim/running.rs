@@ -12,17 +12,25 @@ impl Sim {
     /// afterwards.
     pub fn step(&mut self) -> bool {
         let step = self.net.step;
-        let Some(i) = self
-            .sched
-            .pick(self.net.queue.iter().map(|e| (e.from, e.to)), step)
-        else {
+        let slots = &self.slots;
+        let due = |e: &Envelope| {
+            let busy = slots.get(e.to.0 as usize).map_or(0, |s| s.busy_until);
+            e.at.max(busy)
+        };
+        let picked = self.sched.pick(
+            self.net.queue.iter().map(|e| (e.from, e.to, due(e))),
+            self.net.now,
+            self.timed,
+            step,
+        );
+        let Some((i, at)) = picked else {
+            // Idle: the clock moves on to when the last busy stage is done.
+            let done = self.slots.iter().map(|s| s.busy_until).max().unwrap_or(0);
+            self.net.now = self.net.now.max(done);
             return false;
         };
-        let env = self
-            .net
-            .queue
-            .remove(i)
-            .expect("the scheduler picks a queued message");
+        self.net.now = at;
+        let env = self.net.take(i);
         self.sched.note(
             scheduler::Pick {
                 from: env.from,
@@ -46,7 +54,7 @@ impl Sim {
         let live = self
             .slots
             .get(to.0 as usize)
-            .is_some_and(|s| s.stopped.is_none());
+            .is_some_and(|s| s.stopped.is_none() && s.generation == env.to_generation);
         if !live {
             let events = env.body.events_len();
             self.net.record(to, TraceKind::Dropped { events });
@@ -68,21 +76,26 @@ impl Sim {
                 ..
             } => match kind {
                 ToProducerKind::Ask(n) => self.net.books.on_ask(*sub, *n),
-                ToProducerKind::Subscribe => self.net.books.on_subscribe(*sub, *previous),
+                ToProducerKind::Subscribe => {
+                    self.net.sub_generations.insert(*sub, env.from_generation);
+                    self.net.books.on_subscribe(*sub, *previous);
+                }
                 ToProducerKind::Cancel(_) => self.net.books.close_at_producer(*sub),
             },
             Body::ToConsumer(msg) => self.net.books.close_at_consumer(msg.sub()),
             Body::Down(gone, _) => self.net.books.on_down(to, *gone),
-            Body::Events { sub, len, .. } => {
+            Body::Events { sub, len, events } => {
+                self.net.books.on_receive(to, &**events);
                 if self.net.books.closed_at_consumer(*sub) {
                     closed_events = Some((*sub, *len, self.slots[to.0 as usize].node.stats()));
                 }
             }
         }
-        let slot = &mut self.slots[to.0 as usize];
+        let begun = self.begin_work(to);
         if self.catch_panics {
             self.deliver_catching(to, env.body);
         } else {
+            let slot = &mut self.slots[to.0 as usize];
             let lost = slot.node.deliver(env.body, &mut self.net, to);
             slot.lost += lost as u64;
         }
@@ -94,6 +107,7 @@ impl Sim {
                 .check_discarded(sub, len, &before, &after, step);
         }
         self.settle_stops();
+        self.end_work(to, begun);
     }
 
     /// Draws and injects this step's seeded fault, if any.
@@ -122,13 +136,26 @@ impl Sim {
             .map(StageId)
             .filter(|s| crashable(*s))
             .collect();
-        let fault = runner.draw(step, |s| spare.contains(&s), slots.len(), cancels.len());
+        let restartable: Vec<StageId> = (0..slots.len() as u32)
+            .map(StageId)
+            .filter(|s| slots[s.0 as usize].factory.is_some() && !runner.spares(*s))
+            .collect();
+        let fault = runner.draw(
+            step,
+            |s| spare.contains(&s),
+            slots.len(),
+            cancels.len(),
+            restartable.len(),
+        );
         match fault {
             Some(chaos::Fault::Crash(i, reason)) => {
                 self.kill_stage(StageId(i as u32), reason);
             }
             Some(chaos::Fault::Cancel(i, reason)) => {
                 let _ = self.cancel(cancels[i], reason);
+            }
+            Some(chaos::Fault::Restart(i, reason)) => {
+                let _ = self.restart(restartable[i], reason);
             }
             None => {}
         }
@@ -207,11 +234,8 @@ impl Sim {
             ..
         } = env.body
         {
-            self.net.queue.push_back(Envelope {
-                from: env.to,
-                to: sub.consumer,
-                body: Body::Down(env.to, Reason::NoProc),
-            });
+            self.net
+                .push(env.to, sub.consumer, Body::Down(env.to, Reason::NoProc));
         }
     }
 
@@ -227,11 +251,7 @@ impl Sim {
                 slot.stopped = Some(reason);
                 for (i, other) in self.slots.iter().enumerate() {
                     if i != id.0 as usize && other.stopped.is_none() {
-                        self.net.queue.push_back(Envelope {
-                            from: id,
-                            to: StageId(i as u32),
-                            body: Body::Down(id, reason),
-                        });
+                        self.net.push(id, StageId(i as u32), Body::Down(id, reason));
                     }
                 }
             }
@@ -248,6 +268,7 @@ impl Sim {
     pub fn kill<T>(&mut self, h: Handle<T>, reason: Reason) {
         if self.slot_of(h).stopped.is_none() {
             let slot = &mut self.slots[h.id.0 as usize];
+            slot.node.set_now(self.net.now);
             slot.node.stop(reason, &mut self.net, h.id);
             self.settle_stops();
         }

@@ -12,6 +12,10 @@
 //! * [`Mode::Replay`]: the pairs chosen by an earlier run, in the same order (then FIFO once
 //!   the schedule is used up).
 //!
+//! With the virtual clock in use (some stage has a cost, see
+//! [`Sim::cost`](super::Sim::cost)), only the mailboxes whose head is due first take part:
+//! the mode chooses among the messages due at that same time.
+//!
 //! Whatever the mode, the pair chosen at each step is recorded in a [`Schedule`] (while
 //! tracing is on), which prints as one compact line and parses back, so any run replays
 //! exactly.
@@ -141,8 +145,8 @@ pub(super) struct Scheduler {
     pub(super) record: Schedule,
     /// Stages delivered to less often: (stage, 1 in how many draws it may win).
     pub(super) slow: Vec<(StageId, u32)>,
-    /// Scratch: the heads of the non-empty mailboxes, (pair, index in the queue).
-    heads: Vec<(Pick, usize)>,
+    /// Scratch: the heads of the non-empty mailboxes, (pair, index in the queue, when due).
+    heads: Vec<(Pick, usize, u64)>,
 }
 
 /// The scheduler's stream of random numbers, apart from the faults' stream.
@@ -161,41 +165,50 @@ impl Scheduler {
         }
     }
 
-    /// Picks the index in `queue` of the message to deliver next, or `None` when nothing is
-    /// queued. `pairs` yields each queued message's (from, to), oldest first.
+    /// Picks the index in `queue` of the message to deliver next and the time it is
+    /// delivered at, or `None` when nothing is queued. `msgs` yields each queued message's
+    /// (from, to, due), oldest first, where `due` is when it may be delivered at the earliest
+    /// (no earlier than `now`). Only the heads of the mailboxes due first take part: with
+    /// `timed` off every message is due `now`, and the oldest message of all is found
+    /// without looking further.
     ///
     /// # Panics
-    /// In replay mode, when the recorded pair has no message waiting: the run diverged from
-    /// the one recorded.
+    /// In replay mode, when the recorded pair has no message due: the run diverged from the
+    /// one recorded.
     pub(super) fn pick(
         &mut self,
-        pairs: impl Iterator<Item = (StageId, StageId)>,
+        msgs: impl Iterator<Item = (StageId, StageId, u64)>,
+        now: u64,
+        timed: bool,
         step: u64,
-    ) -> Option<usize> {
+    ) -> Option<(usize, u64)> {
         self.heads.clear();
         let fifo = matches!(self.mode, Mode::Fifo)
             || matches!(&self.mode, Mode::Replay(s) if self.replay_at >= s.len());
-        for (i, (from, to)) in pairs.enumerate() {
+        for (i, (from, to, due)) in msgs.enumerate() {
             let p = Pick { from, to };
-            if fifo {
-                self.heads.push((p, i));
+            let due = if timed { due.max(now) } else { now };
+            if fifo && !timed {
+                self.heads.push((p, i, due));
                 break;
             }
-            if !self.heads.iter().any(|(q, _)| *q == p) {
-                self.heads.push((p, i));
+            if !self.heads.iter().any(|(q, ..)| *q == p) {
+                self.heads.push((p, i, due));
             }
         }
-        if self.heads.is_empty() {
-            return None;
+        let first = self.heads.iter().map(|h| h.2).min()?;
+        if timed {
+            // The clock jumps to the first due time; only what is due then may go.
+            self.heads.retain(|h| h.2 == first);
         }
         let chosen = match &self.mode {
             _ if fifo => 0,
             Mode::Fifo => 0,
             Mode::Seeded => self.draw(),
             Mode::RoundRobin => {
-                self.heads.sort_unstable_by_key(|(p, _)| *p);
+                self.heads.sort_unstable_by_key(|(p, ..)| *p);
                 match self.cursor {
-                    Some(c) => self.heads.iter().position(|(p, _)| *p > c).unwrap_or(0),
+                    Some(c) => self.heads.iter().position(|(p, ..)| *p > c).unwrap_or(0),
                     None => 0,
                 }
             }
@@ -204,19 +217,19 @@ impl Scheduler {
                 self.replay_at += 1;
                 self.heads
                     .iter()
-                    .position(|(p, _)| *p == want)
+                    .position(|(p, ..)| *p == want)
                     .unwrap_or_else(|| {
                         panic!(
                             "the replayed schedule diverged at step {}: it picks {want}, but \
-                             that mailbox is empty",
+                             that mailbox is empty or not due first",
                             step + 1
                         )
                     })
             }
         };
-        let (p, i) = self.heads[chosen];
+        let (p, i, at) = self.heads[chosen];
         self.cursor = Some(p);
-        Some(i)
+        Some((i, at))
     }
 
     /// A seeded draw among the heads, where a slow stage wins only one draw in its factor.

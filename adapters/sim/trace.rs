@@ -58,6 +58,8 @@ pub enum TraceKind {
     Report(Report),
     /// A stage stopped.
     Stopped(Reason),
+    /// The stage was sent an info ([`Sim::info`](super::Sim::info)).
+    Info,
     /// The simulator injected a fault at this stage.
     Fault(FaultKind),
 }
@@ -70,6 +72,9 @@ pub enum FaultKind {
     Crash(Reason),
     /// The stage, a consumer-role one, cancelled this subscription with this reason.
     Cancel(SubId, Reason),
+    /// The stage was crashed with this reason (if live) and restarted from its factory as
+    /// this stage (the same id, or a new one).
+    Restart(Reason, StageId),
 }
 
 impl fmt::Display for ToProducerKind {
@@ -92,16 +97,19 @@ impl fmt::Display for TraceKind {
             Self::Dropped { events } => write!(f, "dropped x{events}"),
             Self::Report(r) => write!(f, "report {r:?}"),
             Self::Stopped(r) => write!(f, "stopped ({r})"),
+            Self::Info => f.write_str("info"),
             Self::Fault(FaultKind::Crash(r)) => write!(f, "fault crash ({r})"),
             Self::Fault(FaultKind::Cancel(sub, r)) => write!(f, "fault cancel {sub} ({r})"),
+            Self::Fault(FaultKind::Restart(r, as_)) => write!(f, "fault restart ({r}) as {as_}"),
         }
     }
 }
 
-/// One line: `step stage what`, for instance `12 #3 events #1->#3/0 x5`.
+/// One line: `step @time stage what`, for instance `12 @340 #3 events #1->#3/0 x5` (the
+/// time is the virtual clock's, 0 all along when no stage has a cost).
 impl fmt::Display for TraceEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} {}", self.step, self.stage, self.kind)
+        write!(f, "{} @{} {} {}", self.step, self.at, self.stage, self.kind)
     }
 }
 
@@ -162,11 +170,13 @@ impl fmt::Write for TraceHash {
     }
 }
 
-/// One entry of the trace: at `step`, about stage `stage`.
+/// One entry of the trace: at `step` and virtual time `at`, about stage `stage`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceEntry {
     /// The delivery step it happened in (0 for direct calls before any step).
     pub step: u64,
+    /// The virtual clock when it happened ([`Sim::now`](super::Sim::now)).
+    pub at: u64,
     /// The stage it happened at.
     pub stage: StageId,
     /// What happened.

@@ -354,6 +354,9 @@ impl<T: Spawn> Driver<T> {
         let mut batch = VecDeque::new();
         let me = self.router.me.clone();
         'run: while self.router.stopped.is_none() {
+            if !self.router.local.is_empty() {
+                self.stage.set_now(runtime.now());
+            }
             while let Some(input) = self.router.local.pop_front() {
                 self.drive(input);
                 if self.router.stopped.is_some() {
@@ -365,6 +368,7 @@ impl<T: Spawn> Driver<T> {
                 .recv(&mut batch, self.router.downstream.is_empty())
             {
                 super::mailbox::Recv::Items => {
+                    self.stage.set_now(runtime.now());
                     while let Some(input) = batch.pop_front() {
                         self.drive(input);
                         if self.router.stopped.is_some() {

@@ -232,6 +232,8 @@ struct RtState {
 struct RtInner {
     state: Mutex<RtState>,
     idle: Condvar,
+    /// When it was made: stages see the time since then ([`Runtime::now`]).
+    started: std::time::Instant,
 }
 
 /// A set of stage threads that can be waited for together. Cheap to clone (clones share the
@@ -263,8 +265,17 @@ impl Runtime {
                     threads: Vec::new(),
                 }),
                 idle: Condvar::new(),
+                started: std::time::Instant::now(),
             }),
         }
+    }
+
+    /// Nanoseconds since the runtime was made (saturating): the time its stages' callbacks
+    /// read with [`Emit::now`](genstage::Emit::now) and [`Ctx::now`](genstage::Ctx::now).
+    /// A stage thread sets it each time it takes a batch of inputs from its mailbox, so
+    /// every callback of one batch sees the same value, and it never goes back.
+    pub fn now(&self) -> u64 {
+        u64::try_from(self.inner.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// The process-wide runtime the free functions use.

@@ -15,6 +15,11 @@ struct Input {
     until: Option<u16>,
     slow: u8,
     round_robin: bool,
+    /// Costs on the virtual clock, drawn from this seed.
+    costs: Option<u64>,
+    restart_one_in: u8,
+    /// Infos to the source and the producer_consumer, drawn from this seed.
+    infos: Option<u64>,
 }
 
 /// Runs one input; panics if an oracle fails, or if a run whose faults stopped does not
@@ -28,18 +33,32 @@ pub fn run(data: &[u8]) {
     } else {
         Mode::Seeded
     };
-    let mut p = build_with(Setup::draw(i.setup_seed), i.sim_seed, mode);
+    let mut setup = Setup::draw(i.setup_seed);
+    if i.infos.is_some() {
+        // Markers are events no demand asked for: a bounded buffer could drop others.
+        setup.buffer = None;
+    }
+    let mut p = build_with(setup, i.sim_seed, mode);
     p.sim.set_tracing(false);
     let mut chaos = Chaos::new()
         .crash_one_in(u32::from(i.crash_one_in))
-        .cancel_one_in(u32::from(i.cancel_one_in));
+        .cancel_one_in(u32::from(i.cancel_one_in))
+        .restart_one_in(u32::from(i.restart_one_in))
+        // Restarts can keep a finite pipeline going for ever (a restarted source makes its
+        // events again): a bounded number of faults.
+        .max_faults(40);
     if let Some(u) = i.until {
         chaos = chaos.until(u64::from(u));
     }
     p.chaos(chaos);
     p.sim.slow(p.sinks[0].id(), u32::from(i.slow % 8));
-    p.sim
-        .run_bounded(1_000_000)
-        .expect("a pipeline of a few hundred events goes idle");
+    if let Some(c) = i.costs {
+        p.timed(c);
+    }
+    let ran = match i.infos {
+        Some(seed) => p.run_with_infos(seed, 1_000_000),
+        None => p.sim.run_bounded(1_000_000),
+    };
+    ran.expect("a pipeline of a few hundred events goes idle");
     p.check_settled();
 }

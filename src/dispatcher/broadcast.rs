@@ -96,6 +96,13 @@
 //! * **Q12** — when a selector rejects every event of a dispatch, GenStage still sends that
 //!   consumer an empty message. Here nothing is sent (the protocol's messages are never empty),
 //!   but the self-ask that gives the demand back is still made.
+//! * **Counted rejections** — an event that every consumer's selector rejects goes to nobody.
+//!   GenStage lets it vanish; here it is counted as discarded by the dispatcher
+//!   ([`Discards::dispatcher`](crate::runtime::Discards), reason
+//!   [`DiscardReason::Dispatcher`](crate::runtime::DiscardReason)), so that every event a
+//!   stage emitted is delivered, held or counted. An event some consumer takes is not a
+//!   discard, and neither is a broadcast where some consumer has no selector (nothing to
+//!   check, nothing to pay).
 //! * **Q15** — GenStage keeps a set of subscribed consumer processes, and the producer's cancel
 //!   of a refused duplicate removes the consumer from it although its first subscription is
 //!   live, so a third subscribe is accepted. Here the check looks at the live entries
@@ -122,6 +129,7 @@
 
 use super::{DispatchContext, Dispatcher};
 use crate::id::{StageId, SubId};
+use crate::message::DiscardReason;
 use crate::options::{Selector, SubscribeOptions};
 use crate::reason::{Reason, Refusal};
 use crate::storage::{DefaultStorage, Deque, List, Storage};
@@ -173,6 +181,25 @@ impl<E: Clone, S: Storage> BroadcastDispatcher<E, S> {
 }
 
 impl<E, S: Storage> BroadcastDispatcher<E, S> {
+    /// Of the first `now` events, how many every consumer's selector rejects: they go to
+    /// nobody and are counted as discarded by the dispatcher. None when some consumer has no
+    /// selector (it takes everything), so a broadcast without selectors pays nothing.
+    fn unwanted<Q: Deque<E>>(&self, events: &Q, now: usize) -> usize {
+        let entries = self.entries.as_slice();
+        if entries.iter().any(|e| e.selector.is_none()) {
+            return 0;
+        }
+        (0..now)
+            .filter(|&j| {
+                events.get(j).is_some_and(|e| {
+                    !entries
+                        .iter()
+                        .any(|x| x.selector.as_ref().is_some_and(|f| f.accepts(e)))
+                })
+            })
+            .count()
+    }
+
     /// `(outstanding demand beyond waiting, subscription)` for each consumer, most recently
     /// subscribed or asked first (the order messages go out in).
     pub fn entries(&self) -> impl ExactSizeIterator<Item = (usize, SubId)> + '_ {
@@ -371,6 +398,7 @@ impl<E, S: Storage> Dispatcher<E> for BroadcastDispatcher<E, S> {
         let len = events.len();
         let now = len.min(self.waiting);
         if now > 0 {
+            let unwanted = self.unwanted(&*events, now);
             let n = self.entries.len();
             for i in 0..n {
                 let entry = &self.entries.as_slice()[i];
@@ -418,6 +446,9 @@ impl<E, S: Storage> Dispatcher<E> for BroadcastDispatcher<E, S> {
                 }
             }
             self.waiting -= now;
+            if unwanted > 0 {
+                ctx.discarded(unwanted, DiscardReason::Dispatcher);
+            }
         }
         let left = events.len();
         self.requested = self.requested.saturating_sub(now + left);
@@ -460,6 +491,7 @@ mod tests {
         d.dispatch(&mut events, &mut ctx);
         assert!(ctx.sent.is_empty());
         assert_eq!(ctx.self_asks, vec![(sub(1, 0), 3)]);
+        assert_eq!(ctx.discarded, vec![(3, DiscardReason::Dispatcher)]);
         assert!(events.is_empty());
         assert_eq!((d.waiting(), d.requested(), d.buffered()), (0, 0, 0));
     }
@@ -488,8 +520,36 @@ mod tests {
             vec![(sub(1, 0), vec![1, 2, 3, 4]), (sub(2, 0), vec![1, 3])]
         );
         assert_eq!(ctx.self_asks, vec![(sub(2, 0), 2)]);
+        assert!(ctx.discarded.is_empty(), "s1 takes everything");
         assert_eq!(events, [5, 6]);
         assert_eq!((d.waiting(), d.requested(), d.buffered()), (0, 0, 2));
+    }
+
+    #[test]
+    fn events_every_selector_rejects_are_counted_as_discarded_by_the_dispatcher() {
+        let mut d: BroadcastDispatcher<u32> = BroadcastDispatcher::new();
+        let mut ctx = Recorded::default();
+        let odd = Subscribe::new()
+            .selector(|e: &u32| e % 2 == 1)
+            .validate()
+            .unwrap();
+        let small = Subscribe::new()
+            .selector(|e: &u32| *e < 3)
+            .validate()
+            .unwrap();
+        d.subscribe(sub(1, 0), &odd, &mut ctx).unwrap();
+        d.subscribe(sub(2, 0), &small, &mut ctx).unwrap();
+        d.ask(sub(1, 0), 5, &mut ctx);
+        assert_eq!(d.ask(sub(2, 0), 5, &mut ctx), 5);
+        let mut events: VecDeque<u32> = (1..=7).collect();
+        d.dispatch(&mut events, &mut ctx);
+        // 1..=5 dispatched: 1, 3, 5 are odd, 1 and 2 are small; 4 goes to nobody.
+        assert_eq!(
+            ctx.sent,
+            vec![(sub(2, 0), vec![1, 2]), (sub(1, 0), vec![1, 3, 5])]
+        );
+        assert_eq!(ctx.discarded, vec![(1, DiscardReason::Dispatcher)]);
+        assert_eq!(events, [6, 7], "leftovers are not judged yet");
     }
 
     #[test]

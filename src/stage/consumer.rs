@@ -28,6 +28,8 @@ where
     side: ConsumerSide<S>,
     stats: StageStats,
     stopped: Option<Reason>,
+    /// The time its callbacks see ([`Stage::set_now`]).
+    now: u64,
     _m: core::marker::PhantomData<fn(M)>,
 }
 
@@ -48,6 +50,7 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
             side: ConsumerSide::new(id),
             stats: StageStats::default(),
             stopped: None,
+            now: 0,
             _m: core::marker::PhantomData,
         }
     }
@@ -172,11 +175,12 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
             return;
         }
         let behaviour = &mut self.behaviour;
+        let now = self.now;
         let flow = self
             .side
             .run_chunks(sub, len, out, &mut self.stats, |k, side, out, stats| {
                 let mut up = UpCtx::new(side, out, stats);
-                let mut ctx = Ctx::new(&mut up);
+                let mut ctx = Ctx::new(&mut up).at(now);
                 behaviour.handle_events(Batch::new(&mut events, k, sub), &mut ctx)
             });
         if !flow.is_continue() {
@@ -233,7 +237,7 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
         let mut upc = UpCtx::new(&mut self.side, out, &mut self.stats);
         let flow = self
             .behaviour
-            .handle_cancel(how, sub, &mut Ctx::new(&mut upc));
+            .handle_cancel(how, sub, &mut Ctx::new(&mut upc).at(self.now));
         if flow.is_continue() && up.cancel.stops_on(&how.reason()) {
             self.halt(how.reason(), out);
         } else {
@@ -252,7 +256,7 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
             return Err(SendError::Stopped { msg, reason });
         }
         let mut upc = UpCtx::new(&mut self.side, out, &mut self.stats);
-        let mut ctx = Ctx::new(&mut upc);
+        let mut ctx = Ctx::new(&mut upc).at(self.now);
         let flow = self.behaviour.handle_info(msg, &mut ctx);
         if ctx.was_unhandled() {
             out.push(Output::Report(Report::UnhandledInfo));
@@ -276,9 +280,9 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
         }
         let mut reply = Reply::new();
         let mut upc = UpCtx::new(&mut self.side, out, &mut self.stats);
-        let flow = self
-            .behaviour
-            .handle_call(request, &mut reply, &mut Ctx::new(&mut upc));
+        let flow =
+            self.behaviour
+                .handle_call(request, &mut reply, &mut Ctx::new(&mut upc).at(self.now));
         if let Some(r) = reply.before.take().or(reply.after.take()) {
             out.push(Output::Reply(r));
         }
@@ -313,7 +317,7 @@ where
     ) -> Subscribed {
         let mut upc = UpCtx::new(&mut self.side, out, &mut self.stats);
         self.behaviour
-            .handle_subscribe(sub, opts, &mut Ctx::new(&mut upc))
+            .handle_subscribe(sub, opts, &mut Ctx::new(&mut upc).at(self.now))
     }
 }
 
@@ -397,6 +401,12 @@ impl<B: Consumer<M>, M, S: Storage> Stage for ConsumerStage<B, M, S> {
     }
     fn stop<O: Outbox<B::Event, B::Event, M>>(&mut self, reason: Reason, out: &mut O) {
         self.halt(reason, out);
+    }
+    fn set_now(&mut self, now: u64) {
+        self.now = now;
+    }
+    fn now(&self) -> u64 {
+        self.now
     }
 }
 

@@ -134,6 +134,41 @@ pub trait Stage {
     /// [`Flow::Stop`](crate::Flow::Stop): what it holds is counted as discarded, then
     /// [`Output::Stop`](crate::runtime::Output::Stop) goes out. Stopping a stopped stage does nothing.
     fn stop<O: Outbox<Self::In, Self::Out, Self::Msg>>(&mut self, reason: Reason, out: &mut O);
+
+    /// Sets the time its callbacks see from now on ([`Emit::now`](crate::Emit::now),
+    /// [`Ctx::now`](crate::Ctx::now)), in whatever ticks the runtime counts. The core never
+    /// reads a clock: a runtime that has one passes it in before an input, and a stage nobody
+    /// sets a time on sees 0. The default does nothing (a stage of your own that has no use
+    /// for time).
+    ///
+    /// ```
+    /// use genstage::runtime::*;
+    /// use genstage::*;
+    ///
+    /// struct Stamp(Vec<u64>);
+    /// impl Consumer for Stamp {
+    ///     type Event = u8;
+    ///     fn handle_events(&mut self, events: Batch<'_, u8>, ctx: &mut Ctx<'_>) -> Flow {
+    ///         self.0.push(ctx.now());
+    ///         Flow::Continue
+    ///     }
+    /// }
+    /// let mut c: ConsumerStage<Stamp> = ConsumerStage::new(StageId(1), Stamp(Vec::new()));
+    /// let mut out: Recorder<u8, u8> = Recorder::new();
+    /// let sub = c.subscribe(StageId(0), Subscribe::new(), &mut out).unwrap();
+    /// c.set_now(42);
+    /// c.handle_events(sub, [1u8, 2], &mut out);
+    /// assert_eq!(c.behaviour().0, [42]);
+    /// assert_eq!(c.now(), 42);
+    /// ```
+    fn set_now(&mut self, now: u64) {
+        let _ = now;
+    }
+    /// The time last given with [`set_now`](Self::set_now) (0 if never, and always 0 for a
+    /// stage that ignores it).
+    fn now(&self) -> u64 {
+        0
+    }
 }
 
 /// A stage that takes subscribers: a producer or a producer_consumer. Runtimes use it to check

@@ -34,6 +34,8 @@ pub struct ProducerStage<
     side: ProducerSide<B::Event, M, D, S>,
     stats: StageStats,
     stopped: Option<Reason>,
+    /// The time its callbacks see ([`Stage::set_now`]).
+    now: u64,
 }
 
 impl<B: Producer<M>, M> ProducerStage<B, M> {
@@ -67,6 +69,7 @@ where
             side: ProducerSide::new(dispatcher, capacity, opts.buffer_keep, opts.demand),
             stats: StageStats::default(),
             stopped: None,
+            now: 0,
         })
     }
 
@@ -154,7 +157,7 @@ where
         O: Outbox<In, B::Event, M>,
         F: FnOnce(&mut B, &mut Emit<'_, B::Event>) -> Flow,
     {
-        let mut emit = Emit::new(&mut self.side.scratch);
+        let mut emit = Emit::new(&mut self.side.scratch).at(self.now);
         let flow = f(&mut self.behaviour, &mut emit);
         let unhandled = emit.was_unhandled();
         self.dispatch(out);
@@ -249,9 +252,11 @@ where
             });
         }
         let mut reply = Reply::new();
-        let flow =
-            self.behaviour
-                .handle_call(request, &mut reply, &mut Emit::new(&mut self.side.scratch));
+        let flow = self.behaviour.handle_call(
+            request,
+            &mut reply,
+            &mut Emit::new(&mut self.side.scratch).at(self.now),
+        );
         if let Some(r) = reply.before.take() {
             out.push(Output::Reply(r));
         }
@@ -401,9 +406,11 @@ where
         sub: SubId,
         out: &mut O,
     ) -> Flow {
-        let flow = self
-            .behaviour
-            .handle_cancel(how, sub, &mut Emit::new(&mut self.side.scratch));
+        let flow = self.behaviour.handle_cancel(
+            how,
+            sub,
+            &mut Emit::new(&mut self.side.scratch).at(self.now),
+        );
         self.dispatch(out);
         flow
     }
@@ -500,6 +507,12 @@ where
     }
     fn stop<O: Outbox<B::Event, B::Event, M>>(&mut self, reason: Reason, out: &mut O) {
         self.halt(reason, out);
+    }
+    fn set_now(&mut self, now: u64) {
+        self.now = now;
+    }
+    fn now(&self) -> u64 {
+        self.now
     }
 }
 

@@ -261,3 +261,77 @@ fn fixed_storage_sizes_events_and_control_apart() {
     // The fifth is refused: the table holds four.
     assert_eq!(p.consumers().count(), 4);
 }
+
+/// Emits one event per demand call, stamped with the time it was called at.
+struct Clocked;
+impl Producer for Clocked {
+    type Event = u32;
+    fn handle_demand(&mut self, _: usize, out: &mut Emit<'_, u32>) -> Flow {
+        let _ = out.push(out.now() as u32);
+        Flow::Continue
+    }
+}
+
+/// Passes on the time it handled each batch at.
+struct Stamp;
+impl ProducerConsumer for Stamp {
+    type In = u32;
+    type Out = u32;
+    fn handle_events(&mut self, events: Batch<'_, u32>, out: &mut Relay<'_, u32>) -> Flow {
+        let now = out.now() as u32;
+        let _ = out.extend(events.map(|e| e * 1000 + now));
+        Flow::Continue
+    }
+}
+
+#[test]
+fn every_kind_of_stage_hands_its_callbacks_the_time_it_was_given() {
+    let mut p = ProducerStage::<Clocked, (), Store, DemandDispatcher<Store>>::with_dispatcher(
+        StageId(0),
+        Clocked,
+        ProducerOptions::new().buffer_size(16),
+        DemandDispatcher::new(),
+    )
+    .unwrap();
+    let mut pc =
+        ProducerConsumerStage::<Stamp, (), Store, DemandDispatcher<Store>>::with_dispatcher(
+            StageId(1),
+            Stamp,
+            ProducerOptions::new().buffer_size(16),
+            DemandDispatcher::new(),
+        )
+        .unwrap();
+    assert_eq!((p.now(), pc.now()), (0, 0));
+    let (mut up, mut down) = (Mail::default(), Mail::default());
+    let sub = pc
+        .subscribe(StageId(0), Subscribe::new().max_demand(1), &mut up)
+        .unwrap();
+    let to_pc = SubId::new(StageId(1), StageId(2), 0);
+    let opts = Subscribe::<u32>::new().max_demand(4).validate().unwrap();
+    pc.handle_to_producer(
+        ToProducer::Subscribe {
+            sub: to_pc,
+            previous: None,
+            opts,
+        },
+        &mut down,
+    );
+    pc.handle_to_producer(
+        ToProducer::Ask {
+            sub: to_pc,
+            demand: 4,
+        },
+        &mut down,
+    );
+    p.set_now(7);
+    for m in core::mem::take(&mut up.up) {
+        p.handle_to_producer(m, &mut down);
+    }
+    let (s, batch) = down.down.pop().expect("the producer answered the ask");
+    assert_eq!((s, batch.as_slice()), (sub, &[7][..]));
+    pc.set_now(40);
+    pc.handle_events(sub, batch, &mut up);
+    assert_eq!(pc.now(), 40);
+    let (s, batch) = up.down.pop().expect("the producer_consumer passed it on");
+    assert_eq!((s, batch.as_slice()), (to_pc, &[7040][..]));
+}

@@ -618,9 +618,16 @@ fn j7_stage_level_rejected_events_give_demand_back_without_counting_as_asked() {
         out.take(),
         vec![
             Record::Events(sub, vec![0, 2, 4, 6, 8]),
+            // The odd ones went to nobody: counted, not silently lost (docs/behaviour.md).
+            Record::Output(Output::Report(Report::Discarded {
+                count: 5,
+                reason: DiscardReason::Dispatcher,
+                log: true,
+            })),
             Record::Output(Output::Reply(vec![])),
         ]
     );
+    assert_eq!(p.stats().discarded.dispatcher, 5);
     // The five rejected events came back as demand; the producer owed 10 and got 10, so the
     // 5 are asked anew.
     assert_eq!(

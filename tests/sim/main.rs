@@ -5,10 +5,14 @@
 //! Every sweep honours `GENSTAGE_SEEDS=k` (sweep seeds `0..k`) and `GENSTAGE_SEED=n` (rerun
 //! one seed); a failing sweep prints the one command that replays its seed.
 
+mod clock;
 mod harness;
+mod infos;
 mod oracles;
 mod pipeline;
+mod restart;
 mod sabotage;
+mod stream;
 
 use genstage::sim::{Chaos, Mode, Schedule, Sim};
 use harness::sweep;
@@ -17,19 +21,34 @@ use pipeline::build;
 /// The liveness bound: a pipeline of a few hundred events goes idle well within it.
 const BOUND: u64 = 200_000;
 
-fn run_seeded(seed: u64) -> (u64, Schedule) {
+/// One seed's run: faults (restarts among them), half the seeds on the virtual clock with
+/// costs drawn from the seed, a third with infos.
+fn run_seeded(seed: u64) -> (u64, Schedule, u64) {
     let mut p = build(seed, Mode::Seeded);
-    p.chaos(Chaos::new().crash_one_in(300).cancel_one_in(200));
-    p.sim.run_bounded(BOUND).expect("goes idle");
-    (p.sim.trace_hash(), p.sim.schedule().clone())
+    p.chaos(
+        Chaos::new()
+            .crash_one_in(300)
+            .cancel_one_in(200)
+            .restart_one_in(250),
+    );
+    if seed % 2 == 1 {
+        p.timed(seed);
+    }
+    if seed.is_multiple_of(3) {
+        p.run_with_infos(seed, BOUND).expect("goes idle");
+    } else {
+        p.sim.run_bounded(BOUND).expect("goes idle");
+    }
+    (p.sim.trace_hash(), p.sim.schedule().clone(), p.sim.now())
 }
 
 #[test]
 fn determinism_200_seeds_twice_give_equal_trace_hashes() {
     let mut distinct = std::collections::BTreeSet::new();
     for seed in harness::seeds(200) {
-        let (a, sa) = run_seeded(seed);
-        let (b, sb) = run_seeded(seed);
+        let (a, sa, ta) = run_seeded(seed);
+        let (b, sb, tb) = run_seeded(seed);
+        assert_eq!(ta, tb, "seed {seed}: two runs end at different times");
         assert_eq!(
             a,
             b,
@@ -139,6 +158,9 @@ fn sweep_four_stage_pipeline_seeded_without_faults_delivers_everything() {
         |seed| {
             let mut p = build(seed, Mode::Seeded);
             p.sim.set_tracing(false);
+            if seed % 2 == 1 {
+                p.timed(seed);
+            }
             p.sim.run_bounded(BOUND).unwrap();
             p.check_settled();
         },
@@ -155,6 +177,9 @@ fn sweep_four_stage_pipeline_safety_mode_faults_anywhere_oracles_hold() {
             p.chaos(Chaos::new().crash_one_in(150).cancel_one_in(60));
             p.sim
                 .slow(p.sinks[seed as usize % 2].id(), 1 + (seed % 5) as u32);
+            if seed % 3 == 0 {
+                p.timed(seed);
+            }
             p.sim.run_bounded(BOUND).unwrap();
         },
     );
@@ -175,6 +200,9 @@ fn sweep_four_stage_pipeline_liveness_mode_settles_after_the_faults_stop() {
                     .until(until),
             );
             p.sim.slow(p.mid_id(), 1 + (seed % 3) as u32);
+            if seed % 3 == 1 {
+                p.timed(seed);
+            }
             p.sim.run_bounded(BOUND).unwrap();
             p.check_settled();
         },
@@ -288,19 +316,23 @@ mod property {
             [window(), window()],
             [mode(), mode(), mode()],
             proptest::option::of(1usize..100),
+            [0u8..3, 0u8..3],
         )
-            .prop_map(|(events, drain, dispatcher, up, down, modes, buffer)| {
-                let widest = up.0.max(down[0].0).max(down[1].0);
-                Setup {
-                    events,
-                    drain,
-                    dispatcher,
-                    up,
-                    down,
-                    modes,
-                    buffer: buffer.map(|b| b.max(widest)),
-                }
-            })
+            .prop_map(
+                |(events, drain, dispatcher, up, down, modes, buffer, selectors)| {
+                    let widest = up.0.max(down[0].0).max(down[1].0);
+                    Setup {
+                        events,
+                        drain,
+                        dispatcher,
+                        up,
+                        down,
+                        modes,
+                        buffer: buffer.map(|b| b.max(widest)),
+                        selectors,
+                    }
+                },
+            )
     }
 
     proptest! {
@@ -314,14 +346,25 @@ mod property {
             cancel in 0u32..300,
             until in proptest::option::of(0u64..400),
             round_robin in any::<bool>(),
+            costs in proptest::option::of(any::<u64>()),
+            restart in 0u32..300,
         ) {
             let mode = if round_robin { Mode::RoundRobin } else { Mode::Seeded };
             let mut p = build_with(setup, seed, mode);
-            let mut chaos = Chaos::new().crash_one_in(crash).cancel_one_in(cancel);
+            // Restarts can keep a finite pipeline going for ever (a restarted source makes
+            // its events again): a bounded number of faults.
+            let mut chaos = Chaos::new()
+                .crash_one_in(crash)
+                .cancel_one_in(cancel)
+                .restart_one_in(restart)
+                .max_faults(40);
             if let Some(u) = until {
                 chaos = chaos.until(u);
             }
             p.chaos(chaos);
+            if let Some(c) = costs {
+                p.timed(c);
+            }
             p.sim.set_tracing(false);
             prop_assert!(p.sim.run_bounded(BOUND).is_ok());
             p.check_settled();

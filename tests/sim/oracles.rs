@@ -7,15 +7,12 @@ use crate::sabotage::{Rule, Sabotage};
 use genstage::dispatcher::DemandDispatcher;
 use genstage::runtime::*;
 use genstage::sim::{Mode, Oracle, Sim};
+use genstage::storage::Heap;
 use genstage::*;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 fn source(sim: &Sim, end: u64) -> Src {
-    let s = Source {
-        next: 0,
-        end,
-        drain: true,
-    };
+    let s = Source::new(0, end, true);
     Src::with_dispatcher(
         sim.next_id(),
         s,
@@ -98,6 +95,58 @@ fn oracle_fifo_catches_two_events_swapped() {
 #[test]
 fn oracle_stats_catches_a_miscounted_events_out() {
     caught_by(Rule::MiscountOut, Oracle::Stats);
+}
+
+/// A broadcast source whose two consumers both reject odd sequence numbers (one of them
+/// multiples of 3 too): the odd events go to nobody, and conservation holds only because
+/// they are counted as discarded by the dispatcher. Returns the panic message, if any.
+fn broadcast_with_selectors(seed: u64, rule: Option<Rule>) -> Option<String> {
+    fn even(e: &u64) -> bool {
+        e.is_multiple_of(2)
+    }
+    fn even_not_thirds(e: &u64) -> bool {
+        e.is_multiple_of(2) && !e.is_multiple_of(3)
+    }
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        let mut sim = checked(seed);
+        let s = Source::new(0, 300, true);
+        let opts = ProducerOptions::new().demand(DemandMode::Accumulate);
+        let d = genstage::dispatcher::BroadcastDispatcher::<u64, Heap>::new();
+        let p =
+            ProducerStage::<_, u64, Heap, _>::with_dispatcher(sim.next_id(), s, opts, d).unwrap();
+        let p = sim.add(Sabotage::new(p, rule.unwrap_or(Rule::None)));
+        for sel in [even as fn(&u64) -> bool, even_not_thirds] {
+            let c = sim.consumer(Sink::default());
+            let opts = Subscribe::new().max_demand(9).min_demand(2).selector(sel);
+            sim.subscribe(c, p, opts).unwrap();
+        }
+        sim.run_until_idle();
+        sim.with(p, |st, o| {
+            st.inner.set_demand_mode(DemandMode::Forward, o);
+            st.sync();
+        });
+        sim.run_bounded(100_000).unwrap();
+        assert_eq!(
+            sim.stage(p).stats().discarded.dispatcher,
+            if rule.is_some() { 0 } else { 150 }
+        );
+    }));
+    r.err().map(|p| {
+        p.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()
+    })
+}
+
+#[test]
+fn oracle_conservation_accounts_for_events_every_broadcast_selector_rejects() {
+    for seed in crate::harness::seeds(20) {
+        assert_eq!(broadcast_with_selectors(seed, None), None, "seed {seed}");
+        let msg =
+            broadcast_with_selectors(seed, Some(Rule::ForgetDispatcherDiscards)).expect("caught");
+        assert!(msg.contains("invariant conservation violated"), "{msg}");
+    }
 }
 
 /// A raw producer (an id no stage has) cancels, then sends events on the cancelled

@@ -1,12 +1,26 @@
 //! The 4-stage pipeline the sweeps run: a finite source → an identity producer_consumer →
-//! two consumers, with options, dispatcher and cancel modes drawn from the seed.
+//! two consumers, with options, dispatcher and cancel modes drawn from the seed. Every stage
+//! is restartable: a restarted source makes its events again under a new origin, so the
+//! oracles still tell every event apart.
 
 use genstage::dispatcher::{BroadcastDispatcher, DemandDispatcher, PartitionDispatcher};
 use genstage::rng::SplitMix64;
 use genstage::runtime::*;
-use genstage::sim::{Chaos, EventKey, Handle, Mode, Sim};
+use genstage::sim::{Chaos, EventKey, Handle, Mode, NotIdle, Sim};
 use genstage::storage::Heap;
 use genstage::*;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// The flag of an info marker: `MARK | maker << 32 | k` is the marker the `handle_info` of
+/// info `k` emits, `maker` 0 for the source and 1 for the producer_consumer. Its key's
+/// origin is `1 << 31 | maker`, apart from every source's.
+pub const MARK: u64 = 1 << 63;
+
+/// Whether `e` is an info marker.
+pub fn is_mark(e: &u64) -> bool {
+    e & MARK != 0
+}
 
 /// Events are `origin << 32 | seq`.
 pub fn key(e: &u64) -> EventKey {
@@ -16,18 +30,37 @@ pub fn key(e: &u64) -> EventKey {
     }
 }
 
-/// A finite producer of `next..end`.
+/// A finite producer of `next..end`, each event `origin << 32 | seq`.
 pub struct Source {
+    pub origin: u64,
     pub next: u64,
     pub end: u64,
     pub drain: bool,
 }
 
-impl Producer for Source {
+impl Source {
+    /// A fresh source of `0..end` from `origin`.
+    pub fn new(origin: u64, end: u64, drain: bool) -> Self {
+        Source {
+            origin,
+            next: 0,
+            end,
+            drain,
+        }
+    }
+}
+
+impl Producer<u64> for Source {
     type Event = u64;
+    /// Info `k`: the marker of info `k`.
+    fn handle_info(&mut self, k: u64, out: &mut Emit<'_, u64>) -> Flow {
+        let _ = out.push(MARK | k);
+        Flow::Continue
+    }
     fn handle_demand(&mut self, demand: usize, out: &mut Emit<'_, u64>) -> Flow {
         let n = (demand as u64).min(self.end - self.next);
-        self.next += out.extend(self.next..self.next + n) as u64;
+        let o = self.origin << 32;
+        self.next += out.extend((self.next..self.next + n).map(|s| o | s)) as u64;
         if self.next < self.end {
             Flow::Continue
         } else if self.drain {
@@ -44,9 +77,21 @@ pub struct Pass {
     pub handled: u64,
 }
 
-impl ProducerConsumer for Pass {
+impl ProducerConsumer<u64> for Pass {
     type In = u64;
     type Out = u64;
+    /// Info `k`: the marker of info `k`.
+    fn handle_info(&mut self, k: u64, out: &mut Relay<'_, u64>) -> Flow {
+        let _ = out.push(MARK | 1 << 32 | k);
+        Flow::Continue
+    }
+    /// Call `k`: the marker of info `k`, at once (what a stage that ran its infos at once,
+    /// ignoring what it holds, would do: the info-in-place sabotage uses it).
+    fn handle_call(&mut self, k: u64, reply: &mut Reply<u64>, out: &mut Relay<'_, u64>) -> Flow {
+        let _ = out.push(MARK | 1 << 32 | k);
+        reply.reply(k);
+        Flow::Continue
+    }
     fn handle_events(&mut self, events: Batch<'_, u64>, out: &mut Relay<'_, u64>) -> Flow {
         let n = events.len();
         let taken = out.extend(events);
@@ -70,15 +115,15 @@ impl Consumer for Sink {
     }
 }
 
-pub type Src = ProducerStage<Source, (), Heap, DemandDispatcher<Heap>>;
+pub type Src = ProducerStage<Source, u64, Heap, DemandDispatcher<Heap>>;
 pub type Cons = ConsumerStage<Sink, (), Heap>;
 
 /// The producer_consumer, with one of the three dispatchers.
 #[derive(Clone, Copy)]
 pub enum Mid {
-    Demand(Handle<ProducerConsumerStage<Pass, (), Heap, DemandDispatcher<Heap>>>),
-    Broadcast(Handle<ProducerConsumerStage<Pass, (), Heap, BroadcastDispatcher<u64, Heap>>>),
-    Partition(Handle<ProducerConsumerStage<Pass, (), Heap, PartitionDispatcher<u64, Heap>>>),
+    Demand(Handle<ProducerConsumerStage<Pass, u64, Heap, DemandDispatcher<Heap>>>),
+    Broadcast(Handle<ProducerConsumerStage<Pass, u64, Heap, BroadcastDispatcher<u64, Heap>>>),
+    Partition(Handle<ProducerConsumerStage<Pass, u64, Heap, PartitionDispatcher<u64, Heap>>>),
 }
 
 macro_rules! on_mid {
@@ -106,6 +151,27 @@ pub struct Setup {
     pub down: [(usize, usize); 2],
     pub modes: [CancelMode; 3],
     pub buffer: Option<usize>,
+    /// Each consumer's selector, on a broadcast producer_consumer: 0 none, 1 even sequence
+    /// numbers, 2 sequence numbers not divisible by 3.
+    pub selectors: [u8; 2],
+}
+
+/// Whether selector `which` (see [`Setup::selectors`]) lets event `e` through.
+pub fn selects(which: u8, e: u64) -> bool {
+    let seq = e & 0xFFFF_FFFF;
+    match which {
+        1 => seq.is_multiple_of(2),
+        2 => !seq.is_multiple_of(3),
+        _ => true,
+    }
+}
+
+fn even(e: &u64) -> bool {
+    selects(1, *e)
+}
+
+fn not_thirds(e: &u64) -> bool {
+    selects(2, *e)
 }
 
 impl Setup {
@@ -130,6 +196,7 @@ impl Setup {
         // faults delivers everything.
         let widest = up.0.max(down[0].0).max(down[1].0);
         let buffer = (r.below(2) == 0).then(|| widest.max(1 + r.below(100)));
+        let selectors = [r.below(3) as u8, r.below(3) as u8];
         Setup {
             events,
             drain,
@@ -138,6 +205,7 @@ impl Setup {
             down,
             modes,
             buffer,
+            selectors,
         }
     }
 }
@@ -149,6 +217,8 @@ pub struct Pipeline {
     pub src: Handle<Src>,
     pub mid: Mid,
     pub sinks: [Handle<Cons>; 2],
+    /// The place of each info sent so far (see [`Pipeline::info`]), by number.
+    pub places: Rc<RefCell<Vec<EventKey>>>,
 }
 
 /// Builds the pipeline of `seed` under `mode`, oracles on.
@@ -162,69 +232,69 @@ pub fn build_with(setup: Setup, seed: u64, mode: Mode) -> Pipeline {
     sim.set_mode(mode);
     sim.check_invariants(true);
     sim.event_keys(key);
-    let source = Source {
-        next: 0,
-        end: setup.events,
-        drain: setup.drain,
+    let (events, drain) = (setup.events, setup.drain);
+    let source = move |id, origin| {
+        let s = Source::new(origin, events, drain);
+        Src::with_dispatcher(id, s, ProducerOptions::new(), DemandDispatcher::new()).unwrap()
     };
-    let src = sim.add(
-        Src::with_dispatcher(
-            sim.next_id(),
-            source,
-            ProducerOptions::new(),
-            DemandDispatcher::new(),
-        )
-        .unwrap(),
-    );
+    let src = sim.add(source(sim.next_id(), 0));
+    let mut incarnation = 0;
+    sim.restartable(src, move |id| {
+        incarnation += 1;
+        source(id, incarnation)
+    });
     let opts = match setup.buffer {
         Some(n) => ProducerOptions::new().buffer_size(n),
         None => ProducerOptions::new().unbounded_buffer(),
     };
     let id = sim.next_id();
     let mid = match setup.dispatcher {
-        0 => Mid::Demand(
-            sim.add(
-                ProducerConsumerStage::with_dispatcher(
-                    id,
-                    Pass::default(),
-                    opts,
-                    DemandDispatcher::new(),
-                )
-                .unwrap(),
-            ),
-        ),
-        1 => Mid::Broadcast(
-            sim.add(
-                ProducerConsumerStage::with_dispatcher(
-                    id,
-                    Pass::default(),
-                    opts,
-                    BroadcastDispatcher::new(),
-                )
-                .unwrap(),
-            ),
-        ),
-        _ => Mid::Partition(
-            sim.add(
-                ProducerConsumerStage::with_dispatcher(
-                    id,
-                    Pass::default(),
-                    opts,
-                    PartitionDispatcher::new(2, by_value).unwrap(),
-                )
-                .unwrap(),
-            ),
-        ),
+        0 => {
+            let make = move |id| {
+                let d = DemandDispatcher::new();
+                ProducerConsumerStage::with_dispatcher(id, Pass::default(), opts, d).unwrap()
+            };
+            let h = sim.add(make(id));
+            sim.restartable(h, make);
+            Mid::Demand(h)
+        }
+        1 => {
+            let make = move |id| {
+                let d = BroadcastDispatcher::new();
+                ProducerConsumerStage::with_dispatcher(id, Pass::default(), opts, d).unwrap()
+            };
+            let h = sim.add(make(id));
+            sim.restartable(h, make);
+            Mid::Broadcast(h)
+        }
+        _ => {
+            let make = move |id| {
+                let d = PartitionDispatcher::new(2, by_value).unwrap();
+                ProducerConsumerStage::with_dispatcher(id, Pass::default(), opts, d).unwrap()
+            };
+            let h = sim.add(make(id));
+            sim.restartable(h, make);
+            Mid::Partition(h)
+        }
     };
     let sinks = [sim.consumer(Sink::default()), sim.consumer(Sink::default())];
+    for c in sinks {
+        sim.restartable(c, |id| Cons::new(id, Sink::default()));
+    }
     for (i, c) in sinks.iter().enumerate() {
         let (max, min) = setup.down[i];
         let mut s = Subscribe::new()
             .max_demand(max)
             .min_demand(min)
             .cancel(setup.modes[1 + i]);
-        if let Mid::Partition(_) = mid {
-            s = s.partition(i);
+        match mid {
+            Mid::Partition(_) => s = s.partition(i),
+            Mid::Broadcast(_) => match setup.selectors[i] {
+                1 => s = s.selector(even),
+                2 => s = s.selector(not_thirds),
+                _ => {}
+            },
+            Mid::Demand(_) => {}
         }
         on_mid!(mid, |h| sim.subscribe(*c, h, s)).unwrap();
     }
@@ -237,12 +307,16 @@ pub fn build_with(setup: Setup, seed: u64, mode: Mode) -> Pipeline {
         .min_demand(min)
         .cancel(setup.modes[0]);
     on_mid!(mid, |h| sim.subscribe(h, src, s)).unwrap();
+    let places: Rc<RefCell<Vec<EventKey>>> = Rc::default();
+    let table = places.clone();
+    sim.info_marks(move |e: &u64| is_mark(e).then(|| table.borrow()[(e & 0xFFFF_FFFF) as usize]));
     Pipeline {
         sim,
         setup,
         src,
         mid,
         sinks,
+        places,
     }
 }
 
@@ -252,17 +326,95 @@ impl Pipeline {
         on_mid!(self.mid, |h| h.id())
     }
 
-    fn mid_stats(&self) -> (StageSummary, u64, u64) {
-        on_mid!(self.mid, |h| (
-            self.sim.stage(h).summary(),
-            self.sim.stage(h).behaviour().handled,
-            self.sim.lost_in_flight(h)
-        ))
+    /// Over every incarnation of the producer_consumer: events in, handled, still queued,
+    /// discarded on input, and out.
+    fn mid_totals(&self) -> [u64; 5] {
+        let input = |d: &Discards| d.unknown_subscription + d.stopped + d.input_queue_full;
+        on_mid!(self.mid, |h| {
+            let all = self.sim.retired(h).chain([self.sim.stage(h)]);
+            all.fold([0; 5], |t, st| {
+                let s = st.summary();
+                [
+                    t[0] + s.stats.events_in,
+                    t[1] + st.behaviour().handled,
+                    t[2] + s.queued as u64,
+                    t[3] + input(&s.stats.discarded),
+                    t[4] + s.stats.events_out,
+                ]
+            })
+        })
+    }
+
+    fn mid_lost(&self) -> u64 {
+        on_mid!(self.mid, |h| self.sim.lost_in_flight(h))
+    }
+
+    /// Sends an info to the source (`to_mid` false) or the producer_consumer, if it is live,
+    /// recording where it was sent: behind every event the source had made, or behind
+    /// every event of the source's current origin the producer_consumer had received.
+    pub fn info(&mut self, to_mid: bool) {
+        let mid = self.mid_id();
+        let sim = &mut self.sim;
+        let source = sim.stage(self.src).behaviour();
+        let origin = source.origin;
+        let place = if to_mid {
+            EventKey {
+                origin,
+                seq: sim.received_below(mid, origin),
+            }
+        } else {
+            EventKey {
+                origin,
+                seq: source.next,
+            }
+        };
+        // Recorded first: an info the stage can handle at once emits its marker right away.
+        let k = self.places.borrow().len() as u64;
+        self.places.borrow_mut().push(place);
+        let sent = if to_mid {
+            on_mid!(self.mid, |h| sim.info(h, k).is_ok())
+        } else {
+            sim.info(self.src, k).is_ok()
+        };
+        if !sent {
+            self.places.borrow_mut().pop();
+        }
+    }
+
+    /// Runs at most `limit` steps, sending an info to the source or the producer_consumer
+    /// after one step in 8, drawn from `seed`.
+    pub fn run_with_infos(&mut self, seed: u64, limit: u64) -> Result<u64, NotIdle> {
+        let mut r = SplitMix64::new(seed ^ 0x1F0_5EED);
+        for n in 0..limit {
+            if !self.sim.step() {
+                return Ok(n);
+            }
+            if r.below(8) == 0 {
+                self.info(r.below(2) == 0);
+            }
+        }
+        self.sim.run_bounded(0)
     }
 
     /// Turns seeded faults on.
     pub fn chaos(&mut self, chaos: Chaos) {
         self.sim.set_chaos(chaos);
+    }
+
+    /// Gives every stage a processing cost on the virtual clock, drawn from `seed`: 0 to 4
+    /// ticks per event and 0 to 2 per message.
+    pub fn timed(&mut self, seed: u64) {
+        let mut r = SplitMix64::new(seed ^ 0xC105_C0DE);
+        let ids = [
+            self.src.id(),
+            self.mid_id(),
+            self.sinks[0].id(),
+            self.sinks[1].id(),
+        ];
+        for id in ids {
+            let (per_event, per_message) = (r.below(5) as u64, r.below(3) as u64);
+            self.sim.cost(id, per_event, per_message);
+        }
     }
 
     /// After the run went idle: every event delivered or counted, end to end, and nothing
@@ -271,42 +423,62 @@ impl Pipeline {
         let sim = &self.sim;
         assert_eq!(sim.pending(), 0);
         let report = sim.report();
-        let src = sim.stage(self.src);
-        let (mid, handled, mid_lost) = self.mid_stats();
+        // Every count adds up over each stage's incarnations (restarts keep the old ones).
+        let src_out: u64 = sim
+            .retired(self.src)
+            .chain([sim.stage(self.src)])
+            .map(|s| s.stats().events_out)
+            .sum();
+        let [mid_in, handled, queued, mid_input_discards, mid_out] = self.mid_totals();
         // The wire from the source to the producer_consumer.
         assert_eq!(
-            src.stats().events_out,
-            mid.stats.events_in + mid_lost,
+            src_out,
+            mid_in + self.mid_lost(),
             "source out = producer_consumer in + lost in flight\n{report}"
         );
-        let input = |d: &Discards| d.unknown_subscription + d.stopped + d.input_queue_full;
         assert_eq!(
-            mid.stats.events_in,
-            handled + mid.queued as u64 + input(&mid.stats.discarded),
+            mid_in,
+            handled + queued + mid_input_discards,
             "producer_consumer in = handled + queued + discarded on input\n{report}"
         );
         let mut arrived = 0;
         for c in self.sinks {
-            let st = sim.stage(c);
-            let seen = st.behaviour().seen.len() as u64;
-            assert_eq!(
-                st.stats().events_in,
-                seen + st.stats().discarded.total(),
-                "consumer in = handled + discarded\n{report}"
-            );
-            arrived += st.stats().events_in + sim.lost_in_flight(c);
+            for st in sim.retired(c).chain([sim.stage(c)]) {
+                let seen = st.behaviour().seen.len() as u64;
+                assert_eq!(
+                    st.stats().events_in,
+                    seen + st.stats().discarded.total(),
+                    "consumer in = handled + discarded\n{report}"
+                );
+                arrived += st.stats().events_in;
+            }
+            arrived += sim.lost_in_flight(c);
         }
         assert_eq!(
-            mid.stats.events_out, arrived,
+            mid_out, arrived,
             "producer_consumer out = consumers in + lost in flight\n{report}"
         );
         // Nothing waits that could move: on an open subscription between live stages where
         // the producer still owes events, it has none buffered and is not a source (which
         // emits what it is asked or stops).
+        // A partition no consumer has taken holds its events for the consumer to come, and
+        // they used up demand the other partitions' consumers gave (docs/behaviour.md,
+        // "Orphaned partitions"): after a restart whose consumers did not all come back, that
+        // is waiting by design, not stuck.
+        let unclaimed = match self.mid {
+            Mid::Partition(h) => {
+                let d = sim.stage(h).dispatcher();
+                (0..d.partitions()).any(|i| d.subscriber(i).is_none() && d.queued(i) > 0)
+            }
+            _ => false,
+        };
         let summary = |id: StageId| report.stages[id.0 as usize].summary;
         for sub in sim.open_subscriptions() {
             let (p, c) = (summary(sub.producer), summary(sub.consumer));
             if p.stopped.is_some() || c.stopped.is_some() || sim.owed(sub) == 0 {
+                continue;
+            }
+            if unclaimed && sub.producer == self.mid_id() {
                 continue;
             }
             assert!(
@@ -340,18 +512,30 @@ impl Pipeline {
                 "a finite pipeline did not end\n{report}"
             );
             let n = self.setup.events;
-            for c in self.sinks {
-                let seen = &sim.stage(c).behaviour().seen;
-                match self.mid {
-                    Mid::Broadcast(_) => assert_eq!(seen.len() as u64, n, "{report}"),
-                    _ => assert!(seen.windows(2).all(|w| w[0] < w[1])),
+            for (i, c) in self.sinks.into_iter().enumerate() {
+                let seen: Vec<u64> = sim
+                    .stage(c)
+                    .behaviour()
+                    .seen
+                    .iter()
+                    .copied()
+                    .filter(|e| !is_mark(e))
+                    .collect();
+                assert!(seen.windows(2).all(|w| w[0] < w[1]));
+                if let Mid::Broadcast(_) = self.mid {
+                    // Every event its selector lets through, and none other.
+                    let wanted = (0..n).filter(|&e| selects(self.setup.selectors[i], e));
+                    assert!(seen.iter().copied().eq(wanted), "{report}");
                 }
             }
             if !matches!(self.mid, Mid::Broadcast(_)) {
                 let total: usize = self
                     .sinks
                     .iter()
-                    .map(|&c| sim.stage(c).behaviour().seen.len())
+                    .map(|&c| {
+                        let seen = &sim.stage(c).behaviour().seen;
+                        seen.iter().filter(|e| !is_mark(e)).count()
+                    })
                     .sum();
                 assert_eq!(total as u64, n, "{report}");
             }

@@ -7,6 +7,8 @@ use genstage::{Reason, SubId, Subscribe};
 /// The rule to break.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rule {
+    /// Break nothing: the honest stage behind the same wrapper.
+    None,
     /// Pass every ask on with one more: the producer sends one event too many.
     AskOneMore,
     /// Drop the last event of the first batch of two or more.
@@ -19,6 +21,10 @@ pub enum Rule {
     IgnoreCancelFromConsumer,
     /// Count one event out more than it sent.
     MiscountOut,
+    /// Forget the events its dispatcher discarded (those every broadcast selector rejects).
+    ForgetDispatcherDiscards,
+    /// Take an info as a call: its callback runs at once, ahead of what the stage holds.
+    InfoAsCall,
 }
 
 /// `inner`, breaking `rule`.
@@ -156,7 +162,11 @@ impl<S: Stage> Stage for Sabotage<S> {
         msg: S::Msg,
         out: &mut O,
     ) -> Result<(), SendError<S::Msg>> {
-        let r = tampered!(self, out, |o| self.inner.info(msg, o));
+        let r = if self.rule == Rule::InfoAsCall {
+            tampered!(self, out, |o| self.inner.call(msg, o))
+        } else {
+            tampered!(self, out, |o| self.inner.info(msg, o))
+        };
         self.sync();
         r
     }
@@ -173,14 +183,23 @@ impl<S: Stage> Stage for Sabotage<S> {
         tampered!(self, out, |o| self.inner.stop(reason, o));
         self.sync();
     }
+    fn set_now(&mut self, now: u64) {
+        self.inner.set_now(now);
+    }
+    fn now(&self) -> u64 {
+        self.inner.now()
+    }
 }
 
 impl<S: Stage> Sabotage<S> {
     /// Copies the inner counters, lying about `events_out` once it is non-zero when asked.
-    fn sync(&mut self) {
+    pub fn sync(&mut self) {
         self.stats = *self.inner.stats();
         if self.rule == Rule::MiscountOut && self.stats.events_out > 0 {
             self.stats.events_out += 1;
+        }
+        if self.rule == Rule::ForgetDispatcherDiscards {
+            self.stats.discarded.dispatcher = 0;
         }
     }
 }

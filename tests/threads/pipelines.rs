@@ -260,3 +260,45 @@ fn dropping_the_handles_of_idle_stages_ends_their_threads() {
     drop(p);
     all_joined(&rt);
 }
+
+/// Hands over the time each of its callbacks saw.
+struct Times {
+    seen: Vec<u64>,
+    out: Sender<Vec<u64>>,
+}
+
+impl Consumer for Times {
+    type Event = u64;
+    fn handle_events(&mut self, events: Batch<'_, u64>, ctx: &mut Ctx<'_>) -> Flow {
+        drop(events);
+        self.seen.push(ctx.now());
+        Flow::Continue
+    }
+}
+
+impl Drop for Times {
+    fn drop(&mut self) {
+        let _ = self.out.send(core::mem::take(&mut self.seen));
+    }
+}
+
+#[test]
+fn callbacks_read_the_runtime_clock_in_nanoseconds_since_it_started_never_going_back() {
+    let rt = Runtime::new();
+    let p = rt
+        .spawn_producer(Numbers { next: 0, n: 5_000 }, ProducerOptions::new())
+        .unwrap();
+    let (tx, rx) = channel();
+    let c = rt.spawn_consumer(Times {
+        seen: Vec::new(),
+        out: tx,
+    });
+    c.subscribe(&p, Subscribe::new().max_demand(10)).unwrap();
+    assert_eq!(joined(&c), Reason::Normal);
+    let seen = rx.recv().unwrap();
+    let end = rt.now();
+    assert_eq!(seen.len(), 500 * 2, "one callback per chunk of 5");
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "monotonic: {seen:?}");
+    assert!(*seen.last().unwrap() <= end);
+    all_joined(&rt);
+}

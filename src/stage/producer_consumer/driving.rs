@@ -69,7 +69,7 @@ where
     ) -> Subscribed {
         let mut upc = UpCtx::new(&mut self.up, out, &mut self.stats);
         self.behaviour
-            .handle_subscribe(sub, opts, &mut Ctx::new(&mut upc))
+            .handle_subscribe(sub, opts, &mut Ctx::new(&mut upc).at(self.now))
     }
 }
 
@@ -156,6 +156,12 @@ where
     }
     fn stop<O: Outbox<B::In, B::Out, M>>(&mut self, reason: Reason, out: &mut O) {
         self.halt(reason, out);
+    }
+    fn set_now(&mut self, now: u64) {
+        self.now = now;
+    }
+    fn now(&self) -> u64 {
+        self.now
     }
 }
 

@@ -72,6 +72,8 @@ pub struct ProducerConsumerStage<
     counter: usize,
     stats: StageStats,
     stopped: Option<Reason>,
+    /// The time its callbacks see ([`Stage::set_now`]).
+    now: u64,
 }
 
 impl<B: ProducerConsumer<M>, M> ProducerConsumerStage<B, M> {
@@ -117,6 +119,7 @@ where
             counter: 0,
             stats: StageStats::default(),
             stopped: None,
+            now: 0,
         })
     }
 
@@ -463,7 +466,7 @@ where
             self.behaviour.handle_call(
                 request,
                 &mut reply,
-                &mut Relay::new(&mut self.down.scratch, &mut up),
+                &mut Relay::new(&mut self.down.scratch, &mut up).at(self.now),
             )
         };
         if let Some(r) = reply.before.take() {
@@ -489,7 +492,7 @@ where
     {
         let (flow, unhandled) = {
             let mut up = UpCtx::new(&mut self.up, out, &mut self.stats);
-            let mut emit = Relay::new(&mut self.down.scratch, &mut up);
+            let mut emit = Relay::new(&mut self.down.scratch, &mut up).at(self.now);
             let flow = f(&mut self.behaviour, &mut emit);
             (flow, emit.was_unhandled())
         };
@@ -568,6 +571,7 @@ where
         let down = &mut self.down;
         let inbox = &mut self.inbox;
         let counter = &mut self.counter;
+        let now = self.now;
         let mut taken = 0;
         let flow = self
             .up
@@ -578,7 +582,7 @@ where
                     let mut source = core::iter::from_fn(|| inbox.pop_front());
                     behaviour.handle_events(
                         Batch::new(&mut source, k, sub),
-                        &mut Relay::new(&mut down.scratch, &mut up),
+                        &mut Relay::new(&mut down.scratch, &mut up).at(now),
                     )
                 };
                 let (sent, dropped) = down.dispatch_emitted(out, stats);
