@@ -39,7 +39,7 @@ pub(crate) trait Upstream {
     fn cancel(&mut self, sub: SubId, reason: Reason) -> Result<(), AskError>;
 }
 
-/// Something events can be pushed into.
+/// Something events can be pushed into, one at a time.
 pub(crate) trait Sink<E> {
     fn push(&mut self, event: E) -> Result<(), E>;
     fn len(&self) -> usize;
@@ -56,6 +56,21 @@ impl<E, Q: Deque<E>> Sink<E> for Q {
     fn is_full(&self) -> bool {
         Deque::is_full(self)
     }
+}
+
+/// Where an [`Emit`] puts events: the stage's run of emitted events, known by type so that
+/// bulk emission compiles to a loop without a call per event.
+pub(crate) enum EmitSink<'a, E> {
+    /// A growable run.
+    #[cfg(feature = "alloc")]
+    Heap(&'a mut alloc::vec::Vec<E>),
+    /// A fixed-capacity run.
+    Fixed(&'a mut heapless::vec::VecView<E>),
+    /// Anything else that takes events one by one.
+    #[allow(dead_code)] // used by tests, and by storages that hold nothing
+    Dyn(&'a mut dyn Sink<E>),
+    /// Takes nothing (a storage that holds nothing).
+    Closed,
 }
 
 /// Where a callback puts the events it emits; they are dispatched as soon as it returns.
@@ -75,12 +90,12 @@ impl<E, Q: Deque<E>> Sink<E> for Q {
 /// producer should remember unmet demand and emit the rest later (it must do so anyway when it
 /// emits fewer events than asked, spec §7.3).
 pub struct Emit<'a, E> {
-    sink: &'a mut dyn Sink<E>,
+    sink: EmitSink<'a, E>,
     unhandled: bool,
 }
 
 impl<'a, E> Emit<'a, E> {
-    pub(crate) fn new(sink: &'a mut dyn Sink<E>) -> Self {
+    pub(crate) fn new(sink: EmitSink<'a, E>) -> Self {
         Emit {
             sink,
             unhandled: false,
@@ -97,39 +112,92 @@ impl<'a, E> Emit<'a, E> {
     }
     /// Emits one event, or hands it back when the emit buffer is full (fixed storage).
     pub fn push(&mut self, event: E) -> Result<(), E> {
-        self.sink.push(event)
+        match &mut self.sink {
+            #[cfg(feature = "alloc")]
+            EmitSink::Heap(v) => {
+                v.push(event);
+                Ok(())
+            }
+            EmitSink::Fixed(v) => v.push(event),
+            EmitSink::Dyn(s) => s.push(event),
+            EmitSink::Closed => Err(event),
+        }
     }
     /// Emits events from `events` until it runs out or the emit buffer is full; returns how
     /// many were taken. Nothing is pulled from the iterator that was not taken.
     ///
     /// With fixed storage the count can be less than offered: a producer that counts what it
     /// was asked instead of what was taken skips events, so the count must be used.
+    ///
+    /// This is the bulk way to emit: with growable storage, room for an exact-size iterator
+    /// (a range, a mapped [`Batch`]) is made once, and the events are moved in by the
+    /// iterator's own loop.
     #[must_use = "with fixed storage fewer events than offered may be taken; count what was"]
     pub fn extend<I: IntoIterator<Item = E>>(&mut self, events: I) -> usize {
-        let mut n = 0;
-        for e in events {
-            if self.sink.push(e).is_err() {
-                // Only reachable when full, and `is_full` is checked before pulling again.
-                break;
+        let events = events.into_iter();
+        match &mut self.sink {
+            #[cfg(feature = "alloc")]
+            EmitSink::Heap(v) => crate::storage::extend_vec(v, events),
+            EmitSink::Fixed(v) => {
+                let mut n = 0;
+                if v.is_full() {
+                    return 0;
+                }
+                for e in events {
+                    if v.push(e).is_err() {
+                        // Only reachable when full, and fullness is checked before pulling
+                        // again.
+                        break;
+                    }
+                    n += 1;
+                    if v.is_full() {
+                        break;
+                    }
+                }
+                n
             }
-            n += 1;
-            if self.sink.is_full() {
-                break;
+            EmitSink::Dyn(s) => {
+                let mut n = 0;
+                if s.is_full() {
+                    return 0;
+                }
+                for e in events {
+                    if s.push(e).is_err() {
+                        break;
+                    }
+                    n += 1;
+                    if s.is_full() {
+                        break;
+                    }
+                }
+                n
             }
+            EmitSink::Closed => 0,
         }
-        n
     }
     /// Events emitted so far in this callback.
     pub fn len(&self) -> usize {
-        self.sink.len()
+        match &self.sink {
+            #[cfg(feature = "alloc")]
+            EmitSink::Heap(v) => v.len(),
+            EmitSink::Fixed(v) => v.len(),
+            EmitSink::Dyn(s) => s.len(),
+            EmitSink::Closed => 0,
+        }
     }
     /// True when nothing was emitted yet.
     pub fn is_empty(&self) -> bool {
-        self.sink.len() == 0
+        self.len() == 0
     }
     /// True when a push would be refused (fixed storage only).
     pub fn is_full(&self) -> bool {
-        self.sink.is_full()
+        match &self.sink {
+            #[cfg(feature = "alloc")]
+            EmitSink::Heap(_) => false,
+            EmitSink::Fixed(v) => v.is_full(),
+            EmitSink::Dyn(s) => s.is_full(),
+            EmitSink::Closed => true,
+        }
     }
 }
 
@@ -143,11 +211,8 @@ pub struct Relay<'a, E> {
 }
 
 impl<'a, E> Relay<'a, E> {
-    pub(crate) fn new(sink: &'a mut dyn Sink<E>, upstream: &'a mut dyn Upstream) -> Self {
-        Relay {
-            emit: Emit::new(sink),
-            upstream,
-        }
+    pub(crate) fn new(emit: Emit<'a, E>, upstream: &'a mut dyn Upstream) -> Self {
+        Relay { emit, upstream }
     }
     /// Asks for `demand` more events on a manual upstream subscription. An ask of 0 sends
     /// nothing.
@@ -210,19 +275,42 @@ impl<'a> Ctx<'a> {
 
 /// The events of one chunk, handed to `handle_events`. An exact-size iterator of owned events;
 /// whatever the callback does not take is dropped when the batch is.
+///
+/// A batch lends the stage's buffer of incoming events: consuming it whole (`sum`, `fold`,
+/// `for_each`, or `out.extend(batch.map(..))`) runs one loop over that buffer.
 pub struct Batch<'a, E> {
-    events: &'a mut dyn Iterator<Item = E>,
-    remaining: usize,
+    events: LentRun<'a, E>,
     sub: SubId,
 }
 
+/// Where a batch's events come from.
+pub(crate) enum LentRun<'a, E> {
+    /// Any iterator, of which the batch takes `left` events.
+    Iter {
+        events: &'a mut dyn Iterator<Item = E>,
+        left: usize,
+    },
+    /// The front of a growable run.
+    #[cfg(feature = "alloc")]
+    Heap(alloc::vec::Drain<'a, E>),
+    /// The front of a fixed-capacity run.
+    Fixed(heapless::vec::Drain<'a, E, usize>),
+    /// Nothing.
+    #[allow(dead_code)] // for storages that hold nothing
+    Empty,
+}
+
 impl<'a, E> Batch<'a, E> {
+    /// The next `len` events of `events`.
     pub(crate) fn new(events: &'a mut dyn Iterator<Item = E>, len: usize, sub: SubId) -> Self {
         Batch {
-            events,
-            remaining: len,
+            events: LentRun::Iter { events, left: len },
             sub,
         }
+    }
+    /// The events of a lent run.
+    pub(crate) fn lend(events: LentRun<'a, E>, sub: SubId) -> Self {
+        Batch { events, sub }
     }
     /// The subscription the events came on (GenStage's `from`).
     pub fn sub(&self) -> SubId {
@@ -232,17 +320,51 @@ impl<'a, E> Batch<'a, E> {
 
 impl<E> Iterator for Batch<'_, E> {
     type Item = E;
+    #[inline(always)]
     fn next(&mut self) -> Option<E> {
-        if self.remaining == 0 {
-            return None;
+        match &mut self.events {
+            #[cfg(feature = "alloc")]
+            LentRun::Heap(d) => d.next(),
+            LentRun::Fixed(d) => d.next(),
+            LentRun::Iter { events, left } => {
+                if *left == 0 {
+                    return None;
+                }
+                let e = events.next();
+                debug_assert!(e.is_some(), "a batch's source holds at least its length");
+                *left -= 1;
+                e
+            }
+            LentRun::Empty => None,
         }
-        let e = self.events.next();
-        debug_assert!(e.is_some(), "a batch's source holds at least its length");
-        self.remaining -= 1;
-        e
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.remaining, Some(self.remaining))
+        let n = match &self.events {
+            #[cfg(feature = "alloc")]
+            LentRun::Heap(d) => d.len(),
+            LentRun::Fixed(d) => d.len(),
+            LentRun::Iter { left, .. } => *left,
+            LentRun::Empty => 0,
+        };
+        (n, Some(n))
+    }
+    #[inline(always)]
+    fn fold<B, F: FnMut(B, E) -> B>(mut self, init: B, mut f: F) -> B {
+        // One loop over the lent buffer, with no dispatch per event.
+        match core::mem::replace(&mut self.events, LentRun::Empty) {
+            #[cfg(feature = "alloc")]
+            LentRun::Heap(d) => d.fold(init, f),
+            LentRun::Fixed(d) => d.fold(init, f),
+            iter @ LentRun::Iter { .. } => {
+                self.events = iter;
+                let mut acc = init;
+                while let Some(e) = self.next() {
+                    acc = f(acc, e);
+                }
+                acc
+            }
+            LentRun::Empty => init,
+        }
     }
 }
 
@@ -250,15 +372,17 @@ impl<E> ExactSizeIterator for Batch<'_, E> {}
 
 impl<E> Drop for Batch<'_, E> {
     fn drop(&mut self) {
-        for _ in self.by_ref() {}
+        // A lent run drops what is left of it by itself; an iterator gives up the rest of
+        // the chunk, so that the next chunk starts where this one ends.
+        if let LentRun::Iter { .. } = self.events {
+            for _ in self.by_ref() {}
+        }
     }
 }
 
 impl<E> fmt::Debug for Batch<'_, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Batch")
-            .field("len", &self.remaining)
-            .finish()
+        f.debug_struct("Batch").field("len", &self.len()).finish()
     }
 }
 
@@ -325,7 +449,7 @@ mod tests {
     #[test]
     fn emit_counts_what_was_emitted_and_says_when_full() {
         let mut sink = heapless::Deque::<u32, 2>::new();
-        let mut out = Emit::new(&mut sink);
+        let mut out = Emit::new(EmitSink::Dyn(&mut sink));
         assert!(out.is_empty() && !out.is_full());
         assert_eq!(out.len(), 0);
         assert_eq!(out.push(1), Ok(()));
@@ -344,7 +468,7 @@ mod tests {
                 asked: None,
                 cancelled: None,
             };
-            let mut out = Relay::new(&mut sink, &mut peer);
+            let mut out = Relay::new(Emit::new(EmitSink::Dyn(&mut sink)), &mut peer);
             assert_eq!(out.extend([1, 2]), 2);
             assert_eq!(out.len(), 2);
             assert_eq!(out.ask(sub(), 3), answer);

@@ -268,21 +268,19 @@ impl<E, Q: Deque<E>> Iterator for Copies<'_, E, Q> {
 
 impl<E, Q: Deque<E>> ExactSizeIterator for Copies<'_, E, Q> {}
 
-/// Takes the events at `0..end` of a queue off its front, yielding the `left` of them that a
-/// selector accepts (for the last consumer served, which gets the originals).
-struct Takes<'a, E, Q> {
-    queue: &'a mut Q,
-    end: usize,
+/// Takes the events at `0..end` of a queue off its front in one go, yielding the `left` of
+/// them that a selector accepts (for the last consumer served, which gets the originals).
+struct Takes<'a, E, D> {
+    events: D,
     left: usize,
     selector: Option<&'a Selector<E>>,
 }
 
-impl<E, Q: Deque<E>> Iterator for Takes<'_, E, Q> {
+impl<E, D: Iterator<Item = E>> Iterator for Takes<'_, E, D> {
     type Item = E;
     fn next(&mut self) -> Option<E> {
-        while self.left > 0 && self.end > 0 {
-            let e = self.queue.pop_front()?;
-            self.end -= 1;
+        while self.left > 0 {
+            let e = self.events.next()?;
             if self.selector.is_none_or(|f| f.accepts(&e)) {
                 self.left -= 1;
                 return Some(e);
@@ -293,9 +291,29 @@ impl<E, Q: Deque<E>> Iterator for Takes<'_, E, Q> {
     fn size_hint(&self) -> (usize, Option<usize>) {
         (self.left, Some(self.left))
     }
+    fn fold<B, F: FnMut(B, E) -> B>(self, init: B, mut f: F) -> B {
+        match self.selector {
+            // Every event of the run: one loop over it.
+            None => self.events.take(self.left).fold(init, f),
+            Some(sel) => {
+                let mut left = self.left;
+                let mut acc = init;
+                for e in self.events {
+                    if left == 0 {
+                        break;
+                    }
+                    if sel.accepts(&e) {
+                        left -= 1;
+                        acc = f(acc, e);
+                    }
+                }
+                acc
+            }
+        }
+    }
 }
 
-impl<E, Q: Deque<E>> ExactSizeIterator for Takes<'_, E, Q> {}
+impl<E, D: Iterator<Item = E>> ExactSizeIterator for Takes<'_, E, D> {}
 
 impl<E, S: Storage> Dispatcher<E> for BroadcastDispatcher<E, S> {
     /// Adds the consumer with demand 0 (spec §13.2): until it asks, nothing is dispatched.
@@ -396,21 +414,18 @@ impl<E, S: Storage> Dispatcher<E> for BroadcastDispatcher<E, S> {
                         );
                     }
                 } else {
-                    let keep = len - now;
+                    // Whatever the context does not pull, and the rejected events, go with
+                    // the drain.
+                    let taken = events.drain_front(now);
                     if accepted > 0 {
                         ctx.deliver(
                             sub,
                             Takes {
-                                queue: &mut *events,
-                                end: now,
+                                events: taken,
                                 left: accepted,
                                 selector,
                             },
                         );
-                    }
-                    // Whatever the context did not pull, and the rejected tail, go too.
-                    while events.len() > keep {
-                        events.pop_front();
                     }
                 }
                 if accepted < now {

@@ -12,7 +12,7 @@ use crate::stage::upstream::side::{ConsumerSide, UpCtx};
 use crate::stage::upstream::{UpParts, UpstreamFlows};
 use crate::stage::{ConsumerRole, Stage, StageKind, StageSummary};
 use crate::stats::{StageStats, SubscriptionStats};
-use crate::storage::{DefaultStorage, List, Storage};
+use crate::storage::{DefaultStorage, Deque, List, Run, Storage};
 
 /// A consumer: subscribes to producers, asks for events (automatically or as its behaviour
 /// says) and hands them to [`Consumer::handle_events`].
@@ -26,6 +26,9 @@ where
 {
     behaviour: B,
     side: ConsumerSide<S>,
+    /// Incoming events, lent to `handle_events` in one piece (growable storage; empty
+    /// between inputs).
+    inbox: S::Inbox<B::Event>,
     stats: StageStats,
     stopped: Option<Reason>,
     _m: core::marker::PhantomData<fn(M)>,
@@ -46,6 +49,7 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
         Self {
             behaviour,
             side: ConsumerSide::new(id),
+            inbox: Default::default(),
             stats: StageStats::default(),
             stopped: None,
             _m: core::marker::PhantomData,
@@ -172,17 +176,41 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
             return;
         }
         let behaviour = &mut self.behaviour;
-        let flow = self
-            .side
-            .run_chunks(sub, len, out, &mut self.stats, |k, side, out, stats| {
-                let mut up = UpCtx::new(side, out, stats);
-                let mut ctx = Ctx::new(&mut up);
-                behaviour.handle_events(Batch::new(&mut events, k, sub), &mut ctx)
-            });
+        let flow = if <S::Inbox<B::Event> as Run<B::Event>>::GROWS {
+            // Growable storage: one copy of the message into the inbox, which the callback
+            // then gets as a lent buffer, chunk by chunk.
+            let inbox = &mut self.inbox;
+            let taken = inbox.extend_from(events.by_ref());
+            debug_assert_eq!(taken, len, "a growable inbox takes the whole message");
+            let flow = self
+                .side
+                .run_chunks(sub, len, out, &mut self.stats, |k, side, out, stats| {
+                    let mut up = UpCtx::new(side, out, stats);
+                    let mut ctx = Ctx::new(&mut up);
+                    behaviour.handle_events(inbox.lend(k, sub), &mut ctx)
+                });
+            let rest = inbox.len();
+            inbox.clear();
+            if !flow.is_continue() {
+                self.stats.discarded.add(DiscardReason::Stopped, rest);
+            }
+            flow
+        } else {
+            let flow = self
+                .side
+                .run_chunks(sub, len, out, &mut self.stats, |k, side, out, stats| {
+                    let mut up = UpCtx::new(side, out, stats);
+                    let mut ctx = Ctx::new(&mut up);
+                    behaviour.handle_events(Batch::new(&mut events, k, sub), &mut ctx)
+                });
+            if !flow.is_continue() {
+                self.stats
+                    .discarded
+                    .add(DiscardReason::Stopped, events.len());
+            }
+            flow
+        };
         if !flow.is_continue() {
-            self.stats
-                .discarded
-                .add(DiscardReason::Stopped, events.len());
             self.flow(flow, out);
         }
     }

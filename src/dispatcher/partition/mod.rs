@@ -576,6 +576,22 @@ impl<E, S: Storage> Dispatcher<E> for PartitionDispatcher<E, S> {
     fn dispatch<Q: Deque<E>, C: DispatchContext<E>>(&mut self, events: &mut Q, ctx: &mut C) {
         let bounded = S::EVENTS.is_some();
         let (mut by_hash, mut unknown, mut orphaned) = (0, 0, 0);
+        if !bounded && events.len() <= self.waiting {
+            // Growable queues take every event, and no more are offered than are owed: the
+            // loop below would take them all, so take them in one go.
+            for event in events.drain_front(usize::MAX) {
+                match self.route(event) {
+                    Route::To(_, i) if self.partitions.as_slice()[i].orphaned => orphaned += 1,
+                    Route::To(e, i) => {
+                        let queued = self.partitions.as_mut_slice()[i].queue.push_back(e);
+                        debug_assert!(queued.is_ok(), "a growable queue takes every event");
+                        self.waiting -= 1;
+                    }
+                    Route::Dropped => by_hash += 1,
+                    Route::Unknown => unknown += 1,
+                }
+            }
+        }
         while self.waiting > 0 {
             if bounded && !self.make_room(ctx) {
                 break;

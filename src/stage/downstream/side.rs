@@ -53,7 +53,7 @@ pub(crate) struct ProducerSide<E, M, D, S: Storage> {
     /// Accumulate mode's held log and events.
     pub(in crate::stage) acc: Accumulator<E, S>,
     /// What the current callback emitted, before dispatch.
-    pub(in crate::stage) scratch: S::Events<E>,
+    pub(in crate::stage) scratch: S::Run<E>,
     pub(in crate::stage) infos: S::List<(MarkerId, M)>,
     pub(in crate::stage) next_marker: u64,
     pub(in crate::stage) selfq: S::Deque<SelfMsg>,
@@ -145,7 +145,7 @@ pub(crate) struct Dispatching<'a, E, In, M, D, O, S: Storage> {
     /// The dispatcher.
     pub(in crate::stage) dispatcher: &'a mut D,
     /// What the last callback emitted.
-    pub(in crate::stage) scratch: &'a mut S::Events<E>,
+    pub(in crate::stage) scratch: &'a mut S::Run<E>,
     /// The buffer.
     pub(in crate::stage) buffer: &'a mut Buffer<E, S>,
     /// Where the dispatcher's actions go.
@@ -367,7 +367,7 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
         d.dispatch(scratch, &mut ctx);
         let sent = before - scratch.len();
         let mut dropped = 0;
-        while let Some(e) = scratch.pop_front() {
+        for e in scratch.drain_front(usize::MAX) {
             dropped += buffer.push(e);
         }
         if dropped > 0 {
