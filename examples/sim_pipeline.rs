@@ -52,7 +52,10 @@ impl Consumer for Sum {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let n: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let n: u64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let demand: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
     let started = Instant::now();
     let mut sim = Sim::new(0);

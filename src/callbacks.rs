@@ -358,7 +358,7 @@ impl<E> Iterator for Batch<'_, E> {
             iter @ LentRun::Iter { .. } => {
                 self.events = iter;
                 let mut acc = init;
-                while let Some(e) = self.next() {
+                for e in self.by_ref() {
                     acc = f(acc, e);
                 }
                 acc

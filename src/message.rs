@@ -224,4 +224,12 @@ pub trait Outbox<In, Out, M> {
     fn push(&mut self, output: Output<In, M>);
     /// A batch of events for `sub`'s consumer.
     fn events<I: ExactSizeIterator<Item = Out>>(&mut self, sub: SubId, events: I);
+    /// A batch of events for `sub`'s consumer, in a buffer the outbox may take whole: it
+    /// takes every event, and may swap in another (empty) buffer, so that a runtime that
+    /// moves batches as `Vec`s passes this one on without moving its events (feature
+    /// `alloc`). The default moves them through [`events`](Self::events).
+    #[cfg(feature = "alloc")]
+    fn events_buffer(&mut self, sub: SubId, events: &mut alloc::vec::Vec<Out>) {
+        self.events(sub, events.drain(..));
+    }
 }

@@ -84,6 +84,12 @@ pub trait Deque<T>: Default {
     /// way to take many items from the front. Items the iterator has not yielded when it is
     /// dropped are dropped with it.
     fn drain_front(&mut self, n: usize) -> Self::Drain<'_>;
+    /// The queue as a `Vec`, when it is one (feature `alloc`): then its items can change
+    /// hands as a whole buffer, without being moved one by one.
+    #[cfg(feature = "alloc")]
+    fn as_vec(&mut self) -> Option<&mut alloc::vec::Vec<T>> {
+        None
+    }
 }
 
 /// A contiguous run of events (see [`Storage::Run`]): a `Vec` with growable storage, a
@@ -518,6 +524,9 @@ mod heap {
         fn drain_front(&mut self, n: usize) -> Self::Drain<'_> {
             let n = n.min(self.len());
             self.drain(..n)
+        }
+        fn as_vec(&mut self) -> Option<&mut Self> {
+            Some(self)
         }
     }
 

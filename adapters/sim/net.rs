@@ -162,7 +162,7 @@ impl Net {
             None => Box::new(Vec::<E>::new()),
         }
     }
-    /// Keeps an emptied batch for reuse.
+    /// Keeps an emptied batch for reuse (a stage takes every event it is handed).
     pub(super) fn recycle(&mut self, batch: Box<dyn Any>) {
         if self.spare.len() < SPARE_BATCHES {
             self.spare.push(batch);
@@ -222,11 +222,22 @@ impl<In: 'static, Out: 'static, M: 'static> Outbox<In, Out, M> for SimOutbox<'_>
         }
     }
     fn events<I: ExactSizeIterator<Item = Out>>(&mut self, sub: SubId, events: I) {
+        self.send_batch(sub, |batch| batch.extend(events));
+    }
+    fn events_buffer(&mut self, sub: SubId, events: &mut Vec<Out>) {
+        // The stage's buffer travels; the stage keeps a recycled one.
+        self.send_batch(sub, |batch| core::mem::swap(batch, events));
+    }
+}
+
+impl SimOutbox<'_> {
+    /// Queues a batch for `sub`'s consumer, in a recycled buffer that `fill` fills.
+    fn send_batch<Out: 'static>(&mut self, sub: SubId, fill: impl FnOnce(&mut Vec<Out>)) {
         let mut boxed = self.net.spare_batch::<Out>();
         let Some(batch) = boxed.downcast_mut::<Vec<Out>>() else {
             unreachable!("spare_batch gives a Vec of the type asked")
         };
-        batch.extend(events);
+        fill(batch);
         let len = batch.len();
         self.net.observe(self.me, Observed::Events(sub, &*batch));
         let step = self.net.step;
@@ -290,7 +301,8 @@ where
                 len,
             } => match events.downcast_mut::<Vec<T::In>>() {
                 Some(batch) => {
-                    self.handle_events(sub, batch.drain(..), o);
+                    // The stage may take the buffer whole, leaving an emptied one of its own.
+                    self.handle_events_buffer(sub, batch, o);
                     o.net.recycle(events);
                 }
                 None => {

@@ -273,6 +273,21 @@ impl<In: Send + 'static, Out: Send + 'static, M: Send + 'static> Outbox<In, Out,
     fn events<I: ExactSizeIterator<Item = Out>>(&mut self, sub: SubId, events: I) {
         let mut batch = self.pool.pop().unwrap_or_default();
         batch.extend(events);
+        self.send_batch(sub, batch);
+    }
+
+    fn events_buffer(&mut self, sub: SubId, events: &mut Vec<Out>) {
+        // The stage's buffer travels as it is; the stage keeps a recycled one.
+        let mut batch = self.pool.pop().unwrap_or_default();
+        core::mem::swap(&mut batch, events);
+        self.send_batch(sub, batch);
+    }
+}
+
+impl<In: Send + 'static, Out: Send + 'static, M: Send + 'static> Router<In, Out, M> {
+    /// Sends a batch to `sub`'s consumer; a buffer that cannot be delivered comes back to the
+    /// pool.
+    fn send_batch(&mut self, sub: SubId, mut batch: Vec<Out>) {
         match self.peers.get(&sub.consumer).and_then(|p| p.down.as_ref()) {
             Some(port) => {
                 if let Err(buffer) = port.events(sub, batch) {
@@ -424,17 +439,30 @@ impl<T: Spawn> Driver<T> {
                 self.guarded(|s, r| s.handle_to_producer(msg, r));
             }
             Input::Events { sub, mut events } => {
+                // The stage may take the buffer whole and hand back an emptied one of its own.
                 let events = self.guarded(move |s, r| {
-                    s.handle_events(sub, events.drain(..), r);
+                    s.handle_events_buffer(sub, &mut events, r);
                     events
                 });
-                if let Some(buffer) = events {
+                if let Some(buffer) = events
+                    && buffer.capacity() > 0
+                {
                     let spares = self.router.spares.entry(sub.producer).or_default();
-                    if spares.len() < SPARES && buffer.capacity() > 0 {
+                    if spares.len() < SPARES {
                         spares.push(buffer);
+                    } else if let Some(port) = self
+                        .router
+                        .peers
+                        .get(&sub.producer)
+                        .and_then(|p| p.up.as_ref())
+                    {
+                        // More batches than asks lately (small chunks): the producer gets
+                        // the buffer back anyway, so that it does not have to allocate one.
+                        port.give_back(buffer);
                     }
                 }
             }
+            Input::Spare(buffer) => self.router.recycle(buffer),
             Input::ToConsumer(msg) => {
                 self.guarded(|s, r| s.handle_to_consumer(msg, r));
             }

@@ -99,6 +99,18 @@ impl<T> Mailbox<T> {
         Ok(wake)
     }
 
+    /// Queues `item` without waking the receiver: it finds the item with its next input
+    /// (for something that is never urgent, such as a buffer coming back for reuse). A closed
+    /// mailbox hands the item back.
+    pub fn send_quietly(&self, item: T) -> Result<(), T> {
+        let mut st = self.state.lock();
+        if st.closed {
+            return Err(item);
+        }
+        st.queue.push_back(item);
+        Ok(())
+    }
+
     /// Moves everything pending into `into` (swapping when `into` is empty, so buffers are
     /// reused), waiting while nothing is pending. Returns [`Recv::Unowned`] instead of waiting
     /// when `may_stop` and the last owner has gone, and [`Recv::Closed`] once closed and empty.

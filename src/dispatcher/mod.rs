@@ -101,6 +101,14 @@ pub trait DispatchContext<E> {
     fn replace_dropped(&mut self, count: usize);
     /// Something worth logging.
     fn report(&mut self, report: Report);
+    /// Sends all of `events` to `sub`'s consumer as one message (ignored when empty), buffer
+    /// and all: the context may take the buffer and leave an empty one in its place, so that
+    /// the batch changes hands without its events being moved (feature `alloc`). The default
+    /// moves them through [`deliver`](Self::deliver).
+    #[cfg(feature = "alloc")]
+    fn deliver_all(&mut self, sub: SubId, events: &mut alloc::vec::Vec<E>) {
+        self.deliver(sub, events.drain(..));
+    }
 }
 
 /// A dispatcher: see the [module docs](self). Every method that returns a `usize` returns

@@ -7,6 +7,7 @@ use crate::id::{StageId, SubId};
 use crate::message::{DiscardReason, Outbox, Output, Report, SendError, ToConsumer, ToProducer};
 use crate::options::{Subscribe, SubscribeOptions};
 use crate::reason::{Cancellation, Reason};
+use crate::stage::upstream::incoming::{FromIter, Incoming};
 use crate::stage::upstream::side::unknown_events;
 use crate::stage::upstream::side::{ConsumerSide, UpCtx};
 use crate::stage::upstream::{UpParts, UpstreamFlows};
@@ -158,13 +159,11 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
     }
 
     /// Events from a producer on `sub`.
-    fn on_events<I, Out, O>(&mut self, sub: SubId, events: I, out: &mut O)
+    fn on_events<X, Out, O>(&mut self, sub: SubId, events: X, out: &mut O)
     where
-        I: IntoIterator<Item = B::Event>,
-        I::IntoIter: ExactSizeIterator,
+        X: Incoming<B::Event>,
         O: Outbox<B::Event, Out, M>,
     {
-        let mut events = events.into_iter();
         let len = events.len();
         if self.stopped.is_some() {
             self.stats.discarded.add(DiscardReason::Stopped, len);
@@ -177,18 +176,18 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
         }
         let behaviour = &mut self.behaviour;
         let flow = if <S::Inbox<B::Event> as Run<B::Event>>::GROWS {
-            // Growable storage: one copy of the message into the inbox, which the callback
-            // then gets as a lent buffer, chunk by chunk.
+            // Growable storage: the message's buffer becomes the inbox (or is copied into it),
+            // which the callback then gets as a lent buffer, chunk by chunk.
             let inbox = &mut self.inbox;
-            let taken = inbox.extend_from(events.by_ref());
+            let taken = events.into_run(inbox);
             debug_assert_eq!(taken, len, "a growable inbox takes the whole message");
-            let flow = self
-                .side
-                .run_chunks(sub, len, out, &mut self.stats, |k, side, out, stats| {
-                    let mut up = UpCtx::new(side, out, stats);
-                    let mut ctx = Ctx::new(&mut up);
-                    behaviour.handle_events(inbox.lend(k, sub), &mut ctx)
-                });
+            let flow =
+                self.side
+                    .run_chunks(sub, len, out, &mut self.stats, |k, side, out, stats| {
+                        let mut up = UpCtx::new(side, out, stats);
+                        let mut ctx = Ctx::new(&mut up);
+                        behaviour.handle_events(inbox.lend(k, sub), &mut ctx)
+                    });
             let rest = inbox.len();
             inbox.clear();
             if !flow.is_continue() {
@@ -196,13 +195,14 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
             }
             flow
         } else {
-            let flow = self
-                .side
-                .run_chunks(sub, len, out, &mut self.stats, |k, side, out, stats| {
-                    let mut up = UpCtx::new(side, out, stats);
-                    let mut ctx = Ctx::new(&mut up);
-                    behaviour.handle_events(Batch::new(&mut events, k, sub), &mut ctx)
-                });
+            let mut events = events.into_events();
+            let flow =
+                self.side
+                    .run_chunks(sub, len, out, &mut self.stats, |k, side, out, stats| {
+                        let mut up = UpCtx::new(side, out, stats);
+                        let mut ctx = Ctx::new(&mut up);
+                        behaviour.handle_events(Batch::new(&mut events, k, sub), &mut ctx)
+                    });
             if !flow.is_continue() {
                 self.stats
                     .discarded
@@ -399,7 +399,19 @@ impl<B: Consumer<M>, M, S: Storage> Stage for ConsumerStage<B, M, S> {
         I::IntoIter: ExactSizeIterator,
         O: Outbox<B::Event, B::Event, M>,
     {
-        self.on_events(sub, events, out);
+        self.on_events(sub, FromIter(events.into_iter()), out);
+    }
+    #[cfg(feature = "alloc")]
+    fn handle_events_buffer<O: Outbox<B::Event, B::Event, M>>(
+        &mut self,
+        sub: SubId,
+        events: &mut alloc::vec::Vec<B::Event>,
+        out: &mut O,
+    ) {
+        self.on_events(sub, &mut *events, out);
+        // What was not taken (a stopped stage, an unknown subscription) is counted: the
+        // buffer goes back empty.
+        events.clear();
     }
     fn handle_down<O: Outbox<B::Event, B::Event, M>>(
         &mut self,

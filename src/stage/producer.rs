@@ -249,9 +249,9 @@ where
             });
         }
         let mut reply = Reply::new();
-        let flow =
-            self.behaviour
-                .handle_call(request, &mut reply, &mut self.side.scratch.emit());
+        let flow = self
+            .behaviour
+            .handle_call(request, &mut reply, &mut self.side.scratch.emit());
         if let Some(r) = reply.before.take() {
             out.push(Output::Reply(r));
         }

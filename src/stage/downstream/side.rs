@@ -80,17 +80,17 @@ impl<E, In, M, O: Outbox<In, E, M>, S: Storage> DispatchContext<E> for Routing<'
             return;
         }
         self.out.events(sub, events);
-        self.delivered += n;
-        self.stats.events_out += n as u64;
-        if let Some(d) = self
-            .consumers
-            .as_mut_slice()
-            .iter_mut()
-            .find(|d| d.sub == sub)
-        {
-            d.stats.events += n as u64;
-            d.stats.outstanding = d.stats.outstanding.saturating_sub(n as u64);
+        self.count_delivered(sub, n);
+    }
+    #[cfg(feature = "alloc")]
+    fn deliver_all(&mut self, sub: SubId, events: &mut alloc::vec::Vec<E>) {
+        let n = events.len();
+        if n == 0 {
+            return;
         }
+        self.out.events_buffer(sub, events);
+        events.clear(); // an outbox takes them all; should one not, they are not sent twice
+        self.count_delivered(sub, n);
     }
     fn release_info(&mut self, marker: MarkerId) {
         if self.selfq.push_back(SelfMsg::Info(marker)).is_err() {
@@ -135,6 +135,23 @@ impl<E, In, M, O: Outbox<In, E, M>, S: Storage> DispatchContext<E> for Routing<'
                 Some(SelfMsg::Demand(n)) => *n += count,
                 _ => self.out.push(Output::Report(Report::SelfQueueFull)),
             }
+        }
+    }
+}
+
+impl<In, M, O, S: Storage> Routing<'_, In, M, O, S> {
+    /// Counts `n` events delivered to `sub`.
+    fn count_delivered(&mut self, sub: SubId, n: usize) {
+        self.delivered += n;
+        self.stats.events_out += n as u64;
+        if let Some(d) = self
+            .consumers
+            .as_mut_slice()
+            .iter_mut()
+            .find(|d| d.sub == sub)
+        {
+            d.stats.events += n as u64;
+            d.stats.outstanding = d.stats.outstanding.saturating_sub(n as u64);
         }
     }
 }

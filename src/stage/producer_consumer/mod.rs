@@ -13,6 +13,7 @@ use crate::options::{
 use crate::reason::{CancelMode, Cancellation, Reason};
 use crate::stage::downstream::side::{IDLE_REPLACEMENTS, ProducerSide, SelfMsg};
 use crate::stage::downstream::{DownstreamFlows, Parts};
+use crate::stage::upstream::incoming::{FromIter, Incoming};
 use crate::stage::upstream::side::unknown_events;
 use crate::stage::upstream::side::{ConsumerSide, UpCtx};
 use crate::stage::upstream::{UpParts, UpstreamFlows};
@@ -278,13 +279,11 @@ where
     }
 
     /// Events from a producer: queued, then handled while downstream demand lasts.
-    fn on_events<I, O>(&mut self, sub: SubId, events: I, out: &mut O)
+    fn on_events<X, O>(&mut self, sub: SubId, events: X, out: &mut O)
     where
-        I: IntoIterator<Item = B::In>,
-        I::IntoIter: ExactSizeIterator,
+        X: Incoming<B::In>,
         O: Outbox<B::In, B::Out, M>,
     {
-        let events = events.into_iter();
         let len = events.len();
         if self.stopped.is_some() {
             self.stats.discarded.add(DiscardReason::Stopped, len);
@@ -298,11 +297,10 @@ where
         if len == 0 {
             return;
         }
-        // In one go: with growable storage, one copy of the batch into the input run.
-        let mut events = events;
-        let queued = self.inbox.extend_from(events.by_ref());
-        let lost = events.len();
-        drop(events);
+        // In one go: with growable storage, the batch's buffer becomes the input run when that
+        // is empty, else one copy.
+        let queued = events.into_run(&mut self.inbox);
+        let lost = len - queued;
         if lost > 0 {
             self.stats
                 .discarded
