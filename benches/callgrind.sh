@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The core's cost per event, kept as a regression guard.
 #
-# Runs the simulator's 3-stage pipeline (examples/sim_pipeline.rs: producer -> producer_consumer
+# Runs the simulator's 3-stage pipeline (examples/pipeline.rs: producer -> producer_consumer
 # adding 1 -> consumer summing, u64 events) under callgrind at two sizes and prints the
 # instructions per event: (instructions at the larger size - at the smaller) / (difference in
 # events), so start-up and tear-down cancel out. Callgrind counts instructions, not time: the
@@ -25,8 +25,8 @@ if ! command -v valgrind >/dev/null 2>&1; then
   exit 0
 fi
 
-cargo build --release --example sim_pipeline --features sim --locked --quiet
-BIN=target/release/examples/sim_pipeline
+cargo build --release --example pipeline --features sim,std-threads --locked --quiet
+BIN=target/release/examples/pipeline
 
 # instructions EVENTS MAX_DEMAND: the total instruction count of one run.
 instructions() {

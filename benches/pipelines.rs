@@ -4,7 +4,7 @@
 //! `cargo bench -p genstage-bench --bench pipelines` (about 2–4 minutes on 2 cores);
 //! `BENCH_QUICK=1 cargo bench -p genstage-bench --bench pipelines` runs a small version in
 //! seconds (the CI smoke test); `BENCH_RUNS=n` sets the number of interleaved runs (at least 5
-//! are made). `BENCH_ONLY=word` keeps the rows whose workload or system contains `word`.
+//! are made). `BENCH_ONLY=text` keeps the rows whose `workload | system` contains `text`.
 //!
 //! Four workloads of `u64` events:
 //!
@@ -839,7 +839,7 @@ fn main() {
     let only = std::env::var("BENCH_ONLY").ok();
     let mut rows = rows(quick);
     if let Some(word) = &only {
-        rows.retain(|r| r.workload.contains(word.as_str()) || r.system.contains(word.as_str()));
+        rows.retain(|r| format!("{} | {}", r.workload, r.system).contains(word.as_str()));
     }
     let started = Instant::now();
     eprintln!(
