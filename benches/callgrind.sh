@@ -30,7 +30,8 @@ BIN=target/release/examples/pipeline
 
 # instructions EVENTS MAX_DEMAND: the total instruction count of one run.
 instructions() {
-  valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BIN" "$1" "$2" 2>&1 \
+  # shellcheck disable=SC2086 # $2 may carry a flag after the demand
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BIN" "$1" $2 2>&1 \
     | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
 
@@ -46,10 +47,12 @@ per_event() {
 declare -A measured
 measured[max_demand_1000]=$(per_event 1000000 2000000 1000)
 measured[max_demand_10]=$(per_event 100000 200000 10)
+# The producer_consumer written `out.extend(events.map(..))` instead of `extend_map`.
+measured[max_demand_1000_per_event_map]=$(per_event 1000000 2000000 "1000 --map")
 
 status=0
 new=""
-for key in max_demand_1000 max_demand_10; do
+for key in max_demand_1000 max_demand_10 max_demand_1000_per_event_map; do
   value=${measured[$key]}
   committed=$(awk -v k="$key" '$1 == k { print $2 }' "$FIGURES" 2>/dev/null || true)
   if [ -z "$committed" ]; then

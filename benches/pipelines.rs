@@ -69,7 +69,7 @@ impl ProducerConsumer for AddOne {
     type In = u64;
     type Out = u64;
     fn handle_events(&mut self, events: Batch<'_, u64>, out: &mut Relay<'_, u64>) -> Flow {
-        let _ = out.extend(events.map(|x| x + 1));
+        let _ = out.extend_map(events, |x| x + 1);
         Flow::Continue
     }
 }

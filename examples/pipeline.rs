@@ -4,8 +4,11 @@
 //! callgrind at two sizes and divides the difference in instructions by the difference in
 //! events, so the fixed cost of starting up cancels out.
 //!
-//! `cargo run --release --example pipeline [events] [max_demand] [--threads]` (1 000 000 and
-//! 1000 by default); it checks the sum and prints the time taken.
+//! The producer_consumer emits with [`Emit::extend_map`], the bulk way to transform a batch;
+//! `--map` makes it write `out.extend(events.map(..))` instead, which is one event at a time.
+//!
+//! `cargo run --release --example pipeline [events] [max_demand] [--threads] [--map]`
+//! (1 000 000 and 1000 by default); it checks the sum and prints the time taken.
 
 use genstage::sim::Sim;
 use genstage::threads;
@@ -30,13 +33,20 @@ impl Producer for Numbers {
     }
 }
 
-struct AddOne;
+/// Adds 1 to every event; `per_event` emits through `extend(events.map(..))`.
+struct AddOne {
+    per_event: bool,
+}
 
 impl ProducerConsumer for AddOne {
     type In = u64;
     type Out = u64;
     fn handle_events(&mut self, events: Batch<'_, u64>, out: &mut Relay<'_, u64>) -> Flow {
-        let _ = out.extend(events.map(|x| x + 1));
+        let _ = if self.per_event {
+            out.extend(events.map(|x| x + 1))
+        } else {
+            out.extend_map(events, |x| x + 1)
+        };
         Flow::Continue
     }
 }
@@ -54,29 +64,32 @@ impl Consumer for Sum {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let threads = args.iter().any(|a| a == "--threads");
+    let per_event = args.iter().any(|a| a == "--map");
     let mut numbers = args.iter().filter_map(|a| a.parse::<u64>().ok());
     let n = numbers.next().unwrap_or(1_000_000);
     let demand = numbers.next().unwrap_or(1000) as usize;
     let started = Instant::now();
+    let add = AddOne { per_event };
     let sum = if threads {
-        on_threads(n, demand)
+        on_threads(n, demand, add)
     } else {
-        on_the_simulator(n, demand)
+        on_the_simulator(n, demand, add)
     };
     let took = started.elapsed();
     assert_eq!(sum, n * (n + 1) / 2, "every event, plus one, summed");
     println!(
-        "{n} events, max_demand {demand}, {}: sum {sum}, {took:.2?} ({:.1} M events/s)",
+        "{n} events, max_demand {demand}, {}{}: sum {sum}, {took:.2?} ({:.1} M events/s)",
         if threads { "threads" } else { "simulator" },
+        if per_event { ", extend(map)" } else { "" },
         n as f64 / took.as_secs_f64() / 1e6
     );
 }
 
-fn on_the_simulator(n: u64, demand: usize) -> u64 {
+fn on_the_simulator(n: u64, demand: usize, add: AddOne) -> u64 {
     let mut sim = Sim::new(0);
     sim.set_tracing(false);
     let p = sim.producer(Numbers { next: 0, n });
-    let d = sim.producer_consumer(AddOne);
+    let d = sim.producer_consumer(add);
     let c = sim.consumer(Sum(0));
     sim.subscribe(c, d, Subscribe::new().max_demand(demand))
         .expect("valid options");
@@ -87,7 +100,7 @@ fn on_the_simulator(n: u64, demand: usize) -> u64 {
     sim.stage(c).behaviour().0
 }
 
-fn on_threads(n: u64, demand: usize) -> u64 {
+fn on_threads(n: u64, demand: usize, add: AddOne) -> u64 {
     /// Reports its sum when dropped, on its own thread.
     struct Report(Sum, std::sync::mpsc::Sender<u64>);
     impl Consumer for Report {
@@ -104,8 +117,7 @@ fn on_threads(n: u64, demand: usize) -> u64 {
     let (tx, rx) = std::sync::mpsc::channel();
     let p = threads::spawn_producer(Numbers { next: 0, n }, ProducerOptions::new())
         .expect("valid options");
-    let d =
-        threads::spawn_producer_consumer(AddOne, ProducerOptions::new()).expect("valid options");
+    let d = threads::spawn_producer_consumer(add, ProducerOptions::new()).expect("valid options");
     let c = threads::spawn_consumer(Report(Sum(0), tx));
     c.subscribe(&d, Subscribe::new().max_demand(demand))
         .expect("valid options");

@@ -129,15 +129,23 @@ impl<'a, E> Emit<'a, E> {
     /// With fixed storage the count can be less than offered: a producer that counts what it
     /// was asked instead of what was taken skips events, so the count must be used.
     ///
-    /// This is the bulk way to emit: with growable storage, room for an exact-size iterator
-    /// (a range, a mapped [`Batch`]) is made once, and the events are moved in by the
-    /// iterator's own loop.
+    /// This is the bulk way to emit: with growable storage and an iterator of known length
+    /// (a range, a mapped range, a slice's clones) room is made once and the events are
+    /// moved in by one loop with no check per event. To emit a batch transformed event by
+    /// event, [`extend_map`](Self::extend_map) does the same for the batch's buffer.
     #[must_use = "with fixed storage fewer events than offered may be taken; count what was"]
     pub fn extend<I: IntoIterator<Item = E>>(&mut self, events: I) -> usize {
         let events = events.into_iter();
         match &mut self.sink {
             #[cfg(feature = "alloc")]
-            EmitSink::Heap(v) => crate::storage::extend_vec(v, events),
+            EmitSink::Heap(v) => {
+                // `Vec::extend`: for an iterator of known length (a range, a mapped range, a
+                // drain) room is made once and the events are moved in by one loop with no
+                // check per event.
+                let before = v.len();
+                v.extend(events);
+                v.len() - before
+            }
             EmitSink::Fixed(v) => {
                 let mut n = 0;
                 if v.is_full() {
@@ -174,6 +182,37 @@ impl<'a, E> Emit<'a, E> {
             }
             EmitSink::Closed => 0,
         }
+    }
+    /// Emits `f(e)` for each event of `events`, in order, until they run out or the emit
+    /// buffer is full; returns how many were taken (the rest of the batch is dropped with
+    /// it). The same as `extend(events.map(f))`, and the fastest way to emit a batch
+    /// transformed event by event: with growable storage it is one loop over the batch's
+    /// buffer into room made once, with no check per event.
+    ///
+    /// ```
+    /// use genstage::prelude::*;
+    ///
+    /// struct Double;
+    /// impl ProducerConsumer for Double {
+    ///     type In = u64;
+    ///     type Out = u64;
+    ///     fn handle_events(&mut self, events: Batch<'_, u64>, out: &mut Relay<'_, u64>) -> Flow {
+    ///         let _ = out.extend_map(events, |e| e * 2);
+    ///         Flow::Continue
+    ///     }
+    /// }
+    /// ```
+    #[must_use = "with fixed storage fewer events than offered may be taken; count what was"]
+    pub fn extend_map<T, F: FnMut(T) -> E>(&mut self, mut events: Batch<'_, T>, f: F) -> usize {
+        #[cfg(feature = "alloc")]
+        if let EmitSink::Heap(v) = &mut self.sink
+            && let Some(lent) = events.take_heap()
+        {
+            let before = v.len();
+            v.extend(lent.map(f));
+            return v.len() - before;
+        }
+        self.extend(events.map(f))
     }
     /// Events emitted so far in this callback.
     pub fn len(&self) -> usize {
@@ -315,6 +354,17 @@ impl<'a, E> Batch<'a, E> {
     /// The subscription the events came on (GenStage's `from`).
     pub fn sub(&self) -> SubId {
         self.sub
+    }
+    /// The lent buffer, when it is a growable run's (it leaves the batch empty).
+    #[cfg(feature = "alloc")]
+    fn take_heap(&mut self) -> Option<alloc::vec::Drain<'a, E>> {
+        match core::mem::replace(&mut self.events, LentRun::Empty) {
+            LentRun::Heap(d) => Some(d),
+            other => {
+                self.events = other;
+                None
+            }
+        }
     }
 }
 
@@ -514,6 +564,59 @@ mod tests {
         let batch = Batch::new(&mut source, 2, SubId::new(StageId(0), StageId(1), 0));
         assert_eq!(batch.collect::<heapless::Vec<_, 4>>(), [1, 2]);
         assert_eq!(source.next(), Some(3));
+    }
+
+    #[test]
+    fn a_batch_lent_from_a_run_folds_over_it_and_drops_what_is_left() {
+        use crate::storage::Run;
+        let mut run: heapless::Vec<u32, 8> = heapless::Vec::new();
+        run.extend_from_slice(&[1, 2, 3, 4, 5]).unwrap();
+        let mut batch = run.lend(3, sub());
+        assert_eq!(batch.len(), 3);
+        assert_eq!(batch.next(), Some(1));
+        assert_eq!(batch.sum::<u32>(), 2 + 3);
+        assert_eq!(
+            run.as_slice(),
+            [4, 5],
+            "the lent front is gone, the rest stays"
+        );
+        drop(run.lend(1, sub())); // not pulled: dropped with the batch
+        assert_eq!(run.as_slice(), [5]);
+    }
+
+    #[test]
+    fn extend_map_emits_a_transformed_batch_on_fixed_storage_up_to_its_room() {
+        use crate::storage::Run;
+        let mut input: heapless::Vec<u32, 8> = heapless::Vec::new();
+        input.extend_from_slice(&[1, 2, 3, 4]).unwrap();
+        let mut output: heapless::Vec<u64, 3> = heapless::Vec::new();
+        let mut out = output.emit();
+        assert_eq!(
+            out.extend_map(input.lend(4, sub()), |e| u64::from(e) * 10),
+            3
+        );
+        assert!(out.is_full());
+        assert_eq!(output.as_slice(), [10, 20, 30]);
+        assert!(
+            input.is_empty(),
+            "the batch's last event was dropped with it"
+        );
+    }
+
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn extend_and_extend_map_emit_into_a_growable_run_in_bulk() {
+        use crate::storage::Run;
+        use alloc::vec::Vec;
+        let mut input: Vec<u32> = (1..=5).collect();
+        let mut output: Vec<u32> = Vec::new();
+        let mut out = output.emit();
+        assert_eq!(out.extend(0..3), 3);
+        assert_eq!(out.extend_map(input.lend(2, sub()), |e| e * 10), 2);
+        assert_eq!(out.extend(input.lend(3, sub()).map(|e| e + 100)), 3);
+        assert_eq!((out.len(), out.is_full()), (8, false));
+        assert_eq!(output, [0, 1, 2, 10, 20, 103, 104, 105]);
+        assert!(input.is_empty());
     }
 
     #[test]

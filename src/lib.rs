@@ -177,9 +177,7 @@
 //! [`PartitionDispatcher`]: dispatcher::PartitionDispatcher
 //! [`Dispatcher::ready`]: dispatcher::Dispatcher::ready
 #![no_std]
-// Unsafe code is refused everywhere but in one function, `storage::extend_vec` (bulk emission
-// into a `Vec`: one `set_len` after writing reserved room), which says why it is sound.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(
     unreachable_pub,

@@ -683,42 +683,6 @@ pub(crate) mod no_heap {
     }
 }
 
-/// Appends everything `items` yields to `run`; returns how many. Room for what its size hint
-/// promises is made once; then the iterator's own loop (`fold`, which a [`Batch`] runs over
-/// its buffer) writes each event into that room, with no capacity check and no length update
-/// per event; the length is set once at the end. Should the iterator yield more than its
-/// hint promised, the rest is appended after.
-#[cfg(feature = "alloc")]
-#[allow(unsafe_code)]
-#[inline]
-pub(crate) fn extend_vec<T, I: Iterator<Item = T>>(
-    run: &mut alloc::vec::Vec<T>,
-    items: I,
-) -> usize {
-    let before = run.len();
-    run.reserve(items.size_hint().0);
-    let mut beyond = alloc::vec::Vec::new();
-    let room = items.size_hint().0;
-    let slots = &mut run.spare_capacity_mut()[..room];
-    let mut i = 0;
-    items.for_each(|e| {
-        if i < room {
-            slots[i].write(e);
-            i += 1;
-        } else {
-            beyond.push(e);
-        }
-    });
-    let written = i;
-    // SAFETY: `slots` handed out the first `written` slots of the spare capacity, in order,
-    // and each was initialised (`MaybeUninit::write`) when handed out; so the `written` slots
-    // after the length are initialised and within the capacity. (Should the iterator panic,
-    // what was written is leaked, never exposed.)
-    unsafe { run.set_len(before + written) };
-    run.append(&mut beyond);
-    run.len() - before
-}
-
 /// Fails the build when a stage is built on a storage that holds nothing ([`Heap`] without
 /// the `alloc` feature): the error names the fix.
 pub(crate) struct Usable<S>(core::marker::PhantomData<S>);
@@ -778,6 +742,49 @@ mod tests {
         assert_eq!((l.len(), l.as_slice()), (2, &[2, 3][..]));
         l.clear();
         assert_eq!(l.len(), 0);
+    }
+
+    fn drain_front_contract<Q: Deque<u32>>() {
+        let mut q = Q::default();
+        for i in 1..=5 {
+            q.push_back(i).unwrap();
+        }
+        let mut front = q.drain_front(3);
+        assert_eq!(front.len(), 3);
+        assert_eq!(front.next(), Some(1));
+        drop(front); // 2 and 3 were not pulled: dropped with it
+        assert_eq!((q.len(), q.front()), (2, Some(&4)));
+        assert_eq!(
+            q.drain_front(usize::MAX).collect::<heapless::Vec<_, 8>>(),
+            [4, 5]
+        );
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn every_queue_drains_its_front_in_one_go() {
+        drain_front_contract::<heapless::Deque<u32, 8>>();
+        drain_front_contract::<heapless::Vec<u32, 8>>();
+        #[cfg(feature = "alloc")]
+        {
+            drain_front_contract::<alloc::collections::VecDeque<u32>>();
+            drain_front_contract::<alloc::vec::Vec<u32>>();
+        }
+    }
+
+    #[test]
+    fn a_fixed_run_takes_what_fits_and_pulls_no_more() {
+        let mut run: <Fixed<3> as Storage>::Run<u32> = Default::default();
+        let mut items = 1..=5;
+        assert_eq!(run.extend_from(&mut items), 3);
+        assert_eq!(items.next(), Some(4), "nothing pulled that was not taken");
+        const { assert!(!<<Fixed<3> as Storage>::Run<u32> as Run<u32>>::GROWS) };
+        let mut inbox: <Fixed<3> as Storage>::Inbox<u32> = Default::default();
+        assert_eq!(
+            inbox.extend_from(1..=2),
+            0,
+            "a fixed storage's inbox holds nothing"
+        );
     }
 
     #[test]

@@ -52,3 +52,32 @@ impl<'a, E> Incoming<E> for &'a mut alloc::vec::Vec<E> {
         self.drain(..)
     }
 }
+
+#[cfg(all(test, feature = "alloc"))]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    #[test]
+    fn a_buffer_becomes_an_empty_inbox_whole_and_is_copied_into_a_busy_one() {
+        let mut inbox: Vec<u32> = Vec::with_capacity(16);
+        let mut batch: Vec<u32> = Vec::with_capacity(4);
+        batch.extend([1, 2, 3]);
+        let batch_buffer = batch.as_ptr();
+        assert_eq!(Incoming::<u32>::into_run(&mut batch, &mut inbox), 3);
+        assert_eq!(inbox, [1, 2, 3]);
+        assert_eq!(inbox.as_ptr(), batch_buffer, "the buffer changed hands");
+        assert!(
+            batch.is_empty() && batch.capacity() >= 16,
+            "the inbox's went back"
+        );
+        batch.extend([4, 5]);
+        assert_eq!(Incoming::<u32>::into_run(&mut batch, &mut inbox), 2);
+        assert_eq!(inbox, [1, 2, 3, 4, 5]);
+        assert!(batch.is_empty());
+        let events = FromIter(6..8u32);
+        assert_eq!(Incoming::len(&events), 2);
+        assert_eq!(events.into_run(&mut inbox), 2);
+        assert_eq!(inbox.len(), 7);
+    }
+}
