@@ -17,7 +17,7 @@ use genstage::{
     Consumer, ConsumerRole, ConsumerStage, DemandMode, Producer, ProducerConsumer,
     ProducerConsumerStage, ProducerStage, Reason, Stage, StageId, SubId, Subscribe,
 };
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::string::{String, ToString};
 use std::vec::Vec;
 
@@ -201,6 +201,46 @@ where
     }
 }
 
+/// What a stage keeps per peer stage: a few entries, found by a scan (cheaper than hashing
+/// the id for the handful of peers a stage has, and looked up on every batch).
+struct Peers<V>(Vec<(StageId, V)>);
+
+impl<V> Default for Peers<V> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<V> Peers<V> {
+    fn get(&self, id: &StageId) -> Option<&V> {
+        self.0.iter().find(|(k, _)| k == id).map(|(_, v)| v)
+    }
+    fn get_mut(&mut self, id: &StageId) -> Option<&mut V> {
+        self.0.iter_mut().find(|(k, _)| k == id).map(|(_, v)| v)
+    }
+    /// The entry of `id`, made (default) if there is none.
+    fn entry(&mut self, id: StageId) -> &mut V
+    where
+        V: Default,
+    {
+        let i = match self.0.iter().position(|(k, _)| *k == id) {
+            Some(i) => i,
+            None => {
+                self.0.push((id, V::default()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+    fn remove(&mut self, id: &StageId) -> Option<V> {
+        let i = self.0.iter().position(|(k, _)| k == id)?;
+        Some(self.0.swap_remove(i).1)
+    }
+    fn iter(&self) -> impl Iterator<Item = (&StageId, &V)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
 /// A stage this one talks to.
 struct Peer<In, Out> {
     /// A producer it subscribed to.
@@ -231,7 +271,7 @@ impl<In, Out> Peer<In, Out> {
 /// The outbox of a stage thread: routes each output to its peer as it is produced.
 struct Router<In, Out, M> {
     me: Arc<Shared<In, Out, M>>,
-    peers: HashMap<StageId, Peer<In, Out>>,
+    peers: Peers<Peer<In, Out>>,
     /// Subscriptions of consumers to this stage: while there are any, it is not unowned.
     downstream: HashSet<SubId>,
     /// Inputs the runtime gives this stage itself (downs for subscribes to stopped stages).
@@ -239,7 +279,7 @@ struct Router<In, Out, M> {
     /// Empty buffers for outgoing batches.
     pool: Vec<Vec<Out>>,
     /// Emptied incoming buffers, by producer, to give back with the next ask.
-    spares: HashMap<StageId, Vec<Vec<In>>>,
+    spares: Peers<Vec<Vec<In>>>,
     stopped: Option<Reason>,
     reply: Option<M>,
 }
@@ -352,11 +392,11 @@ impl<T: Spawn> Driver<T> {
             stage,
             router: Router {
                 me,
-                peers: HashMap::new(),
+                peers: Peers::default(),
                 downstream: HashSet::new(),
                 local: VecDeque::new(),
                 pool: Vec::new(),
-                spares: HashMap::new(),
+                spares: Peers::default(),
                 stopped: None,
                 reply: None,
             },
@@ -428,7 +468,7 @@ impl<T: Spawn> Driver<T> {
             Input::ToProducer { msg, from, spare } => {
                 if let Some(port) = from {
                     let consumer = port.id();
-                    self.router.peers.entry(consumer).or_default().down = Some(port);
+                    self.router.peers.entry(consumer).down = Some(port);
                 }
                 if let ToProducer::Subscribe { sub, .. } = msg {
                     self.router.downstream.insert(sub);
@@ -447,7 +487,7 @@ impl<T: Spawn> Driver<T> {
                 if let Some(buffer) = events
                     && buffer.capacity() > 0
                 {
-                    let spares = self.router.spares.entry(sub.producer).or_default();
+                    let spares = self.router.spares.entry(sub.producer);
                     if spares.len() < SPARES {
                         spares.push(buffer);
                     } else if let Some(port) = self
@@ -485,7 +525,7 @@ impl<T: Spawn> Driver<T> {
                 reply,
             } => {
                 let id = producer.id();
-                self.router.peers.entry(id).or_default().up = Some(producer);
+                self.router.peers.entry(id).up = Some(producer);
                 let r = self.guarded(|s, r| s.subscribe_to(id, opts, previous, r));
                 self.publish();
                 let r = r.unwrap_or(Err(SubscribeError::Stopped));
@@ -581,7 +621,7 @@ impl<T: Spawn> Driver<T> {
         self.publish();
         let peers = core::mem::take(&mut self.router.peers);
         let mut told = HashSet::new();
-        for (id, peer) in &peers {
+        for (id, peer) in peers.iter() {
             if let Some(w) = peer.watch() {
                 told.insert(*id);
                 w.down(me.id, reason);

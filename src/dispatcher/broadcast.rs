@@ -151,6 +151,14 @@ pub struct BroadcastDispatcher<E, S: Storage = DefaultStorage> {
     /// How an event is copied for each consumer (`E::clone`, taken when it was built, so that
     /// the dispatcher itself asks nothing of `E`).
     copy: fn(&E) -> E,
+    /// How a run of events is copied in one go (`Vec::extend_from_slice`, a copy of memory
+    /// for plain data), taken when it was built.
+    #[cfg(feature = "alloc")]
+    copy_run: fn(&[E], &mut alloc::vec::Vec<E>),
+    /// The buffer a consumer's copy of a run is made in (it changes hands with the copy, and
+    /// a recycled one comes back).
+    #[cfg(feature = "alloc")]
+    copies: alloc::vec::Vec<E>,
 }
 
 impl<E: Clone, S: Storage> Default for BroadcastDispatcher<E, S> {
@@ -161,6 +169,10 @@ impl<E: Clone, S: Storage> Default for BroadcastDispatcher<E, S> {
             requested: 0,
             buffered: 0,
             copy: E::clone,
+            #[cfg(feature = "alloc")]
+            copy_run: |run, into| into.extend_from_slice(run),
+            #[cfg(feature = "alloc")]
+            copies: alloc::vec::Vec::new(),
         }
     }
 }
@@ -399,6 +411,23 @@ impl<E, S: Storage> Dispatcher<E> for BroadcastDispatcher<E, S> {
                         .filter(|&j| events.get(j).is_some_and(|e| f.accepts(e)))
                         .count(),
                 };
+                #[cfg(feature = "alloc")]
+                if accepted == now
+                    && let Some(all) = events.as_vec()
+                {
+                    // Every event of the run to this consumer: one copy of the run in one go
+                    // (the originals, buffer and all, to the last consumer).
+                    if i + 1 < n {
+                        self.copies.clear();
+                        (self.copy_run)(&all[..now], &mut self.copies);
+                        ctx.deliver_all(sub, &mut self.copies);
+                    } else if now == all.len() {
+                        ctx.deliver_all(sub, all);
+                    } else {
+                        ctx.deliver(sub, all.drain(..now));
+                    }
+                    continue;
+                }
                 if i + 1 < n {
                     if accepted > 0 {
                         ctx.deliver(
