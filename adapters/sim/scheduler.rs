@@ -172,15 +172,17 @@ impl Scheduler {
         pairs: impl Iterator<Item = (StageId, StageId)>,
         step: u64,
     ) -> Option<usize> {
-        self.heads.clear();
         let fifo = matches!(self.mode, Mode::Fifo)
             || matches!(&self.mode, Mode::Replay(s) if self.replay_at >= s.len());
+        if fifo {
+            // The oldest message: no need to look further.
+            let (from, to) = pairs.into_iter().next()?;
+            self.cursor = Some(Pick { from, to });
+            return Some(0);
+        }
+        self.heads.clear();
         for (i, (from, to)) in pairs.enumerate() {
             let p = Pick { from, to };
-            if fifo {
-                self.heads.push((p, i));
-                break;
-            }
             if !self.heads.iter().any(|(q, _)| *q == p) {
                 self.heads.push((p, i));
             }
@@ -189,7 +191,6 @@ impl Scheduler {
             return None;
         }
         let chosen = match &self.mode {
-            _ if fifo => 0,
             Mode::Fifo => 0,
             Mode::Seeded => self.draw(),
             Mode::RoundRobin => {
