@@ -203,7 +203,9 @@ impl<'a, E> Emit<'a, E> {
     /// }
     /// ```
     #[must_use = "with fixed storage fewer events than offered may be taken; count what was"]
-    pub fn extend_map<T, F: FnMut(T) -> E>(&mut self, mut events: Batch<'_, T>, f: F) -> usize {
+    pub fn extend_map<T, F: FnMut(T) -> E>(&mut self, events: Batch<'_, T>, f: F) -> usize {
+        #[cfg(feature = "alloc")]
+        let mut events = events;
         #[cfg(feature = "alloc")]
         if let EmitSink::Heap(v) = &mut self.sink
             && let Some(lent) = events.take_heap()

@@ -218,7 +218,8 @@ pub enum Output<In, M> {
 /// [`Recorder`](crate::runtime::Recorder) keeps everything in order for tests and simple loops.
 ///
 /// Outputs arrive in exactly the order the stage produced them; events for one subscription
-/// arrive as one batch per [`events`](Outbox::events) call, never empty.
+/// arrive as one batch per [`events`](Outbox::events) (or, with `alloc`,
+/// [`events_buffer`](Outbox::events_buffer)) call, never empty.
 pub trait Outbox<In, Out, M> {
     /// A control output.
     fn push(&mut self, output: Output<In, M>);

@@ -10,6 +10,12 @@
 //! that, with `Fixed`, a full container refuses an item and the refusal is reported (a typed
 //! error or a counted discard), never hidden.
 //!
+//! Events that are filled at the back and taken from the front in bulk (what a callback emits,
+//! a producer_consumer's input, a partition's queue, a consumer's incoming batch) live in a
+//! contiguous [`Run`]: a `Vec` or a `heapless::Vec`, lent to callbacks as an
+//! [`Emit`] or a [`Batch`] so that events go in and out with one loop per batch, and (with
+//! `Heap`) handed from stage to stage as whole buffers.
+//!
 //! The stage types default to [`Heap`] whatever the features: without `alloc`, `Heap` is not a
 //! storage and a stage names its `Fixed` storage itself. So turning `alloc` on (in this crate
 //! or anywhere else in the dependency graph) only adds; it never changes a type a no-alloc
