@@ -24,7 +24,7 @@
 //! | input | method |
 //! |---|---|
 //! | a message from a consumer-role stage ([`ToProducer`]: subscribe, ask, cancel) | [`Stage::handle_to_producer`] |
-//! | a batch of events from a producer | [`Stage::handle_events`] |
+//! | a batch of events from a producer | [`Stage::handle_events`] (or, as a `Vec` whose buffer the stage may keep, `Stage::handle_events_buffer`) |
 //! | a control message from a producer ([`ToConsumer`]: a cancel) | [`Stage::handle_to_consumer`] |
 //! | a peer stage went down | [`Stage::handle_down`] |
 //! | an info, a call | [`Stage::info`], [`Stage::call`] |

@@ -219,10 +219,19 @@ pub enum Output<In, M> {
 /// [`Recorder`](crate::runtime::Recorder) keeps everything in order for tests and simple loops.
 ///
 /// Outputs arrive in exactly the order the stage produced them; events for one subscription
-/// arrive as one batch per [`events`](Outbox::events) call, never empty.
+/// arrive as one batch per [`events`](Outbox::events) (or, with `alloc`,
+/// [`events_buffer`](Outbox::events_buffer)) call, never empty.
 pub trait Outbox<In, Out, M> {
     /// A control output.
     fn push(&mut self, output: Output<In, M>);
     /// A batch of events for `sub`'s consumer.
     fn events<I: ExactSizeIterator<Item = Out>>(&mut self, sub: SubId, events: I);
+    /// A batch of events for `sub`'s consumer, in a buffer the outbox may take whole: it
+    /// takes every event, and may swap in another (empty) buffer, so that a runtime that
+    /// moves batches as `Vec`s passes this one on without moving its events (feature
+    /// `alloc`). The default moves them through [`events`](Self::events).
+    #[cfg(feature = "alloc")]
+    fn events_buffer(&mut self, sub: SubId, events: &mut alloc::vec::Vec<Out>) {
+        self.events(sub, events.drain(..));
+    }
 }

@@ -10,6 +10,12 @@
 //! that, with `Fixed`, a full container refuses an item and the refusal is reported (a typed
 //! error or a counted discard), never hidden.
 //!
+//! Events that are filled at the back and taken from the front in bulk (what a callback emits,
+//! a producer_consumer's input, a partition's queue, a consumer's incoming batch) live in a
+//! contiguous [`Run`]: a `Vec` or a `heapless::Vec`, lent to callbacks as an
+//! [`Emit`] or a [`Batch`] so that events go in and out with one loop per batch, and (with
+//! `Heap`) handed from stage to stage as whole buffers.
+//!
 //! The stage types default to [`Heap`] whatever the features: without `alloc`, `Heap` is not a
 //! storage and a stage names its `Fixed` storage itself. So turning `alloc` on (in this crate
 //! or anywhere else in the dependency graph) only adds; it never changes a type a no-alloc
@@ -24,10 +30,20 @@
 //! assert_eq!(q.pop_front(), Some(1));
 //! ```
 
+use crate::callbacks::{Batch, Emit, EmitSink, LentRun};
+use crate::id::SubId;
+
 /// A family of containers. Implemented by [`Fixed`] and [`Heap`].
 pub trait Storage: 'static {
     /// A FIFO queue of events.
     type Events<T>: Deque<T>;
+    /// A contiguous run of events, filled at the back and emptied from the front in bulk:
+    /// what a callback emits into, and a producer_consumer's input. Holds at most `EVENTS`.
+    type Run<T>: Run<T>;
+    /// Where a consumer lends incoming events to its callback in one piece: a growable run
+    /// with growable storage; with fixed storage it holds nothing and events are handed
+    /// through one by one (a consumer then holds no events at all).
+    type Inbox<T>: Run<T>;
     /// A FIFO queue of control items.
     type Deque<T>: Deque<T>;
     /// A list of control items, with insertion anywhere.
@@ -66,6 +82,92 @@ pub trait Deque<T>: Default {
     fn clear(&mut self);
     /// True when another `push_back` would be refused.
     fn is_full(&self) -> bool;
+    /// What [`drain_front`](Self::drain_front) returns.
+    type Drain<'a>: ExactSizeIterator<Item = T>
+    where
+        Self: 'a;
+    /// Takes the first `n` items (all of them when it holds fewer), in order, in one go: the
+    /// way to take many items from the front. Items the iterator has not yielded when it is
+    /// dropped are dropped with it.
+    fn drain_front(&mut self, n: usize) -> Self::Drain<'_>;
+    /// The queue as a `Vec`, when it is one (feature `alloc`): then its items can change
+    /// hands as a whole buffer, without being moved one by one.
+    #[cfg(feature = "alloc")]
+    fn as_vec(&mut self) -> Option<&mut alloc::vec::Vec<T>> {
+        None
+    }
+}
+
+/// A contiguous run of events (see [`Storage::Run`]): a `Vec` with growable storage, a
+/// `heapless::Vec` with fixed storage. As a [`Deque`] its front operations shift the rest, so
+/// it is emptied with [`drain_front`](Deque::drain_front), never item by item from the front.
+///
+/// Sealed: the stages lend it to callbacks as an [`Emit`] or a [`Batch`], whose fast paths
+/// know these types.
+pub trait Run<T>: Deque<T> + sealed::Sealed {
+    /// True when it grows as needed (never refuses an item).
+    const GROWS: bool;
+    /// Appends what `items` yields until it runs out or the run is full; returns how many
+    /// were taken (nothing is pulled that was not taken).
+    fn extend_from<I: Iterator<Item = T>>(&mut self, items: I) -> usize;
+    /// Lends the run to a callback that emits into it.
+    fn emit(&mut self) -> Emit<'_, T>;
+    /// Lends its first `n` items (`n <= len`) to a callback, as the batch of `sub`.
+    fn lend(&mut self, n: usize, sub: SubId) -> Batch<'_, T>;
+}
+
+mod sealed {
+    /// Only this crate's containers are runs.
+    pub trait Sealed {}
+    impl<T, const N: usize> Sealed for heapless::Vec<T, N> {}
+    impl<T> Sealed for super::Unused<T> {}
+    #[cfg(feature = "alloc")]
+    impl<T> Sealed for alloc::vec::Vec<T> {}
+    #[cfg(not(feature = "alloc"))]
+    impl<T> Sealed for super::no_heap::Nothing<T> {}
+}
+
+/// Takes items from the front of a queue one at a time, as an exact-size iterator: the
+/// [`Deque::drain_front`] of queues that have no bulk drain of their own. Items not yielded
+/// are popped and dropped when it is dropped.
+pub struct DrainFront<'a, T, Q: Deque<T>> {
+    queue: &'a mut Q,
+    left: usize,
+    _t: core::marker::PhantomData<fn() -> T>,
+}
+
+impl<'a, T, Q: Deque<T>> DrainFront<'a, T, Q> {
+    /// Takes up to `n` items from the front of `queue`.
+    pub fn new(queue: &'a mut Q, n: usize) -> Self {
+        let left = n.min(queue.len());
+        Self {
+            queue,
+            left,
+            _t: core::marker::PhantomData,
+        }
+    }
+}
+
+impl<T, Q: Deque<T>> Iterator for DrainFront<'_, T, Q> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        self.queue.pop_front()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl<T, Q: Deque<T>> ExactSizeIterator for DrainFront<'_, T, Q> {}
+
+impl<T, Q: Deque<T>> Drop for DrainFront<'_, T, Q> {
+    fn drop(&mut self) {
+        for _ in self.by_ref() {}
+    }
 }
 
 /// A list with positional insert and remove.
@@ -101,6 +203,8 @@ pub struct Fixed<const EVENTS: usize, const CONTROL: usize = 8>;
 
 impl<const EVENTS: usize, const CONTROL: usize> Storage for Fixed<EVENTS, CONTROL> {
     type Events<T> = heapless::Deque<T, EVENTS>;
+    type Run<T> = heapless::Vec<T, EVENTS>;
+    type Inbox<T> = Unused<T>;
     type Deque<T> = heapless::Deque<T, CONTROL>;
     type List<T> = heapless::Vec<T, CONTROL>;
     const EVENTS: Option<usize> = Some(EVENTS);
@@ -146,6 +250,146 @@ impl<T, const N: usize> Deque<T> for heapless::Deque<T, N> {
     fn is_full(&self) -> bool {
         Self::is_full(self)
     }
+    type Drain<'a>
+        = DrainFront<'a, T, Self>
+    where
+        Self: 'a;
+    fn drain_front(&mut self, n: usize) -> Self::Drain<'_> {
+        DrainFront::new(self, n)
+    }
+}
+
+impl<T, const N: usize> Deque<T> for heapless::Vec<T, N> {
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+    fn push_back(&mut self, item: T) -> Result<(), T> {
+        self.push(item)
+    }
+    fn push_front(&mut self, item: T) -> Result<(), T> {
+        self.insert(0, item)
+    }
+    fn pop_front(&mut self) -> Option<T> {
+        (!self.is_empty()).then(|| self.remove(0))
+    }
+    fn pop_back(&mut self) -> Option<T> {
+        self.pop()
+    }
+    fn front(&self) -> Option<&T> {
+        self.first()
+    }
+    fn front_mut(&mut self) -> Option<&mut T> {
+        self.first_mut()
+    }
+    fn back_mut(&mut self) -> Option<&mut T> {
+        self.last_mut()
+    }
+    fn get(&self, index: usize) -> Option<&T> {
+        self.as_slice().get(index)
+    }
+    fn clear(&mut self) {
+        Self::clear(self)
+    }
+    fn is_full(&self) -> bool {
+        Self::is_full(self)
+    }
+    type Drain<'a>
+        = heapless::vec::Drain<'a, T, usize>
+    where
+        Self: 'a;
+    fn drain_front(&mut self, n: usize) -> Self::Drain<'_> {
+        let n = n.min(self.as_slice().len());
+        self.drain(..n)
+    }
+}
+
+impl<T, const N: usize> Run<T> for heapless::Vec<T, N> {
+    const GROWS: bool = false;
+    fn extend_from<I: Iterator<Item = T>>(&mut self, items: I) -> usize {
+        let mut n = 0;
+        for e in items {
+            if self.push(e).is_err() {
+                // Only reachable when full, and fullness is checked before pulling again.
+                break;
+            }
+            n += 1;
+            if self.is_full() {
+                break;
+            }
+        }
+        n
+    }
+    fn emit(&mut self) -> Emit<'_, T> {
+        Emit::new(EmitSink::Fixed(self.as_mut_view()))
+    }
+    fn lend(&mut self, n: usize, sub: SubId) -> Batch<'_, T> {
+        Batch::lend(LentRun::Fixed(self.drain_front(n)), sub)
+    }
+}
+
+/// The inbox of a storage that lends nothing ([`Fixed`]'s consumers hand events through):
+/// holds nothing, takes nothing.
+#[derive(Debug)]
+pub struct Unused<T>(core::marker::PhantomData<T>);
+
+impl<T> Default for Unused<T> {
+    fn default() -> Self {
+        Self(core::marker::PhantomData)
+    }
+}
+
+impl<T> Deque<T> for Unused<T> {
+    fn len(&self) -> usize {
+        0
+    }
+    fn push_back(&mut self, item: T) -> Result<(), T> {
+        Err(item)
+    }
+    fn push_front(&mut self, item: T) -> Result<(), T> {
+        Err(item)
+    }
+    fn pop_front(&mut self) -> Option<T> {
+        None
+    }
+    fn pop_back(&mut self) -> Option<T> {
+        None
+    }
+    fn front(&self) -> Option<&T> {
+        None
+    }
+    fn front_mut(&mut self) -> Option<&mut T> {
+        None
+    }
+    fn back_mut(&mut self) -> Option<&mut T> {
+        None
+    }
+    fn get(&self, _: usize) -> Option<&T> {
+        None
+    }
+    fn clear(&mut self) {}
+    fn is_full(&self) -> bool {
+        true
+    }
+    type Drain<'a>
+        = core::iter::Empty<T>
+    where
+        Self: 'a;
+    fn drain_front(&mut self, _: usize) -> Self::Drain<'_> {
+        core::iter::empty()
+    }
+}
+
+impl<T> Run<T> for Unused<T> {
+    const GROWS: bool = false;
+    fn extend_from<I: Iterator<Item = T>>(&mut self, _: I) -> usize {
+        0
+    }
+    fn emit(&mut self) -> Emit<'_, T> {
+        Emit::new(EmitSink::Closed)
+    }
+    fn lend(&mut self, _: usize, sub: SubId) -> Batch<'_, T> {
+        Batch::lend(LentRun::Empty, sub)
+    }
 }
 
 impl<T, const N: usize> List<T> for heapless::Vec<T, N> {
@@ -183,12 +427,14 @@ pub struct Heap;
 
 #[cfg(feature = "alloc")]
 mod heap {
-    use super::{Deque, Heap, List, Storage};
+    use super::{Batch, Deque, Emit, EmitSink, Heap, LentRun, List, Run, Storage, SubId};
     use alloc::collections::VecDeque;
     use alloc::vec::Vec;
 
     impl Storage for Heap {
         type Events<T> = VecDeque<T>;
+        type Run<T> = Vec<T>;
+        type Inbox<T> = Vec<T>;
         type Deque<T> = VecDeque<T>;
         type List<T> = Vec<T>;
         const EVENTS: Option<usize> = None;
@@ -231,6 +477,78 @@ mod heap {
         fn is_full(&self) -> bool {
             false
         }
+        type Drain<'a>
+            = alloc::collections::vec_deque::Drain<'a, T>
+        where
+            Self: 'a;
+        fn drain_front(&mut self, n: usize) -> Self::Drain<'_> {
+            let n = n.min(self.len());
+            self.drain(..n)
+        }
+    }
+
+    impl<T> Deque<T> for Vec<T> {
+        fn len(&self) -> usize {
+            Self::len(self)
+        }
+        fn push_back(&mut self, item: T) -> Result<(), T> {
+            self.push(item);
+            Ok(())
+        }
+        fn push_front(&mut self, item: T) -> Result<(), T> {
+            self.insert(0, item);
+            Ok(())
+        }
+        fn pop_front(&mut self) -> Option<T> {
+            (!self.is_empty()).then(|| self.remove(0))
+        }
+        fn pop_back(&mut self) -> Option<T> {
+            self.pop()
+        }
+        fn front(&self) -> Option<&T> {
+            self.first()
+        }
+        fn front_mut(&mut self) -> Option<&mut T> {
+            self.first_mut()
+        }
+        fn back_mut(&mut self) -> Option<&mut T> {
+            self.last_mut()
+        }
+        fn get(&self, index: usize) -> Option<&T> {
+            self.as_slice().get(index)
+        }
+        fn clear(&mut self) {
+            Self::clear(self)
+        }
+        fn is_full(&self) -> bool {
+            false
+        }
+        type Drain<'a>
+            = alloc::vec::Drain<'a, T>
+        where
+            Self: 'a;
+        fn drain_front(&mut self, n: usize) -> Self::Drain<'_> {
+            let n = n.min(self.len());
+            self.drain(..n)
+        }
+        fn as_vec(&mut self) -> Option<&mut Self> {
+            Some(self)
+        }
+    }
+
+    impl<T> Run<T> for Vec<T> {
+        const GROWS: bool = true;
+        fn extend_from<I: Iterator<Item = T>>(&mut self, items: I) -> usize {
+            let before = self.len();
+            self.extend(items);
+            self.len() - before
+        }
+        fn emit(&mut self) -> Emit<'_, T> {
+            Emit::new(EmitSink::Heap(self))
+        }
+        fn lend(&mut self, n: usize, sub: SubId) -> Batch<'_, T> {
+            Batch::lend(LentRun::Heap(self.drain_front(n)), sub)
+        }
     }
 
     impl<T> List<T> for Vec<T> {
@@ -267,8 +585,8 @@ mod heap {
 /// default: its containers hold nothing, and building a stage on it is a compile-time error
 /// (see [`assert_usable`]).
 #[cfg(not(feature = "alloc"))]
-mod no_heap {
-    use super::{Deque, Heap, List, Storage};
+pub(crate) mod no_heap {
+    use super::{Batch, Deque, Emit, EmitSink, Heap, LentRun, List, Run, Storage, SubId};
     use core::marker::PhantomData;
 
     /// A container that holds nothing.
@@ -283,6 +601,8 @@ mod no_heap {
 
     impl Storage for Heap {
         type Events<T> = Nothing<T>;
+        type Run<T> = Nothing<T>;
+        type Inbox<T> = Nothing<T>;
         type Deque<T> = Nothing<T>;
         type List<T> = Nothing<T>;
         const EVENTS: Option<usize> = Some(0);
@@ -320,6 +640,26 @@ mod no_heap {
         fn clear(&mut self) {}
         fn is_full(&self) -> bool {
             true
+        }
+        type Drain<'a>
+            = core::iter::Empty<T>
+        where
+            Self: 'a;
+        fn drain_front(&mut self, _: usize) -> Self::Drain<'_> {
+            core::iter::empty()
+        }
+    }
+
+    impl<T> Run<T> for Nothing<T> {
+        const GROWS: bool = false;
+        fn extend_from<I: Iterator<Item = T>>(&mut self, _: I) -> usize {
+            0
+        }
+        fn emit(&mut self) -> Emit<'_, T> {
+            Emit::new(EmitSink::Closed)
+        }
+        fn lend(&mut self, _: usize, sub: SubId) -> Batch<'_, T> {
+            Batch::lend(LentRun::Empty, sub)
         }
     }
 
@@ -408,6 +748,49 @@ mod tests {
         assert_eq!((l.len(), l.as_slice()), (2, &[2, 3][..]));
         l.clear();
         assert_eq!(l.len(), 0);
+    }
+
+    fn drain_front_contract<Q: Deque<u32>>() {
+        let mut q = Q::default();
+        for i in 1..=5 {
+            q.push_back(i).unwrap();
+        }
+        let mut front = q.drain_front(3);
+        assert_eq!(front.len(), 3);
+        assert_eq!(front.next(), Some(1));
+        drop(front); // 2 and 3 were not pulled: dropped with it
+        assert_eq!((q.len(), q.front()), (2, Some(&4)));
+        assert_eq!(
+            q.drain_front(usize::MAX).collect::<heapless::Vec<_, 8>>(),
+            [4, 5]
+        );
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn every_queue_drains_its_front_in_one_go() {
+        drain_front_contract::<heapless::Deque<u32, 8>>();
+        drain_front_contract::<heapless::Vec<u32, 8>>();
+        #[cfg(feature = "alloc")]
+        {
+            drain_front_contract::<alloc::collections::VecDeque<u32>>();
+            drain_front_contract::<alloc::vec::Vec<u32>>();
+        }
+    }
+
+    #[test]
+    fn a_fixed_run_takes_what_fits_and_pulls_no_more() {
+        let mut run: <Fixed<3> as Storage>::Run<u32> = Default::default();
+        let mut items = 1..=5;
+        assert_eq!(run.extend_from(&mut items), 3);
+        assert_eq!(items.next(), Some(4), "nothing pulled that was not taken");
+        const { assert!(!<<Fixed<3> as Storage>::Run<u32> as Run<u32>>::GROWS) };
+        let mut inbox: <Fixed<3> as Storage>::Inbox<u32> = Default::default();
+        assert_eq!(
+            inbox.extend_from(1..=2),
+            0,
+            "a fixed storage's inbox holds nothing"
+        );
     }
 
     #[test]

@@ -6,14 +6,17 @@ use super::trace::{ToProducerKind, TraceEntry, TraceHash, TraceKind};
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
-use core::any::Any;
+use core::any::{Any, TypeId};
 use genstage::runtime::{
     DiscardReason, Outbox, Output, Report, Stage, StageId, StageStats, StageSummary, ToConsumer,
     ToProducer,
 };
 use genstage::{Reason, SubId};
 
-/// A message on its way, with its payload type erased.
+/// A message on its way, with its payload type erased. An ask or a cancel travels as plain
+/// data (`kind`); only a subscribe, whose options carry the event type, is boxed. Event
+/// batches travel in boxed `Vec`s that are recycled ([`Net::spare_batch`]), so that a running
+/// pipeline allocates nothing per message.
 pub(super) enum Body {
     /// A `ToProducer<E>` for the producer.
     ToProducer {
@@ -21,7 +24,10 @@ pub(super) enum Body {
         kind: ToProducerKind,
         /// A subscribe's subscription to cancel first.
         previous: Option<SubId>,
-        msg: Box<dyn Any>,
+        /// The sender's event type `E`, checked on delivery.
+        events: TypeId,
+        /// A subscribe's `ToProducer<E>`.
+        msg: Option<Box<dyn Any>>,
     },
     /// A `Vec<E>` of events for the consumer.
     Events {
@@ -44,11 +50,17 @@ impl Body {
             ToProducer::Ask { demand, .. } => ToProducerKind::Ask(demand),
             ToProducer::Cancel { reason, .. } => ToProducerKind::Cancel(reason),
         };
+        let sub = msg.sub();
+        let msg = match kind {
+            ToProducerKind::Subscribe => Some(Box::new(msg) as Box<dyn Any>),
+            ToProducerKind::Ask(_) | ToProducerKind::Cancel(_) => None,
+        };
         Self::ToProducer {
-            sub: msg.sub(),
+            sub,
             kind,
             previous,
-            msg: Box::new(msg),
+            events: TypeId::of::<E>(),
+            msg,
         }
     }
     pub(super) fn events<E: 'static>(sub: SubId, events: Vec<E>) -> Self {
@@ -150,7 +162,12 @@ pub(super) struct Net {
     /// For each subscription a producer took, the incarnation of the consumer that made
     /// it: what the producer sends on it is for that incarnation.
     pub(super) sub_generations: BTreeMap<SubId, u32>,
+    /// Emptied event batches (boxed `Vec`s of any event type), for the next batches sent.
+    pub(super) spare: Vec<Box<dyn Any>>,
 }
+
+/// How many emptied batches the simulator keeps for reuse.
+const SPARE_BATCHES: usize = 64;
 
 impl Net {
     pub(super) fn new() -> Self {
@@ -168,6 +185,20 @@ impl Net {
             gauges: Vec::new(),
             generations: Vec::new(),
             sub_generations: BTreeMap::new(),
+            spare: Vec::new(),
+        }
+    }
+    /// An empty boxed `Vec<E>` for a batch: a recycled one when there is one.
+    pub(super) fn spare_batch<E: 'static>(&mut self) -> Box<dyn Any> {
+        match self.spare.iter().rposition(|b| b.is::<Vec<E>>()) {
+            Some(i) => self.spare.swap_remove(i),
+            None => Box::new(Vec::<E>::new()),
+        }
+    }
+    /// Keeps an emptied batch for reuse (a stage takes every event it is handed).
+    pub(super) fn recycle(&mut self, batch: Box<dyn Any>) {
+        if self.spare.len() < SPARE_BATCHES {
+            self.spare.push(batch);
         }
     }
     /// The current incarnation of `stage` (0 for an id no stage has).
@@ -267,14 +298,35 @@ impl<In: 'static, Out: 'static, M: 'static> Outbox<In, Out, M> for SimOutbox<'_>
         }
     }
     fn events<I: ExactSizeIterator<Item = Out>>(&mut self, sub: SubId, events: I) {
-        let batch: Vec<Out> = events.collect();
-        self.net.observe(self.me, Observed::Events(sub, &batch));
+        self.send_batch(sub, |batch| batch.extend(events));
+    }
+    fn events_buffer(&mut self, sub: SubId, events: &mut Vec<Out>) {
+        // The stage's buffer travels; the stage keeps a recycled one.
+        self.send_batch(sub, |batch| core::mem::swap(batch, events));
+    }
+}
+
+impl SimOutbox<'_> {
+    /// Queues a batch for `sub`'s consumer, in a recycled buffer that `fill` fills.
+    fn send_batch<Out: 'static>(&mut self, sub: SubId, fill: impl FnOnce(&mut Vec<Out>)) {
+        let mut boxed = self.net.spare_batch::<Out>();
+        let Some(batch) = boxed.downcast_mut::<Vec<Out>>() else {
+            unreachable!("spare_batch gives a Vec of the type asked")
+        };
+        fill(batch);
+        let len = batch.len();
+        self.net.observe(self.me, Observed::Events(sub, &*batch));
         let step = self.net.step;
-        self.net
-            .books
-            .on_send(self.me, sub, &batch, batch.len(), step);
-        self.net
-            .push(self.me, sub.consumer, Body::events(sub, batch));
+        self.net.books.on_send(self.me, sub, &*batch, len, step);
+        self.net.push(
+            self.me,
+            sub.consumer,
+            Body::Events {
+                sub,
+                events: boxed,
+                len,
+            },
+        );
     }
 }
 
@@ -301,13 +353,36 @@ where
     fn deliver(&mut self, body: Body, net: &mut Net, me: StageId) -> usize {
         let o = &mut SimOutbox { net, me };
         match body {
-            Body::ToProducer { sub, msg, .. } => match msg.downcast::<ToProducer<T::Out>>() {
-                Ok(msg) => self.handle_to_producer(*msg, o),
-                Err(_) => wrong_kind::<T, _>(o, sub),
-            },
-            Body::Events { sub, events, len } => match events.downcast::<Vec<T::In>>() {
-                Ok(events) => self.handle_events(sub, *events, o),
-                Err(_) => {
+            Body::ToProducer { sub, events, .. } if events != TypeId::of::<T::Out>() => {
+                wrong_kind::<T, _>(o, sub)
+            }
+            Body::ToProducer {
+                sub,
+                kind: ToProducerKind::Ask(demand),
+                ..
+            } => self.handle_to_producer(ToProducer::Ask { sub, demand }, o),
+            Body::ToProducer {
+                sub,
+                kind: ToProducerKind::Cancel(reason),
+                ..
+            } => self.handle_to_producer(ToProducer::Cancel { sub, reason }, o),
+            Body::ToProducer { sub, msg, .. } => {
+                match msg.map(|m| m.downcast::<ToProducer<T::Out>>()) {
+                    Some(Ok(msg)) => self.handle_to_producer(*msg, o),
+                    _ => wrong_kind::<T, _>(o, sub),
+                }
+            }
+            Body::Events {
+                sub,
+                mut events,
+                len,
+            } => match events.downcast_mut::<Vec<T::In>>() {
+                Some(batch) => {
+                    // The stage may take the buffer whole, leaving an emptied one of its own.
+                    self.handle_events_buffer(sub, batch, o);
+                    o.net.recycle(events);
+                }
+                None => {
                     wrong_kind::<T, _>(o, sub);
                     Outbox::<T::In, T::Out, T::Msg>::push(
                         o,

@@ -202,7 +202,6 @@ impl Scheduler {
             self.heads.retain(|h| h.2 == first);
         }
         let chosen = match &self.mode {
-            _ if fifo => 0,
             Mode::Fifo => 0,
             Mode::Seeded => self.draw(),
             Mode::RoundRobin => {

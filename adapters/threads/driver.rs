@@ -17,7 +17,7 @@ use genstage::{
     Consumer, ConsumerRole, ConsumerStage, DemandMode, Producer, ProducerConsumer,
     ProducerConsumerStage, ProducerStage, Reason, Stage, StageId, SubId, Subscribe,
 };
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::string::{String, ToString};
 use std::vec::Vec;
 
@@ -201,6 +201,46 @@ where
     }
 }
 
+/// What a stage keeps per peer stage: a few entries, found by a scan (cheaper than hashing
+/// the id for the handful of peers a stage has, and looked up on every batch).
+struct Peers<V>(Vec<(StageId, V)>);
+
+impl<V> Default for Peers<V> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<V> Peers<V> {
+    fn get(&self, id: &StageId) -> Option<&V> {
+        self.0.iter().find(|(k, _)| k == id).map(|(_, v)| v)
+    }
+    fn get_mut(&mut self, id: &StageId) -> Option<&mut V> {
+        self.0.iter_mut().find(|(k, _)| k == id).map(|(_, v)| v)
+    }
+    /// The entry of `id`, made (default) if there is none.
+    fn entry(&mut self, id: StageId) -> &mut V
+    where
+        V: Default,
+    {
+        let i = match self.0.iter().position(|(k, _)| *k == id) {
+            Some(i) => i,
+            None => {
+                self.0.push((id, V::default()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+    fn remove(&mut self, id: &StageId) -> Option<V> {
+        let i = self.0.iter().position(|(k, _)| k == id)?;
+        Some(self.0.swap_remove(i).1)
+    }
+    fn iter(&self) -> impl Iterator<Item = (&StageId, &V)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
 /// A stage this one talks to.
 struct Peer<In, Out> {
     /// A producer it subscribed to.
@@ -231,7 +271,7 @@ impl<In, Out> Peer<In, Out> {
 /// The outbox of a stage thread: routes each output to its peer as it is produced.
 struct Router<In, Out, M> {
     me: Arc<Shared<In, Out, M>>,
-    peers: HashMap<StageId, Peer<In, Out>>,
+    peers: Peers<Peer<In, Out>>,
     /// Subscriptions of consumers to this stage: while there are any, it is not unowned.
     downstream: HashSet<SubId>,
     /// Inputs the runtime gives this stage itself (downs for subscribes to stopped stages).
@@ -239,7 +279,7 @@ struct Router<In, Out, M> {
     /// Empty buffers for outgoing batches.
     pool: Vec<Vec<Out>>,
     /// Emptied incoming buffers, by producer, to give back with the next ask.
-    spares: HashMap<StageId, Vec<Vec<In>>>,
+    spares: Peers<Vec<Vec<In>>>,
     stopped: Option<Reason>,
     reply: Option<M>,
 }
@@ -273,6 +313,21 @@ impl<In: Send + 'static, Out: Send + 'static, M: Send + 'static> Outbox<In, Out,
     fn events<I: ExactSizeIterator<Item = Out>>(&mut self, sub: SubId, events: I) {
         let mut batch = self.pool.pop().unwrap_or_default();
         batch.extend(events);
+        self.send_batch(sub, batch);
+    }
+
+    fn events_buffer(&mut self, sub: SubId, events: &mut Vec<Out>) {
+        // The stage's buffer travels as it is; the stage keeps a recycled one.
+        let mut batch = self.pool.pop().unwrap_or_default();
+        core::mem::swap(&mut batch, events);
+        self.send_batch(sub, batch);
+    }
+}
+
+impl<In: Send + 'static, Out: Send + 'static, M: Send + 'static> Router<In, Out, M> {
+    /// Sends a batch to `sub`'s consumer; a buffer that cannot be delivered comes back to the
+    /// pool.
+    fn send_batch(&mut self, sub: SubId, mut batch: Vec<Out>) {
         match self.peers.get(&sub.consumer).and_then(|p| p.down.as_ref()) {
             Some(port) => {
                 if let Err(buffer) = port.events(sub, batch) {
@@ -337,11 +392,11 @@ impl<T: Spawn> Driver<T> {
             stage,
             router: Router {
                 me,
-                peers: HashMap::new(),
+                peers: Peers::default(),
                 downstream: HashSet::new(),
                 local: VecDeque::new(),
                 pool: Vec::new(),
-                spares: HashMap::new(),
+                spares: Peers::default(),
                 stopped: None,
                 reply: None,
             },
@@ -417,7 +472,7 @@ impl<T: Spawn> Driver<T> {
             Input::ToProducer { msg, from, spare } => {
                 if let Some(port) = from {
                     let consumer = port.id();
-                    self.router.peers.entry(consumer).or_default().down = Some(port);
+                    self.router.peers.entry(consumer).down = Some(port);
                 }
                 if let ToProducer::Subscribe { sub, .. } = msg {
                     self.router.downstream.insert(sub);
@@ -428,17 +483,30 @@ impl<T: Spawn> Driver<T> {
                 self.guarded(|s, r| s.handle_to_producer(msg, r));
             }
             Input::Events { sub, mut events } => {
+                // The stage may take the buffer whole and hand back an emptied one of its own.
                 let events = self.guarded(move |s, r| {
-                    s.handle_events(sub, events.drain(..), r);
+                    s.handle_events_buffer(sub, &mut events, r);
                     events
                 });
-                if let Some(buffer) = events {
-                    let spares = self.router.spares.entry(sub.producer).or_default();
-                    if spares.len() < SPARES && buffer.capacity() > 0 {
+                if let Some(buffer) = events
+                    && buffer.capacity() > 0
+                {
+                    let spares = self.router.spares.entry(sub.producer);
+                    if spares.len() < SPARES {
                         spares.push(buffer);
+                    } else if let Some(port) = self
+                        .router
+                        .peers
+                        .get(&sub.producer)
+                        .and_then(|p| p.up.as_ref())
+                    {
+                        // More batches than asks lately (small chunks): the producer gets
+                        // the buffer back anyway, so that it does not have to allocate one.
+                        port.give_back(buffer);
                     }
                 }
             }
+            Input::Spare(buffer) => self.router.recycle(buffer),
             Input::ToConsumer(msg) => {
                 self.guarded(|s, r| s.handle_to_consumer(msg, r));
             }
@@ -461,7 +529,7 @@ impl<T: Spawn> Driver<T> {
                 reply,
             } => {
                 let id = producer.id();
-                self.router.peers.entry(id).or_default().up = Some(producer);
+                self.router.peers.entry(id).up = Some(producer);
                 let r = self.guarded(|s, r| s.subscribe_to(id, opts, previous, r));
                 self.publish();
                 let r = r.unwrap_or(Err(SubscribeError::Stopped));
@@ -557,7 +625,7 @@ impl<T: Spawn> Driver<T> {
         self.publish();
         let peers = core::mem::take(&mut self.router.peers);
         let mut told = HashSet::new();
-        for (id, peer) in &peers {
+        for (id, peer) in peers.iter() {
             if let Some(w) = peer.watch() {
                 told.insert(*id);
                 w.down(me.id, reason);

@@ -28,7 +28,7 @@
 //! assert_eq!(mailbox.send(8), Err(8)); // refused, handed back
 //! ```
 
-use super::sync::{Condvar, Mutex};
+use super::sync::{Condvar, Hint, Mutex};
 use std::collections::VecDeque;
 
 /// What [`Mailbox::recv`] found.
@@ -56,6 +56,9 @@ struct State<T> {
 pub struct Mailbox<T> {
     state: Mutex<State<T>>,
     ready: Condvar,
+    /// Set while items are pending (changed under the lock, read without it): what a
+    /// receiver about to park waits on briefly first.
+    pending: Hint,
 }
 
 impl<T> Default for Mailbox<T> {
@@ -76,6 +79,7 @@ impl<T> Mailbox<T> {
                 wakeups: 0,
             }),
             ready: Condvar::new(),
+            pending: Hint::new(),
         }
     }
 
@@ -87,6 +91,7 @@ impl<T> Mailbox<T> {
             return Err(item);
         }
         st.queue.push_back(item);
+        self.pending.set(true);
         let wake = st.parked;
         if wake {
             st.parked = false;
@@ -99,12 +104,30 @@ impl<T> Mailbox<T> {
         Ok(wake)
     }
 
+    /// Queues `item` without waking the receiver: it finds the item with its next input
+    /// (for something that is never urgent, such as a buffer coming back for reuse). A closed
+    /// mailbox hands the item back.
+    pub fn send_quietly(&self, item: T) -> Result<(), T> {
+        let mut st = self.state.lock();
+        if st.closed {
+            return Err(item);
+        }
+        st.queue.push_back(item);
+        self.pending.set(true);
+        Ok(())
+    }
+
     /// Moves everything pending into `into` (swapping when `into` is empty, so buffers are
     /// reused), waiting while nothing is pending. Returns [`Recv::Unowned`] instead of waiting
     /// when `may_stop` and the last owner has gone, and [`Recv::Closed`] once closed and empty.
     /// Only one thread may receive.
+    ///
+    /// Before parking it waits a short, bounded while (a few microseconds) for a send, which
+    /// is cheaper than a park and a wake-up when the peer answers at once, as a busy
+    /// pipeline's does.
     pub fn recv(&self, into: &mut VecDeque<T>, may_stop: bool) -> Recv {
         let mut st = self.state.lock();
+        let mut waited = false;
         loop {
             if !st.queue.is_empty() {
                 if into.is_empty() {
@@ -112,6 +135,7 @@ impl<T> Mailbox<T> {
                 } else {
                     into.append(&mut st.queue);
                 }
+                self.pending.set(false);
                 return Recv::Items;
             }
             if st.closed {
@@ -119,6 +143,13 @@ impl<T> Mailbox<T> {
             }
             if may_stop && st.owners == 0 {
                 return Recv::Unowned;
+            }
+            if !waited {
+                waited = true;
+                drop(st);
+                self.pending.wait_briefly();
+                st = self.state.lock();
+                continue;
             }
             st.parked = true;
             self.ready.wait(&mut st);
@@ -133,6 +164,7 @@ impl<T> Mailbox<T> {
         loop {
             if !st.queue.is_empty() {
                 into.append(&mut st.queue);
+                self.pending.set(false);
                 return Recv::Items;
             }
             if st.closed {
@@ -151,6 +183,7 @@ impl<T> Mailbox<T> {
     pub fn close(&self) -> VecDeque<T> {
         let mut st = self.state.lock();
         st.closed = true;
+        self.pending.set(false);
         core::mem::take(&mut st.queue)
     }
 

@@ -106,7 +106,7 @@ impl<E: Send + 'static> RawPeer<E> {
             Input::Events { sub, events } => Received::Events(sub, events),
             Input::ToConsumer(msg) => Received::ToConsumer(msg),
             Input::Down(id, reason) => Received::Down(id, reason),
-            Input::Command(_) => return self.recv(timeout),
+            Input::Command(_) | Input::Spare(_) => return self.recv(timeout),
         })
     }
 }

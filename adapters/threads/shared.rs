@@ -71,6 +71,9 @@ pub(super) enum Input<In, Out, M> {
     },
     /// A batch of events from a producer.
     Events { sub: SubId, events: Vec<In> },
+    /// An emptied batch buffer coming back from a consumer, for reuse (when more came back
+    /// than its asks could carry).
+    Spare(Vec<Out>),
     /// A control message from a producer.
     ToConsumer(ToConsumer),
     /// A peer stage went down.
@@ -106,6 +109,9 @@ pub(super) trait UpPort<E>: Watch {
         from: Option<Arc<dyn DownPort<E>>>,
         spare: Option<Vec<E>>,
     ) -> bool;
+    /// Gives an emptied batch buffer back for reuse, without waking the stage: it finds it
+    /// with its next input. Dropped when the stage has stopped.
+    fn give_back(&self, spare: Vec<E>);
 }
 
 /// A consumer-role stage as its producers reach it: events and producer → consumer messages.
@@ -202,6 +208,9 @@ impl<In: Send, Out: Send, M: Send> UpPort<Out> for Shared<In, Out, M> {
         spare: Option<Vec<Out>>,
     ) -> bool {
         self.send(Input::ToProducer { msg, from, spare }).is_ok()
+    }
+    fn give_back(&self, spare: Vec<Out>) {
+        let _ = self.mailbox.send_quietly(Input::Spare(spare));
     }
 }
 

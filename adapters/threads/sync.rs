@@ -153,6 +153,56 @@ impl Condvar {
     }
 }
 
+/// A flag readable without a lock, for a receiver to wait on briefly before it parks. Only a
+/// hint: whoever acts on it re-checks the state under the lock, so its value never decides
+/// anything (and under loom, which explores the locked state, it is never waited on).
+pub(super) struct Hint(core::sync::atomic::AtomicBool);
+
+/// Rounds of a brief wait ([`Hint::wait_briefly`]) that spin, with 1, 2, 4, … pauses.
+const SPIN_ROUNDS: u32 = 7;
+/// Rounds after those that yield the processor to another thread instead.
+const YIELD_ROUNDS: u32 = 4;
+
+impl Hint {
+    /// A flag that is not set.
+    pub(super) fn new() -> Self {
+        Self(core::sync::atomic::AtomicBool::new(false))
+    }
+
+    /// Sets or clears it.
+    pub(super) fn set(&self, on: bool) {
+        self.0.store(on, core::sync::atomic::Ordering::Release);
+    }
+
+    /// Waits a short, bounded while for the flag to be set: spins with growing pauses
+    /// (127 in all), then yields the processor a few times; never longer. True when it was
+    /// set. Cheaper than parking when the peer answers within microseconds, and bounded so
+    /// that an idle stage still parks at once after.
+    #[cfg(not(loom))]
+    pub(super) fn wait_briefly(&self) -> bool {
+        use core::sync::atomic::Ordering;
+        for round in 0..SPIN_ROUNDS + YIELD_ROUNDS {
+            if self.0.load(Ordering::Acquire) {
+                return true;
+            }
+            if round < SPIN_ROUNDS {
+                for _ in 0..1u32 << round {
+                    core::hint::spin_loop();
+                }
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Under loom: no waiting (the models explore the locked state only).
+    #[cfg(loom)]
+    pub(super) fn wait_briefly(&self) -> bool {
+        false
+    }
+}
+
 /// The deadline `timeout` from now (far in the future when that overflows).
 pub(super) fn deadline(timeout: Duration) -> Instant {
     let now = Instant::now();

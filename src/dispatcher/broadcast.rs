@@ -159,6 +159,14 @@ pub struct BroadcastDispatcher<E, S: Storage = DefaultStorage> {
     /// How an event is copied for each consumer (`E::clone`, taken when it was built, so that
     /// the dispatcher itself asks nothing of `E`).
     copy: fn(&E) -> E,
+    /// How a run of events is copied in one go (`Vec::extend_from_slice`, a copy of memory
+    /// for plain data), taken when it was built.
+    #[cfg(feature = "alloc")]
+    copy_run: fn(&[E], &mut alloc::vec::Vec<E>),
+    /// The buffer a consumer's copy of a run is made in (it changes hands with the copy, and
+    /// a recycled one comes back).
+    #[cfg(feature = "alloc")]
+    copies: alloc::vec::Vec<E>,
 }
 
 impl<E: Clone, S: Storage> Default for BroadcastDispatcher<E, S> {
@@ -169,6 +177,10 @@ impl<E: Clone, S: Storage> Default for BroadcastDispatcher<E, S> {
             requested: 0,
             buffered: 0,
             copy: E::clone,
+            #[cfg(feature = "alloc")]
+            copy_run: |run, into| into.extend_from_slice(run),
+            #[cfg(feature = "alloc")]
+            copies: alloc::vec::Vec::new(),
         }
     }
 }
@@ -295,21 +307,19 @@ impl<E, Q: Deque<E>> Iterator for Copies<'_, E, Q> {
 
 impl<E, Q: Deque<E>> ExactSizeIterator for Copies<'_, E, Q> {}
 
-/// Takes the events at `0..end` of a queue off its front, yielding the `left` of them that a
-/// selector accepts (for the last consumer served, which gets the originals).
-struct Takes<'a, E, Q> {
-    queue: &'a mut Q,
-    end: usize,
+/// Takes the events at `0..end` of a queue off its front in one go, yielding the `left` of
+/// them that a selector accepts (for the last consumer served, which gets the originals).
+struct Takes<'a, E, D> {
+    events: D,
     left: usize,
     selector: Option<&'a Selector<E>>,
 }
 
-impl<E, Q: Deque<E>> Iterator for Takes<'_, E, Q> {
+impl<E, D: Iterator<Item = E>> Iterator for Takes<'_, E, D> {
     type Item = E;
     fn next(&mut self) -> Option<E> {
-        while self.left > 0 && self.end > 0 {
-            let e = self.queue.pop_front()?;
-            self.end -= 1;
+        while self.left > 0 {
+            let e = self.events.next()?;
             if self.selector.is_none_or(|f| f.accepts(&e)) {
                 self.left -= 1;
                 return Some(e);
@@ -320,9 +330,29 @@ impl<E, Q: Deque<E>> Iterator for Takes<'_, E, Q> {
     fn size_hint(&self) -> (usize, Option<usize>) {
         (self.left, Some(self.left))
     }
+    fn fold<B, F: FnMut(B, E) -> B>(self, init: B, mut f: F) -> B {
+        match self.selector {
+            // Every event of the run: one loop over it.
+            None => self.events.take(self.left).fold(init, f),
+            Some(sel) => {
+                let mut left = self.left;
+                let mut acc = init;
+                for e in self.events {
+                    if left == 0 {
+                        break;
+                    }
+                    if sel.accepts(&e) {
+                        left -= 1;
+                        acc = f(acc, e);
+                    }
+                }
+                acc
+            }
+        }
+    }
 }
 
-impl<E, Q: Deque<E>> ExactSizeIterator for Takes<'_, E, Q> {}
+impl<E, D: Iterator<Item = E>> ExactSizeIterator for Takes<'_, E, D> {}
 
 impl<E, S: Storage> Dispatcher<E> for BroadcastDispatcher<E, S> {
     /// Adds the consumer with demand 0 (spec §13.2): until it asks, nothing is dispatched.
@@ -409,6 +439,23 @@ impl<E, S: Storage> Dispatcher<E> for BroadcastDispatcher<E, S> {
                         .filter(|&j| events.get(j).is_some_and(|e| f.accepts(e)))
                         .count(),
                 };
+                #[cfg(feature = "alloc")]
+                if accepted == now
+                    && let Some(all) = events.as_vec()
+                {
+                    // Every event of the run to this consumer: one copy of the run in one go
+                    // (the originals, buffer and all, to the last consumer).
+                    if i + 1 < n {
+                        self.copies.clear();
+                        (self.copy_run)(&all[..now], &mut self.copies);
+                        ctx.deliver_all(sub, &mut self.copies);
+                    } else if now == all.len() {
+                        ctx.deliver_all(sub, all);
+                    } else {
+                        ctx.deliver(sub, all.drain(..now));
+                    }
+                    continue;
+                }
                 if i + 1 < n {
                     if accepted > 0 {
                         ctx.deliver(
@@ -424,21 +471,18 @@ impl<E, S: Storage> Dispatcher<E> for BroadcastDispatcher<E, S> {
                         );
                     }
                 } else {
-                    let keep = len - now;
+                    // Whatever the context does not pull, and the rejected events, go with
+                    // the drain.
+                    let taken = events.drain_front(now);
                     if accepted > 0 {
                         ctx.deliver(
                             sub,
                             Takes {
-                                queue: &mut *events,
-                                end: now,
+                                events: taken,
                                 left: accepted,
                                 selector,
                             },
                         );
-                    }
-                    // Whatever the context did not pull, and the rejected tail, go too.
-                    while events.len() > keep {
-                        events.pop_front();
                     }
                 }
                 if accepted < now {

@@ -254,6 +254,16 @@ impl<E, S: Storage> Dispatcher<E> for DemandDispatcher<S> {
                 break;
             }
             let n = demand.min(events.len());
+            #[cfg(feature = "alloc")]
+            if n == events.len()
+                && let Some(all) = events.as_vec()
+            {
+                // Everything to one consumer: the whole buffer changes hands.
+                ctx.deliver_all(sub, all);
+                self.entries.remove(0);
+                self.insert_sorted(demand - n, sub);
+                continue;
+            }
             ctx.deliver(sub, drain_front(events, n));
             self.entries.remove(0);
             self.insert_sorted(demand - n, sub);

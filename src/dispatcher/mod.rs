@@ -101,6 +101,14 @@ pub trait DispatchContext<E> {
     fn replace_dropped(&mut self, count: usize);
     /// Something worth logging.
     fn report(&mut self, report: Report);
+    /// Sends all of `events` to `sub`'s consumer as one message (ignored when empty), buffer
+    /// and all: the context may take the buffer and leave an empty one in its place, so that
+    /// the batch changes hands without its events being moved (feature `alloc`). The default
+    /// moves them through [`deliver`](Self::deliver).
+    #[cfg(feature = "alloc")]
+    fn deliver_all(&mut self, sub: SubId, events: &mut alloc::vec::Vec<E>) {
+        self.deliver(sub, events.drain(..));
+    }
 }
 
 /// A dispatcher: see the [module docs](self). Every method that returns a `usize` returns
@@ -155,39 +163,14 @@ pub trait Dispatcher<E> {
     }
 }
 
-/// An iterator that takes `n` events from the front of a queue.
-pub struct DrainFront<'a, E, Q: Deque<E>> {
-    queue: &'a mut Q,
-    left: usize,
-    _e: core::marker::PhantomData<fn() -> E>,
-}
+pub use crate::storage::DrainFront;
 
-/// Takes up to `n` events from the front of `queue`, as an exact-size iterator. Events not
-/// pulled stay in the queue.
-pub fn drain_front<E, Q: Deque<E>>(queue: &mut Q, n: usize) -> DrainFront<'_, E, Q> {
-    let left = n.min(queue.len());
-    DrainFront {
-        queue,
-        left,
-        _e: core::marker::PhantomData,
-    }
+/// Takes up to `n` events from the front of `queue`, as an exact-size iterator, in one go
+/// ([`Deque::drain_front`]): the way to hand a run of events to
+/// [`DispatchContext::deliver`]. Events not pulled are dropped with the iterator.
+pub fn drain_front<E, Q: Deque<E>>(queue: &mut Q, n: usize) -> Q::Drain<'_> {
+    queue.drain_front(n)
 }
-
-impl<E, Q: Deque<E>> Iterator for DrainFront<'_, E, Q> {
-    type Item = E;
-    fn next(&mut self) -> Option<E> {
-        if self.left == 0 {
-            return None;
-        }
-        self.left -= 1;
-        self.queue.pop_front()
-    }
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.left, Some(self.left))
-    }
-}
-
-impl<E, Q: Deque<E>> ExactSizeIterator for DrainFront<'_, E, Q> {}
 
 /// A [`DispatchContext`] that records everything, for driving a dispatcher by hand in tests
 /// and examples (feature `alloc`).

@@ -7,12 +7,13 @@ use crate::id::{StageId, SubId};
 use crate::message::{DiscardReason, Outbox, Output, Report, SendError, ToConsumer, ToProducer};
 use crate::options::{Subscribe, SubscribeOptions};
 use crate::reason::{Cancellation, Reason};
+use crate::stage::upstream::incoming::{FromIter, Incoming};
 use crate::stage::upstream::side::unknown_events;
 use crate::stage::upstream::side::{ConsumerSide, UpCtx};
 use crate::stage::upstream::{UpParts, UpstreamFlows};
 use crate::stage::{ConsumerRole, Stage, StageKind, StageSummary};
 use crate::stats::{StageStats, SubscriptionStats};
-use crate::storage::{DefaultStorage, List, Storage};
+use crate::storage::{DefaultStorage, Deque, List, Run, Storage};
 
 /// A consumer: subscribes to producers, asks for events (automatically or as its behaviour
 /// says) and hands them to [`Consumer::handle_events`].
@@ -26,6 +27,9 @@ where
 {
     behaviour: B,
     side: ConsumerSide<S>,
+    /// Incoming events, lent to `handle_events` in one piece (growable storage; empty
+    /// between inputs).
+    inbox: S::Inbox<B::Event>,
     stats: StageStats,
     stopped: Option<Reason>,
     /// The time its callbacks see ([`Stage::set_now`]).
@@ -48,6 +52,7 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
         Self {
             behaviour,
             side: ConsumerSide::new(id),
+            inbox: Default::default(),
             stats: StageStats::default(),
             stopped: None,
             now: 0,
@@ -157,13 +162,11 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
     }
 
     /// Events from a producer on `sub`.
-    fn on_events<I, Out, O>(&mut self, sub: SubId, events: I, out: &mut O)
+    fn on_events<X, Out, O>(&mut self, sub: SubId, events: X, out: &mut O)
     where
-        I: IntoIterator<Item = B::Event>,
-        I::IntoIter: ExactSizeIterator,
+        X: Incoming<B::Event>,
         O: Outbox<B::Event, Out, M>,
     {
-        let mut events = events.into_iter();
         let len = events.len();
         if self.stopped.is_some() {
             self.stats.discarded.add(DiscardReason::Stopped, len);
@@ -176,17 +179,42 @@ impl<B: Consumer<M>, M, S: Storage> ConsumerStage<B, M, S> {
         }
         let behaviour = &mut self.behaviour;
         let now = self.now;
-        let flow = self
-            .side
-            .run_chunks(sub, len, out, &mut self.stats, |k, side, out, stats| {
-                let mut up = UpCtx::new(side, out, stats);
-                let mut ctx = Ctx::new(&mut up).at(now);
-                behaviour.handle_events(Batch::new(&mut events, k, sub), &mut ctx)
-            });
+        let flow = if <S::Inbox<B::Event> as Run<B::Event>>::GROWS {
+            // Growable storage: the message's buffer becomes the inbox (or is copied into it),
+            // which the callback then gets as a lent buffer, chunk by chunk.
+            let inbox = &mut self.inbox;
+            let taken = events.into_run(inbox);
+            debug_assert_eq!(taken, len, "a growable inbox takes the whole message");
+            let flow =
+                self.side
+                    .run_chunks(sub, len, out, &mut self.stats, |k, side, out, stats| {
+                        let mut up = UpCtx::new(side, out, stats);
+                        let mut ctx = Ctx::new(&mut up).at(now);
+                        behaviour.handle_events(inbox.lend(k, sub), &mut ctx)
+                    });
+            let rest = inbox.len();
+            inbox.clear();
+            if !flow.is_continue() {
+                self.stats.discarded.add(DiscardReason::Stopped, rest);
+            }
+            flow
+        } else {
+            let mut events = events.into_events();
+            let flow =
+                self.side
+                    .run_chunks(sub, len, out, &mut self.stats, |k, side, out, stats| {
+                        let mut up = UpCtx::new(side, out, stats);
+                        let mut ctx = Ctx::new(&mut up).at(now);
+                        behaviour.handle_events(Batch::new(&mut events, k, sub), &mut ctx)
+                    });
+            if !flow.is_continue() {
+                self.stats
+                    .discarded
+                    .add(DiscardReason::Stopped, events.len());
+            }
+            flow
+        };
         if !flow.is_continue() {
-            self.stats
-                .discarded
-                .add(DiscardReason::Stopped, events.len());
             self.flow(flow, out);
         }
     }
@@ -375,7 +403,19 @@ impl<B: Consumer<M>, M, S: Storage> Stage for ConsumerStage<B, M, S> {
         I::IntoIter: ExactSizeIterator,
         O: Outbox<B::Event, B::Event, M>,
     {
-        self.on_events(sub, events, out);
+        self.on_events(sub, FromIter(events.into_iter()), out);
+    }
+    #[cfg(feature = "alloc")]
+    fn handle_events_buffer<O: Outbox<B::Event, B::Event, M>>(
+        &mut self,
+        sub: SubId,
+        events: &mut alloc::vec::Vec<B::Event>,
+        out: &mut O,
+    ) {
+        self.on_events(sub, &mut *events, out);
+        // What was not taken (a stopped stage, an unknown subscription) is counted: the
+        // buffer goes back empty.
+        events.clear();
     }
     fn handle_down<O: Outbox<B::Event, B::Event, M>>(
         &mut self,

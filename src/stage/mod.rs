@@ -109,6 +109,19 @@ pub trait Stage {
         I: IntoIterator<Item = Self::In>,
         I::IntoIter: ExactSizeIterator,
         O: Outbox<Self::In, Self::Out, Self::Msg>;
+    /// A batch of events on `sub`, in a buffer the stage may take whole (feature `alloc`):
+    /// it takes every event, and may leave an emptied buffer of its own in its place, so that
+    /// a batch that arrives as a `Vec` is lent to the callback without its events being moved.
+    /// The default hands them to [`handle_events`](Self::handle_events).
+    #[cfg(feature = "alloc")]
+    fn handle_events_buffer<O: Outbox<Self::In, Self::Out, Self::Msg>>(
+        &mut self,
+        sub: SubId,
+        events: &mut alloc::vec::Vec<Self::In>,
+        out: &mut O,
+    ) {
+        self.handle_events(sub, events.drain(..), out);
+    }
     /// Stage `stage` went down with `reason`: every subscription to or from it ends.
     fn handle_down<O: Outbox<Self::In, Self::Out, Self::Msg>>(
         &mut self,

@@ -15,7 +15,7 @@ use crate::stage::downstream::side::{IDLE_REPLACEMENTS, ProducerSide, SelfMsg};
 use crate::stage::downstream::{DownstreamFlows, Parts};
 use crate::stage::{ProducerRole, Stage, StageKind, StageSummary};
 use crate::stats::{StageStats, SubscriptionStats};
-use crate::storage::{DefaultStorage, Deque, Storage};
+use crate::storage::{DefaultStorage, Deque, Run, Storage};
 
 /// A producer: answers demand from its consumers with events from its buffer, then from
 /// [`Producer::handle_demand`], through its dispatcher (spec §7).
@@ -157,7 +157,7 @@ where
         O: Outbox<In, B::Event, M>,
         F: FnOnce(&mut B, &mut Emit<'_, B::Event>) -> Flow,
     {
-        let mut emit = Emit::new(&mut self.side.scratch).at(self.now);
+        let mut emit = self.side.scratch.emit().at(self.now);
         let flow = f(&mut self.behaviour, &mut emit);
         let unhandled = emit.was_unhandled();
         self.dispatch(out);
@@ -255,7 +255,7 @@ where
         let flow = self.behaviour.handle_call(
             request,
             &mut reply,
-            &mut Emit::new(&mut self.side.scratch).at(self.now),
+            &mut self.side.scratch.emit().at(self.now),
         );
         if let Some(r) = reply.before.take() {
             out.push(Output::Reply(r));
@@ -406,11 +406,9 @@ where
         sub: SubId,
         out: &mut O,
     ) -> Flow {
-        let flow = self.behaviour.handle_cancel(
-            how,
-            sub,
-            &mut Emit::new(&mut self.side.scratch).at(self.now),
-        );
+        let flow =
+            self.behaviour
+                .handle_cancel(how, sub, &mut self.side.scratch.emit().at(self.now));
         self.dispatch(out);
         flow
     }

@@ -245,7 +245,9 @@ struct Partition<E, S: Storage> {
     /// dropped (counted, its demand replaced) instead of held for good.
     orphaned: bool,
     demand: usize,
-    queue: S::Events<E>,
+    /// Events waiting for the consumer's demand: a run, emptied from the front, usually
+    /// whole (then its buffer changes hands).
+    queue: S::Run<E>,
     /// `(position, marker)`: the marker follows the event with absolute index `position - 1`.
     markers: S::Deque<(u64, MarkerId)>,
     /// Absolute index of the front event (events that left the queue, sent or dropped).
@@ -430,7 +432,7 @@ impl<E, S: Storage> PartitionDispatcher<E, S> {
         if k == 0 {
             return;
         }
-        ctx.deliver(sub, drain_front(&mut p.queue, k));
+        send(&mut p.queue, k, sub, ctx);
         p.demand -= k;
         p.head += k as u64;
     }
@@ -467,13 +469,26 @@ impl<E, S: Storage> PartitionDispatcher<E, S> {
                 .map_or(p.queue.len(), |&(at, _)| (at - p.head) as usize)
                 .min(p.queue.len());
             let k = left.min(run);
-            ctx.deliver(sub, drain_front(&mut p.queue, k));
+            send(&mut p.queue, k, sub, ctx);
             p.head += k as u64;
             left -= k;
         }
         let p = &mut self.partitions.as_mut_slice()[i];
         p.demand = p.demand.saturating_add(left);
     }
+}
+
+/// Sends the first `k` events of a partition's queue as one message: the whole buffer when
+/// that is all of it and a `Vec`.
+fn send<E, Q: Deque<E>, C: DispatchContext<E>>(queue: &mut Q, k: usize, sub: SubId, ctx: &mut C) {
+    #[cfg(feature = "alloc")]
+    if k == queue.len()
+        && let Some(all) = queue.as_vec()
+    {
+        ctx.deliver_all(sub, all);
+        return;
+    }
+    ctx.deliver(sub, drain_front(queue, k));
 }
 
 impl<E: PartitionHash, S: Storage> PartitionDispatcher<E, S> {
@@ -576,6 +591,22 @@ impl<E, S: Storage> Dispatcher<E> for PartitionDispatcher<E, S> {
     fn dispatch<Q: Deque<E>, C: DispatchContext<E>>(&mut self, events: &mut Q, ctx: &mut C) {
         let bounded = S::EVENTS.is_some();
         let (mut by_hash, mut unknown, mut orphaned) = (0, 0, 0);
+        if !bounded && events.len() <= self.waiting {
+            // Growable queues take every event, and no more are offered than are owed: the
+            // loop below would take them all, so take them in one go.
+            for event in events.drain_front(usize::MAX) {
+                match self.route(event) {
+                    Route::To(_, i) if self.partitions.as_slice()[i].orphaned => orphaned += 1,
+                    Route::To(e, i) => {
+                        let queued = self.partitions.as_mut_slice()[i].queue.push_back(e);
+                        debug_assert!(queued.is_ok(), "a growable queue takes every event");
+                        self.waiting -= 1;
+                    }
+                    Route::Dropped => by_hash += 1,
+                    Route::Unknown => unknown += 1,
+                }
+            }
+        }
         while self.waiting > 0 {
             if bounded && !self.make_room(ctx) {
                 break;

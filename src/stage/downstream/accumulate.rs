@@ -58,10 +58,10 @@ impl<E, S: Storage> Accumulator<E, S> {
 
     /// Holds what one emit put in `scratch`, as one entry. Returns how many found no room
     /// (fixed storage), for the caller to count.
-    pub(crate) fn hold(&mut self, scratch: &mut S::Events<E>) -> usize {
+    pub(crate) fn hold(&mut self, scratch: &mut S::Run<E>) -> usize {
         let can_log = matches!(self.log.back_mut(), Some(Held::Events(_))) || !self.log.is_full();
         let (mut n, mut lost) = (0, 0);
-        while let Some(e) = scratch.pop_front() {
+        for e in scratch.drain_front(usize::MAX) {
             if can_log && self.held.push_back(e).is_ok() {
                 n += 1;
             } else {
@@ -83,7 +83,7 @@ impl<E, S: Storage> Accumulator<E, S> {
     /// Holds events just taken from the buffer: older than every event emitted since, newer
     /// than the events taken before them, so they go right after those, at the front
     /// (per-subscription FIFO, spec §20.1). Returns how many found no room.
-    pub(crate) fn hold_taken(&mut self, scratch: &mut S::Events<E>) -> usize {
+    pub(crate) fn hold_taken(&mut self, scratch: &mut S::Run<E>) -> usize {
         let can_log = matches!(self.log.front(), Some(Held::Events(_))) || !self.log.is_full();
         let at = self.taken.min(self.held.len());
         // Rotate the events taken before to the back, put the new ones in front (newest
@@ -138,7 +138,7 @@ impl<E, S: Storage> Accumulator<E, S> {
     /// The first step of a replay: the events taken from the buffer go back to its front (the
     /// caller unpops them from the back of `scratch`), with the log entry they were part of
     /// shortened. Returns how many.
-    pub(crate) fn return_taken(&mut self, scratch: &mut S::Events<E>) -> usize {
+    pub(crate) fn return_taken(&mut self, scratch: &mut S::Run<E>) -> usize {
         let taken = core::mem::take(&mut self.taken).min(self.held.len());
         for _ in 0..taken {
             if let Some(e) = self.held.pop_front() {
@@ -158,7 +158,7 @@ impl<E, S: Storage> Accumulator<E, S> {
     }
 
     /// The next replay step, in log order; held events move into `scratch`.
-    pub(crate) fn next(&mut self, scratch: &mut S::Events<E>) -> Option<Replay> {
+    pub(crate) fn next(&mut self, scratch: &mut S::Run<E>) -> Option<Replay> {
         match self.log.pop_front()? {
             Held::Events(n) => {
                 for _ in 0..n {

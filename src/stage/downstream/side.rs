@@ -53,7 +53,7 @@ pub(crate) struct ProducerSide<E, M, D, S: Storage> {
     /// Accumulate mode's held log and events.
     pub(in crate::stage) acc: Accumulator<E, S>,
     /// What the current callback emitted, before dispatch.
-    pub(in crate::stage) scratch: S::Events<E>,
+    pub(in crate::stage) scratch: S::Run<E>,
     pub(in crate::stage) infos: S::List<(MarkerId, M)>,
     pub(in crate::stage) next_marker: u64,
     pub(in crate::stage) selfq: S::Deque<SelfMsg>,
@@ -80,17 +80,17 @@ impl<E, In, M, O: Outbox<In, E, M>, S: Storage> DispatchContext<E> for Routing<'
             return;
         }
         self.out.events(sub, events);
-        self.delivered += n;
-        self.stats.events_out += n as u64;
-        if let Some(d) = self
-            .consumers
-            .as_mut_slice()
-            .iter_mut()
-            .find(|d| d.sub == sub)
-        {
-            d.stats.events += n as u64;
-            d.stats.outstanding = d.stats.outstanding.saturating_sub(n as u64);
+        self.count_delivered(sub, n);
+    }
+    #[cfg(feature = "alloc")]
+    fn deliver_all(&mut self, sub: SubId, events: &mut alloc::vec::Vec<E>) {
+        let n = events.len();
+        if n == 0 {
+            return;
         }
+        self.out.events_buffer(sub, events);
+        events.clear(); // an outbox takes them all; should one not, they are not sent twice
+        self.count_delivered(sub, n);
     }
     fn release_info(&mut self, marker: MarkerId) {
         if self.selfq.push_back(SelfMsg::Info(marker)).is_err() {
@@ -139,13 +139,30 @@ impl<E, In, M, O: Outbox<In, E, M>, S: Storage> DispatchContext<E> for Routing<'
     }
 }
 
+impl<In, M, O, S: Storage> Routing<'_, In, M, O, S> {
+    /// Counts `n` events delivered to `sub`.
+    fn count_delivered(&mut self, sub: SubId, n: usize) {
+        self.delivered += n;
+        self.stats.events_out += n as u64;
+        if let Some(d) = self
+            .consumers
+            .as_mut_slice()
+            .iter_mut()
+            .find(|d| d.sub == sub)
+        {
+            d.stats.events += n as u64;
+            d.stats.outstanding = d.stats.outstanding.saturating_sub(n as u64);
+        }
+    }
+}
+
 /// The parts of a producer side a dispatch works on, borrowed apart (what
 /// [`ProducerSide::split`] hands out).
 pub(crate) struct Dispatching<'a, E, In, M, D, O, S: Storage> {
     /// The dispatcher.
     pub(in crate::stage) dispatcher: &'a mut D,
     /// What the last callback emitted.
-    pub(in crate::stage) scratch: &'a mut S::Events<E>,
+    pub(in crate::stage) scratch: &'a mut S::Run<E>,
     /// The buffer.
     pub(in crate::stage) buffer: &'a mut Buffer<E, S>,
     /// Where the dispatcher's actions go.
@@ -367,7 +384,7 @@ impl<E, M, D: Dispatcher<E>, S: Storage> ProducerSide<E, M, D, S> {
         d.dispatch(scratch, &mut ctx);
         let sent = before - scratch.len();
         let mut dropped = 0;
-        while let Some(e) = scratch.pop_front() {
+        for e in scratch.drain_front(usize::MAX) {
             dropped += buffer.push(e);
         }
         if dropped > 0 {

@@ -130,7 +130,19 @@ where
         I::IntoIter: ExactSizeIterator,
         O: Outbox<B::In, B::Out, M>,
     {
-        self.on_events(sub, events, out);
+        self.on_events(sub, FromIter(events.into_iter()), out);
+    }
+    #[cfg(feature = "alloc")]
+    fn handle_events_buffer<O: Outbox<B::In, B::Out, M>>(
+        &mut self,
+        sub: SubId,
+        events: &mut alloc::vec::Vec<B::In>,
+        out: &mut O,
+    ) {
+        self.on_events(sub, &mut *events, out);
+        // What was not taken (a stopped stage, an unknown subscription) is counted: the
+        // buffer goes back empty.
+        events.clear();
     }
     fn handle_down<O: Outbox<B::In, B::Out, M>>(
         &mut self,

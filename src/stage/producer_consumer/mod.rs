@@ -2,7 +2,7 @@
 
 mod driving;
 use crate::behaviour::{Flow, ProducerConsumer, Subscribed};
-use crate::callbacks::{AskError, Batch, Relay, Reply};
+use crate::callbacks::{AskError, Relay, Reply};
 use crate::dispatcher::{Dispatch, Dispatcher};
 use crate::error::SubscribeError;
 use crate::id::{StageId, SubId};
@@ -13,12 +13,13 @@ use crate::options::{
 use crate::reason::{CancelMode, Cancellation, Reason};
 use crate::stage::downstream::side::{IDLE_REPLACEMENTS, ProducerSide, SelfMsg};
 use crate::stage::downstream::{DownstreamFlows, Parts};
+use crate::stage::upstream::incoming::{FromIter, Incoming};
 use crate::stage::upstream::side::unknown_events;
 use crate::stage::upstream::side::{ConsumerSide, UpCtx};
 use crate::stage::upstream::{UpParts, UpstreamFlows};
 use crate::stage::{ConsumerRole, ProducerRole, Stage, StageKind, StageSummary};
 use crate::stats::{StageStats, SubscriptionStats};
-use crate::storage::{DefaultStorage, Deque, List, Storage};
+use crate::storage::{DefaultStorage, Deque, List, Run, Storage};
 
 /// One item of the input queue, in arrival order across all producers.
 enum Input<M> {
@@ -68,7 +69,7 @@ pub struct ProducerConsumerStage<
     up: ConsumerSide<S>,
     down: ProducerSide<B::Out, M, D, S>,
     queue: S::Events<Input<M>>,
-    inbox: S::Events<B::In>,
+    inbox: S::Run<B::In>,
     counter: usize,
     stats: StageStats,
     stopped: Option<Reason>,
@@ -281,13 +282,11 @@ where
     }
 
     /// Events from a producer: queued, then handled while downstream demand lasts.
-    fn on_events<I, O>(&mut self, sub: SubId, events: I, out: &mut O)
+    fn on_events<X, O>(&mut self, sub: SubId, events: X, out: &mut O)
     where
-        I: IntoIterator<Item = B::In>,
-        I::IntoIter: ExactSizeIterator,
+        X: Incoming<B::In>,
         O: Outbox<B::In, B::Out, M>,
     {
-        let events = events.into_iter();
         let len = events.len();
         if self.stopped.is_some() {
             self.stats.discarded.add(DiscardReason::Stopped, len);
@@ -301,15 +300,10 @@ where
         if len == 0 {
             return;
         }
-        let mut queued = 0;
-        let mut lost = 0;
-        for e in events {
-            if self.inbox.push_back(e).is_ok() {
-                queued += 1;
-            } else {
-                lost += 1;
-            }
-        }
+        // In one go: with growable storage, the batch's buffer becomes the input run when that
+        // is empty, else one copy.
+        let queued = events.into_run(&mut self.inbox);
+        let lost = len - queued;
         if lost > 0 {
             self.stats
                 .discarded
@@ -329,7 +323,7 @@ where
             // No room for the item (fixed storage): the events cannot be told apart from the
             // previous message's, so drop them, counted.
             for _ in 0..queued {
-                let _ = self.inbox.pop_back();
+                let _ = Deque::pop_back(&mut self.inbox);
             }
             self.stats
                 .discarded
@@ -466,7 +460,7 @@ where
             self.behaviour.handle_call(
                 request,
                 &mut reply,
-                &mut Relay::new(&mut self.down.scratch, &mut up).at(self.now),
+                &mut Relay::new(self.down.scratch.emit(), &mut up).at(self.now),
             )
         };
         if let Some(r) = reply.before.take() {
@@ -492,7 +486,7 @@ where
     {
         let (flow, unhandled) = {
             let mut up = UpCtx::new(&mut self.up, out, &mut self.stats);
-            let mut emit = Relay::new(&mut self.down.scratch, &mut up).at(self.now);
+            let mut emit = Relay::new(self.down.scratch.emit(), &mut up).at(self.now);
             let flow = f(&mut self.behaviour, &mut emit);
             (flow, emit.was_unhandled())
         };
@@ -579,10 +573,9 @@ where
                 taken += k;
                 let flow = {
                     let mut up = UpCtx::new(side, out, stats);
-                    let mut source = core::iter::from_fn(|| inbox.pop_front());
                     behaviour.handle_events(
-                        Batch::new(&mut source, k, sub),
-                        &mut Relay::new(&mut down.scratch, &mut up).at(now),
+                        inbox.lend(k, sub),
+                        &mut Relay::new(down.scratch.emit(), &mut up).at(now),
                     )
                 };
                 let (sent, dropped) = down.dispatch_emitted(out, stats);
@@ -601,9 +594,7 @@ where
             // The rest of the message is never handled: counted now, whether the stage stops
             // at once or drains first.
             let rest = len - taken;
-            for _ in 0..rest {
-                let _ = self.inbox.pop_front();
-            }
+            drop(self.inbox.drain_front(rest));
             self.stats.discarded.add(DiscardReason::Stopped, rest);
             self.apply(flow, out);
         }

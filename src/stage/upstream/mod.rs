@@ -3,6 +3,7 @@
 //! stage kind supplies the few steps that differ ([`UpstreamFlows`]); the flows are written once here.
 
 pub mod demand;
+pub(crate) mod incoming;
 pub(crate) mod side;
 
 use crate::behaviour::Subscribed;
