@@ -135,11 +135,17 @@ impl Sim {
     /// has a cost, keeps it busy for the work done and sends what it sent when that is over.
     pub(super) fn end_work(&mut self, to: StageId, begun: Option<(u64, usize)>) {
         let slot = &mut self.slots[to.0 as usize];
-        let summary = slot.node.summary();
-        self.net
-            .holding(to, summary.buffered + summary.held + summary.queued);
+        debug_assert_eq!(
+            slot.node.holding(),
+            {
+                let s = slot.node.summary();
+                s.buffered + s.held + s.queued
+            },
+            "a stage's holding() agrees with its summary"
+        );
+        self.net.holding(to, slot.node.holding());
         if let (Some(c), Some((before, sent_before))) = (slot.cost, begun) {
-            let worked = work(&summary).saturating_sub(before);
+            let worked = work(&slot.node.summary()).saturating_sub(before);
             let done = self
                 .net
                 .now
@@ -153,8 +159,7 @@ impl Sim {
     /// Samples what the stage at `stage` holds, for its backlog gauge.
     pub(super) fn sample(&mut self, stage: StageId) {
         if let Some(slot) = self.slots.get(stage.0 as usize) {
-            let s = slot.node.summary();
-            self.net.holding(stage, s.buffered + s.held + s.queued);
+            self.net.holding(stage, slot.node.holding());
         }
     }
 

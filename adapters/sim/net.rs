@@ -162,6 +162,9 @@ pub(super) struct Net {
     /// For each subscription a producer took, the incarnation of the consumer that made
     /// it: what the producer sends on it is for that incarnation.
     pub(super) sub_generations: BTreeMap<SubId, u32>,
+    /// Whether any stage was ever restarted under its id: until then every incarnation is
+    /// 0 and a message needs no lookup to know whom it is for.
+    pub(super) restarted: bool,
     /// Emptied event batches (boxed `Vec`s of any event type), for the next batches sent.
     pub(super) spare: Vec<Box<dyn Any>>,
 }
@@ -185,6 +188,7 @@ impl Net {
             gauges: Vec::new(),
             generations: Vec::new(),
             sub_generations: BTreeMap::new(),
+            restarted: false,
             spare: Vec::new(),
         }
     }
@@ -214,30 +218,37 @@ impl Net {
             g.inbound += events;
             g.high_water = g.high_water.max(g.inbound + g.holding);
         }
-        let for_sub = match &body {
-            Body::Events { sub, .. } => Some(*sub),
-            Body::ToConsumer(msg) => Some(msg.sub()),
-            _ => None,
+        let (from_generation, to_generation) = if self.restarted {
+            let for_sub = match &body {
+                Body::Events { sub, .. } => Some(*sub),
+                Body::ToConsumer(msg) => Some(msg.sub()),
+                _ => None,
+            };
+            let to_generation = for_sub
+                .filter(|sub| sub.consumer == to)
+                .and_then(|sub| self.sub_generations.get(&sub).copied())
+                .unwrap_or_else(|| self.generation(to));
+            (self.generation(from), to_generation)
+        } else {
+            (0, 0)
         };
-        let to_generation = for_sub
-            .filter(|sub| sub.consumer == to)
-            .and_then(|sub| self.sub_generations.get(&sub).copied())
-            .unwrap_or_else(|| self.generation(to));
         self.queue.push_back(Envelope {
             from,
             to,
             body,
             at: self.now,
-            from_generation: self.generation(from),
+            from_generation,
             to_generation,
         });
     }
     /// Takes the message at `i` off the queue.
     pub(super) fn take(&mut self, i: usize) -> Envelope {
-        let env = self
-            .queue
-            .remove(i)
-            .expect("the scheduler picks a queued message");
+        let env = if i == 0 {
+            self.queue.pop_front()
+        } else {
+            self.queue.remove(i)
+        }
+        .expect("the scheduler picks a queued message");
         let events = env.body.events_len();
         if let Some(g) = self.gauges.get_mut(env.to.0 as usize) {
             g.inbound -= events;
@@ -338,6 +349,7 @@ pub(super) trait Node: Any {
     fn stop(&mut self, reason: Reason, net: &mut Net, me: StageId);
     fn set_now(&mut self, now: u64);
     fn summary(&self) -> StageSummary;
+    fn holding(&self) -> usize;
     fn stats(&self) -> StageStats;
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
@@ -408,6 +420,9 @@ where
     }
     fn summary(&self) -> StageSummary {
         Stage::summary(self)
+    }
+    fn holding(&self) -> usize {
+        Stage::holding(self)
     }
     fn stats(&self) -> StageStats {
         *Stage::stats(self)

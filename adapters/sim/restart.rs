@@ -159,6 +159,7 @@ impl Sim {
         slot.busy_until = now;
         slot.generation += 1;
         self.net.generations[stage.0 as usize] = slot.generation;
+        self.net.restarted = true;
         self.net.holding(stage, 0);
         self.net.books.restarted(stage);
         self.subscribe_again(stage);

@@ -182,16 +182,18 @@ impl Scheduler {
         timed: bool,
         step: u64,
     ) -> Option<(usize, u64)> {
-        self.heads.clear();
         let fifo = matches!(self.mode, Mode::Fifo)
             || matches!(&self.mode, Mode::Replay(s) if self.replay_at >= s.len());
+        if fifo && !timed {
+            // The oldest message of all: no need to look further.
+            let (from, to, _) = msgs.into_iter().next()?;
+            self.cursor = Some(Pick { from, to });
+            return Some((0, now));
+        }
+        self.heads.clear();
         for (i, (from, to, due)) in msgs.enumerate() {
             let p = Pick { from, to };
             let due = if timed { due.max(now) } else { now };
-            if fifo && !timed {
-                self.heads.push((p, i, due));
-                break;
-            }
             if !self.heads.iter().any(|(q, ..)| *q == p) {
                 self.heads.push((p, i, due));
             }

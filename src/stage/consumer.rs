@@ -366,6 +366,9 @@ impl<B: Consumer<M>, M, S: Storage> Stage for ConsumerStage<B, M, S> {
     fn stats(&self) -> &StageStats {
         &self.stats
     }
+    fn holding(&self) -> usize {
+        0
+    }
     fn summary(&self) -> StageSummary {
         StageSummary {
             id: self.side.me,

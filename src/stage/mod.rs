@@ -90,6 +90,12 @@ pub trait Stage {
     fn stats(&self) -> &StageStats;
     /// What it holds and is owed.
     fn summary(&self) -> StageSummary;
+    /// The events it holds: `buffered + held + queued` of its [`summary`](Self::summary),
+    /// without the rest (a runtime may read it after every input).
+    fn holding(&self) -> usize {
+        let s = self.summary();
+        s.buffered + s.held + s.queued
+    }
 
     /// A message from a consumer-role stage: subscribe, ask or cancel.
     fn handle_to_producer<O: Outbox<Self::In, Self::Out, Self::Msg>>(

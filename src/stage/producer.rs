@@ -439,6 +439,9 @@ where
     fn stats(&self) -> &StageStats {
         &self.stats
     }
+    fn holding(&self) -> usize {
+        self.side.buffer.len() + self.side.acc.len() + self.side.dispatcher.held()
+    }
     fn summary(&self) -> StageSummary {
         StageSummary {
             id: self.id,

@@ -95,6 +95,9 @@ where
     fn stats(&self) -> &StageStats {
         &self.stats
     }
+    fn holding(&self) -> usize {
+        self.down.buffer.len() + self.down.dispatcher.held() + self.inbox.len()
+    }
     fn summary(&self) -> StageSummary {
         StageSummary {
             id: self.up.me,
