@@ -1,7 +1,7 @@
 //! Steady state allocates nothing: a counting global allocator shows that, once a pipeline has
 //! warmed up, moving a million events through it allocates a constant number of times (not
 //! once per event, not once per batch), on the simulator and on threads, at `max_demand` 1000
-//! and 10.
+//! and 10, and through `threads::stream` into the calling thread.
 //!
 //! A binary of its own (the allocator is global), with one test that runs every case in turn,
 //! so that nothing else in the process allocates meanwhile. The consumer reads the allocation
@@ -196,6 +196,38 @@ fn on_threads(demand: usize) -> [u64; 2] {
     windows(&seen)
 }
 
+/// The producer drained into this thread through `threads::stream`: the iterator's chunks
+/// take turns in two buffers.
+fn through_a_stream(demand: usize) -> [u64; 2] {
+    let seen = Mutex::new([0; 3]);
+    let rt = Runtime::new();
+    let p = rt
+        .spawn_producer(Numbers { next: 0, n: EVENTS }, ProducerOptions::new())
+        .unwrap();
+    let events = threads::StreamBuilder::new()
+        .runtime(&rt)
+        .from(
+            &p,
+            Subscribe::new()
+                .max_demand(demand)
+                .cancel(CancelMode::Transient),
+        )
+        .unwrap()
+        .start()
+        .unwrap();
+    let (mut count, mut sum) = (0u64, 0u64);
+    for e in events {
+        count += 1;
+        sum += e + 1;
+        if let Some(i) = MARKS.iter().position(|m| *m == count) {
+            seen.lock().expect("no panic")[i] = allocations();
+        }
+    }
+    assert_eq!(p.join(), Reason::Normal);
+    check_sum(count, sum);
+    windows(&seen)
+}
+
 #[test]
 fn after_warm_up_a_million_events_allocate_a_constant_number_of_times_sim_and_threads() {
     let mut report = String::new();
@@ -204,6 +236,7 @@ fn after_warm_up_a_million_events_allocate_a_constant_number_of_times_sim_and_th
         for (runtime, windows) in [
             ("simulator", on_the_simulator(demand)),
             ("threads", on_threads(demand)),
+            ("threads::stream", through_a_stream(demand)),
         ] {
             report += &format!(
                 "{runtime}, max_demand {demand}: {} then {} allocations per million events\n",

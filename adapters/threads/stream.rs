@@ -4,6 +4,7 @@
 use super::Runtime;
 use super::handle::{ConsumerHandle, Handle};
 use super::kind::Upstream;
+use super::sync::{Arc, Mutex};
 use core::fmt;
 use genstage::error::{OptionsError, SubscribeError};
 use genstage::{
@@ -11,6 +12,7 @@ use genstage::{
     SubscribeOptions, Subscribed,
 };
 use std::boxed::Box;
+use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::vec::Vec;
 
@@ -54,6 +56,11 @@ impl core::error::Error for StreamError {}
 
 type Connect<E> = Box<dyn FnOnce(&ConsumerHandle<E>) -> Result<(), SubscribeError> + Send>;
 type Settle = Box<dyn FnOnce(SubId) + Send>;
+/// Chunk buffers handed back from the iterator to the stream's consumer.
+type Spare<E> = Arc<Mutex<Vec<VecDeque<E>>>>;
+/// Emptied chunks kept for reuse: the iterator may hand back a second before the consumer
+/// took the first.
+const SPARE_CHUNKS: usize = 2;
 
 /// The producers a [`Stream`] will drain, with their subscribe options, checked as they are
 /// added. Nothing is subscribed until [`start`](Self::start).
@@ -151,8 +158,10 @@ impl<E: Send + 'static> StreamBuilder<E> {
         // the ask that follows the chunk (spec §18.2) waits for the pull.
         let (tx, rx) = sync_channel(0);
         let (subscribed, subs) = channel();
+        let spare = Arc::new(Mutex::new(Vec::with_capacity(SPARE_CHUNKS)));
         let consumer = self.runtime.spawn_consumer::<Feed<E>, ()>(Feed {
             tx,
+            spare: spare.clone(),
             subs: Vec::new(),
             subscribed,
             to_subscribe: self.connects.len(),
@@ -160,7 +169,8 @@ impl<E: Send + 'static> StreamBuilder<E> {
         });
         let mut stream = Stream {
             rx: Some(rx),
-            batch: Vec::new().into_iter(),
+            batch: VecDeque::new(),
+            spare,
             end: None,
             subs: Vec::new(),
             consumer: Some(consumer),
@@ -222,13 +232,16 @@ pub fn stream<K: Upstream, I: Send + 'static, E: Send + 'static, M: Send + 'stat
 }
 
 enum Fed<E> {
-    Events(Vec<E>),
+    Events(VecDeque<E>),
     End(Result<(), StreamError>),
 }
 
 /// The stream's consumer: hands each chunk to the iterator and says how the stream ended.
 struct Feed<E> {
     tx: SyncSender<Fed<E>>,
+    /// The iterator's emptied chunks, for the next ones: a few buffers take turns, so a
+    /// running stream allocates nothing per chunk.
+    spare: Spare<E>,
     subs: Vec<(SubId, CancelMode)>,
     /// Tells [`StreamBuilder::start`] each subscription made.
     subscribed: Sender<SubId>,
@@ -262,7 +275,12 @@ impl<E> Consumer for Feed<E> {
     }
 
     fn handle_events(&mut self, events: Batch<'_, E>, ctx: &mut Ctx<'_>) -> Flow {
-        if !self.closed && self.tx.send(Fed::Events(events.collect())).is_err() {
+        if self.closed {
+            return Flow::Continue; // `events` drops what it holds
+        }
+        let mut chunk = self.spare.lock().pop().unwrap_or_default();
+        chunk.extend(events);
+        if self.tx.send(Fed::Events(chunk)).is_err() {
             // The stream was dropped instead of pulling this chunk: cancel every
             // subscription now, so that no ask follows a chunk nobody pulled.
             self.closed = true;
@@ -313,7 +331,9 @@ impl<E> Consumer for Feed<E> {
 ///   stopped).
 pub struct Stream<E: Send + 'static> {
     rx: Option<Receiver<Fed<E>>>,
-    batch: std::vec::IntoIter<E>,
+    batch: VecDeque<E>,
+    /// Where the emptied chunk goes back to the consumer.
+    spare: Spare<E>,
     end: Option<Result<(), StreamError>>,
     subs: Vec<SubId>,
     consumer: Option<ConsumerHandle<E>>,
@@ -356,10 +376,17 @@ impl<E: Send + 'static> Stream<E> {
     fn refill(&mut self) -> bool {
         while self.end.is_none() {
             let Some(rx) = &self.rx else { return false };
+            if self.batch.capacity() > 0 {
+                // Empty by now: the consumer fills it with a later chunk.
+                let mut spare = self.spare.lock();
+                if spare.len() < SPARE_CHUNKS {
+                    spare.push(core::mem::take(&mut self.batch));
+                }
+            }
             match rx.recv() {
                 Ok(Fed::Events(events)) => {
-                    self.batch = events.into_iter();
-                    if self.batch.len() > 0 {
+                    self.batch = events;
+                    if !self.batch.is_empty() {
                         return true;
                     }
                 }
@@ -379,11 +406,11 @@ impl<E: Send + 'static> Iterator for Stream<E> {
     type Item = E;
 
     fn next(&mut self) -> Option<E> {
-        if let Some(e) = self.batch.next() {
+        if let Some(e) = self.batch.pop_front() {
             return Some(e);
         }
         if self.refill() {
-            self.batch.next()
+            self.batch.pop_front()
         } else {
             None
         }
