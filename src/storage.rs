@@ -123,8 +123,6 @@ mod sealed {
     impl<T> Sealed for super::Unused<T> {}
     #[cfg(feature = "alloc")]
     impl<T> Sealed for alloc::vec::Vec<T> {}
-    #[cfg(not(feature = "alloc"))]
-    impl<T> Sealed for super::no_heap::Nothing<T> {}
 }
 
 /// Takes items from the front of a queue one at a time, as an exact-size iterator: the
@@ -327,8 +325,9 @@ impl<T, const N: usize> Run<T> for heapless::Vec<T, N> {
     }
 }
 
-/// The inbox of a storage that lends nothing ([`Fixed`]'s consumers hand events through):
-/// holds nothing, takes nothing.
+/// A container that holds nothing and takes nothing: the inbox of a storage that lends
+/// nothing ([`Fixed`]'s consumers hand events through), and every container of [`Heap`]
+/// without the `alloc` feature.
 #[derive(Debug)]
 pub struct Unused<T>(core::marker::PhantomData<T>);
 
@@ -586,84 +585,19 @@ mod heap {
 /// (see [`assert_usable`]).
 #[cfg(not(feature = "alloc"))]
 pub(crate) mod no_heap {
-    use super::{Batch, Deque, Emit, EmitSink, Heap, LentRun, List, Run, Storage, SubId};
-    use core::marker::PhantomData;
-
-    /// A container that holds nothing.
-    #[derive(Debug)]
-    pub struct Nothing<T>(PhantomData<T>);
-
-    impl<T> Default for Nothing<T> {
-        fn default() -> Self {
-            Self(PhantomData)
-        }
-    }
+    use super::{Heap, List, Storage, Unused};
 
     impl Storage for Heap {
-        type Events<T> = Nothing<T>;
-        type Run<T> = Nothing<T>;
-        type Inbox<T> = Nothing<T>;
-        type Deque<T> = Nothing<T>;
-        type List<T> = Nothing<T>;
+        type Events<T> = Unused<T>;
+        type Run<T> = Unused<T>;
+        type Inbox<T> = Unused<T>;
+        type Deque<T> = Unused<T>;
+        type List<T> = Unused<T>;
         const EVENTS: Option<usize> = Some(0);
         const CONTROL: Option<usize> = Some(0);
     }
 
-    impl<T> Deque<T> for Nothing<T> {
-        fn len(&self) -> usize {
-            0
-        }
-        fn push_back(&mut self, item: T) -> Result<(), T> {
-            Err(item)
-        }
-        fn push_front(&mut self, item: T) -> Result<(), T> {
-            Err(item)
-        }
-        fn pop_front(&mut self) -> Option<T> {
-            None
-        }
-        fn pop_back(&mut self) -> Option<T> {
-            None
-        }
-        fn front(&self) -> Option<&T> {
-            None
-        }
-        fn front_mut(&mut self) -> Option<&mut T> {
-            None
-        }
-        fn back_mut(&mut self) -> Option<&mut T> {
-            None
-        }
-        fn get(&self, _: usize) -> Option<&T> {
-            None
-        }
-        fn clear(&mut self) {}
-        fn is_full(&self) -> bool {
-            true
-        }
-        type Drain<'a>
-            = core::iter::Empty<T>
-        where
-            Self: 'a;
-        fn drain_front(&mut self, _: usize) -> Self::Drain<'_> {
-            core::iter::empty()
-        }
-    }
-
-    impl<T> Run<T> for Nothing<T> {
-        const GROWS: bool = false;
-        fn extend_from<I: Iterator<Item = T>>(&mut self, _: I) -> usize {
-            0
-        }
-        fn emit(&mut self) -> Emit<'_, T> {
-            Emit::new(EmitSink::Closed)
-        }
-        fn lend(&mut self, _: usize, sub: SubId) -> Batch<'_, T> {
-            Batch::lend(LentRun::Empty, sub)
-        }
-    }
-
-    impl<T> List<T> for Nothing<T> {
+    impl<T> List<T> for Unused<T> {
         fn len(&self) -> usize {
             0
         }
