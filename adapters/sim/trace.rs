@@ -113,9 +113,11 @@ impl fmt::Display for TraceEntry {
     }
 }
 
-/// A stable 64-bit hash of trace lines: FNV-1a over each entry's `Display` line and a
-/// newline, with no seed and no platform dependence, so equal traces hash equal on every
-/// machine and every run.
+/// A stable 64-bit hash of a trace, with no seed and no platform dependence, so equal traces
+/// hash equal on every machine and every run. The deliveries of events and asks (nearly every
+/// entry of a running pipeline) mix in their fields as numbers; every other entry mixes in its
+/// `Display` line and a newline, byte by byte (FNV-1a, which [`write_bytes`](Self::write_bytes)
+/// is).
 ///
 /// ```
 /// use genstage::sim::TraceHash;
@@ -125,6 +127,9 @@ impl fmt::Display for TraceEntry {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TraceHash(u64);
+
+/// Marks a delivery mixed in by its fields; its low byte says which kind.
+const FIELDS_TAG: u64 = 0xF1E1_D500_0000_0000;
 
 impl Default for TraceHash {
     fn default() -> Self {
@@ -144,86 +149,38 @@ impl TraceHash {
             self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
         }
     }
-    /// Mixes in one trace entry's line and a newline.
+    /// Mixes in one trace entry. The deliveries of a running pipeline (events, asks) mix in
+    /// their fields as numbers, behind a tag no text line starts with; every other entry
+    /// mixes in its `Display` line and a newline.
     pub fn entry(&mut self, e: &TraceEntry) {
         use fmt::Write as _;
-        // The lines of every delivery of a running pipeline (events, asks) are written here
-        // digit by digit, byte for byte what `Display` writes, without the formatting
-        // machinery; the rest go through `Display`. The trace-hash tests compare the two.
-        let sub = match &e.kind {
-            TraceKind::Events { sub, len } => {
-                self.head(e);
-                self.write_bytes(b"events ");
-                self.sub(sub);
-                self.write_bytes(b" x");
-                self.number(*len as u64);
-                self.write_bytes(b"\n");
-                return;
-            }
+        let (tag, sub, n) = match &e.kind {
+            TraceKind::Events { sub, len } => (1, sub, *len as u64),
             TraceKind::ToProducer {
                 sub,
                 kind: ToProducerKind::Ask(n),
-            } => {
-                self.head(e);
-                self.write_bytes(b"ask ");
-                self.number(*n as u64);
-                self.write_bytes(b" ");
-                sub
-            }
+            } => (2, sub, *n as u64),
             _ => {
                 let _ = writeln!(self, "{e}");
                 return;
             }
         };
-        self.sub(sub);
-        self.write_bytes(b"\n");
-    }
-    /// `step @time stage ` of a line.
-    fn head(&mut self, e: &TraceEntry) {
-        self.number(e.step);
-        self.write_bytes(b" @");
-        self.number(e.at);
-        self.write_bytes(b" #");
-        self.number(u64::from(e.stage.0));
-        self.write_bytes(b" ");
-    }
-    /// A subscription as `Display` writes it: `#1->#3/0`.
-    fn sub(&mut self, sub: &SubId) {
-        self.write_bytes(b"#");
-        self.number(u64::from(sub.producer.0));
-        self.write_bytes(b"->#");
-        self.number(u64::from(sub.consumer.0));
-        self.write_bytes(b"/");
-        self.number(u64::from(sub.seq));
-    }
-    /// A number in decimal (two digits at a time).
-    fn number(&mut self, mut n: u64) {
-        const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-            2021222324252627282930313233343536373839\
-            4041424344454647484950515253545556575859\
-            6061626364656667686970717273747576777879\
-            8081828384858687888990919293949596979899";
-        if n < 10 {
-            self.write_bytes(&[b'0' + n as u8]);
-            return;
+        for word in [
+            FIELDS_TAG | tag,
+            e.step,
+            e.at,
+            u64::from(e.stage.0),
+            u64::from(sub.producer.0) << 32 | u64::from(sub.consumer.0),
+            u64::from(sub.seq),
+            n,
+        ] {
+            self.word(word);
         }
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        while n >= 100 {
-            let pair = (n % 100) as usize * 2;
-            n /= 100;
-            at -= 2;
-            digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
-        }
-        if n >= 10 {
-            let pair = n as usize * 2;
-            at -= 2;
-            digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
-        } else {
-            at -= 1;
-            digits[at] = b'0' + n as u8;
-        }
-        self.write_bytes(&digits[at..]);
+    }
+    /// Mixes in one number (a multiply and a shift: a short dependency chain).
+    fn word(&mut self, w: u64) {
+        self.0 = (self.0 ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 ^= self.0 >> 29;
     }
     /// The hash of everything mixed in so far.
     pub fn finish(&self) -> u64 {
