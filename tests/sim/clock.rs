@@ -195,8 +195,9 @@ fn the_seeded_scheduler_chooses_only_among_messages_due_at_the_same_time() {
         assert_eq!(again.trace(), sim.trace(), "seed {seed}");
         assert_eq!(again.now(), sim.now());
     }
+    // One seed alone (`GENSTAGE_SEED`, a replay) cannot show variety.
     assert!(
-        runs.len() > 1,
+        runs.len() > 1 || crate::harness::seeds(40).len() == 1,
         "seeds vary the order among messages due together"
     );
 }
