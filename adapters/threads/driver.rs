@@ -126,10 +126,7 @@ where
         previous: Option<(SubId, Reason)>,
         out: &mut O,
     ) -> Result<SubId, SubscribeError> {
-        match previous {
-            None => self.subscribe(producer, opts, out),
-            Some((old, why)) => self.resubscribe(old, why, producer, opts, out),
-        }
+        subscribe_or_resubscribe(self, producer, opts, previous, out)
     }
     fn ask_upstream<O: Outbox<B::In, B::Out, M>>(
         &mut self,
@@ -175,10 +172,7 @@ where
         previous: Option<(SubId, Reason)>,
         out: &mut O,
     ) -> Result<SubId, SubscribeError> {
-        match previous {
-            None => self.subscribe(producer, opts, out),
-            Some((old, why)) => self.resubscribe(old, why, producer, opts, out),
-        }
+        subscribe_or_resubscribe(self, producer, opts, previous, out)
     }
     fn ask_upstream<O: Outbox<B::Event, B::Event, M>>(
         &mut self,
@@ -198,6 +192,21 @@ where
     }
     fn subscription_stats(&self, sub: SubId) -> Option<SubscriptionStats> {
         Self::subscription_stats(self, sub)
+    }
+}
+
+/// The one upstream step of `Spawn` with any logic, for both consumer-role stages: a
+/// subscribe, or a resubscribe when `previous` names a subscription to cancel first.
+fn subscribe_or_resubscribe<T: ConsumerRole, O: Outbox<T::In, T::Out, T::Msg>>(
+    stage: &mut T,
+    producer: StageId,
+    opts: Subscribe<T::In>,
+    previous: Option<(SubId, Reason)>,
+    out: &mut O,
+) -> Result<SubId, SubscribeError> {
+    match previous {
+        None => stage.subscribe(producer, opts, out),
+        Some((old, why)) => stage.resubscribe(old, why, producer, opts, out),
     }
 }
 
