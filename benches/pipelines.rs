@@ -188,8 +188,13 @@ fn tallies(rx: std::sync::mpsc::Receiver<Tally>) -> Vec<Tally> {
 // ---------------------------------------------------------------------------------------
 // genstage on threads
 
-fn gs_pipeline(n: u64, demand: usize) -> Duration {
-    let rt = Runtime::new();
+/// A thread per stage (`None`), or `Some(workers)` running the stages as tasks.
+fn runtime(workers: Option<usize>) -> Runtime {
+    workers.map_or_else(Runtime::new, Runtime::with_workers)
+}
+
+fn gs_pipeline(n: u64, demand: usize, workers: Option<usize>) -> Duration {
+    let rt = runtime(workers);
     let (tx, rx) = channel();
     let start = Instant::now();
     let p = rt
@@ -213,8 +218,8 @@ fn gs_pipeline(n: u64, demand: usize) -> Duration {
     took
 }
 
-fn gs_fan_out(n: u64, workload: Fan) -> Duration {
-    let rt = Runtime::new();
+fn gs_fan_out(n: u64, workload: Fan, workers: Option<usize>) -> Duration {
+    let rt = runtime(workers);
     let (tx, rx) = channel();
     let start = Instant::now();
     let numbers = Numbers { next: 0, n };
@@ -679,29 +684,45 @@ fn rows(quick: bool) -> Vec<Row> {
     let p = "pipeline";
     row(
         p,
-        "genstage threads, max_demand 1000",
+        "genstage 2 workers, max_demand 1000",
         fast,
         false,
         true,
-        Box::new(|n| gs_pipeline(n, 1000)),
+        Box::new(|n| gs_pipeline(n, 1000, Some(2))),
+    );
+    row(
+        p,
+        "genstage thread per stage, max_demand 1000",
+        fast,
+        false,
+        false,
+        Box::new(|n| gs_pipeline(n, 1000, None)),
     );
     // The same window as the hand-batched 4 slots of 1000: what the handoff costs once the
     // protocol allows as many events in flight.
     row(
         p,
-        "genstage threads, max_demand 4000",
+        "genstage thread per stage, max_demand 4000",
         fast,
         false,
         false,
-        Box::new(|n| gs_pipeline(n, 4000)),
+        Box::new(|n| gs_pipeline(n, 4000, None)),
     );
     row(
         p,
-        "genstage threads, max_demand 10",
+        "genstage 2 workers, max_demand 10",
         slow,
         true,
         true,
-        Box::new(|n| gs_pipeline(n, 10)),
+        Box::new(|n| gs_pipeline(n, 10, Some(2))),
+    );
+    row(
+        p,
+        "genstage thread per stage, max_demand 10",
+        slow,
+        true,
+        false,
+        Box::new(|n| gs_pipeline(n, 10, None)),
     );
     row(
         p,
@@ -796,11 +817,19 @@ fn rows(quick: bool) -> Vec<Row> {
         };
         row(
             w,
-            "genstage threads, max_demand 1000",
+            "genstage 2 workers, max_demand 1000",
             fast,
             false,
             true,
-            Box::new(move |n| gs_fan_out(n, fan)),
+            Box::new(move |n| gs_fan_out(n, fan, Some(2))),
+        );
+        row(
+            w,
+            "genstage thread per stage, max_demand 1000",
+            fast,
+            false,
+            false,
+            Box::new(move |n| gs_fan_out(n, fan, None)),
         );
         row(
             w,

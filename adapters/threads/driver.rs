@@ -388,10 +388,22 @@ impl<In: Send + 'static, Out: Send + 'static, M: Send + 'static> Router<In, Out,
     }
 }
 
-/// The thread's whole state: the stage and its router.
+/// What one [`Driver::turn`] came to.
+pub(super) enum Turn {
+    /// It handled inputs; there may be more.
+    Busy,
+    /// Nothing was pending: the mailbox marked it idle, its next input wakes it.
+    Idle,
+    /// The stage has stopped.
+    Done,
+}
+
+/// A stage's whole running state (on its thread, or as a task on a worker): the stage, its
+/// router, and the inputs taken from its mailbox.
 pub(super) struct Driver<T: Spawn> {
     stage: T,
     router: Router<T::In, T::Out, T::Msg>,
+    inbox: VecDeque<Input<T::In, T::Out, T::Msg>>,
     panic: Option<String>,
 }
 
@@ -409,47 +421,66 @@ impl<T: Spawn> Driver<T> {
                 stopped: None,
                 reply: None,
             },
+            inbox: VecDeque::new(),
             panic: None,
         }
     }
 
     /// The thread's body: runs until the stage stops, then tears down.
     pub(super) fn run(mut self, runtime: Runtime) {
-        let mut batch = VecDeque::new();
-        let me = self.router.me.clone();
-        'run: while self.router.stopped.is_none() {
-            if !self.router.local.is_empty() {
-                self.stage.set_now(runtime.now());
-            }
-            while let Some(input) = self.router.local.pop_front() {
-                self.drive(input);
-                if self.router.stopped.is_some() {
-                    break 'run;
-                }
-            }
-            match me
-                .mailbox
-                .recv(&mut batch, self.router.downstream.is_empty())
-            {
-                super::mailbox::Recv::Items => {
-                    self.stage.set_now(runtime.now());
-                    while let Some(input) = batch.pop_front() {
-                        self.drive(input);
-                        if self.router.stopped.is_some() {
-                            break;
-                        }
-                    }
-                    self.publish();
-                }
-                super::mailbox::Recv::Unowned => {
-                    self.guarded(|s, r| s.stop(Reason::Shutdown, r));
-                    self.router.stopped.get_or_insert(Reason::Shutdown);
-                }
-                super::mailbox::Recv::Closed | super::mailbox::Recv::Timeout => break,
+        while let Turn::Busy = self.turn(&runtime, true) {}
+        self.teardown();
+        runtime.thread_done();
+    }
+
+    /// One turn: the inputs the runtime gave the stage itself, then everything pending in
+    /// its mailbox, waiting for it when `block` (a stage thread), or not (a task on a
+    /// worker, [`Turn::Idle`] when nothing is pending). [`Turn::Done`] once the stage has
+    /// stopped: [`teardown`](Self::teardown) comes next.
+    pub(super) fn turn(&mut self, runtime: &Runtime, block: bool) -> Turn {
+        use super::mailbox::Recv;
+        if self.router.stopped.is_some() {
+            return Turn::Done;
+        }
+        if !self.router.local.is_empty() {
+            self.stage.set_now(runtime.now());
+        }
+        while let Some(input) = self.router.local.pop_front() {
+            self.drive(input);
+            if self.router.stopped.is_some() {
+                return Turn::Done;
             }
         }
-        self.teardown(batch);
-        runtime.thread_done();
+        let me = &self.router.me;
+        let may_stop = self.router.downstream.is_empty();
+        let got = if block {
+            me.mailbox.recv(&mut self.inbox, may_stop)
+        } else {
+            me.mailbox.try_recv(&mut self.inbox, may_stop)
+        };
+        match got {
+            Recv::Items => {
+                self.stage.set_now(runtime.now());
+                while let Some(input) = self.inbox.pop_front() {
+                    self.drive(input);
+                    if self.router.stopped.is_some() {
+                        break;
+                    }
+                }
+                self.publish();
+            }
+            Recv::Unowned => {
+                self.guarded(|s, r| s.stop(Reason::Shutdown, r));
+                self.router.stopped.get_or_insert(Reason::Shutdown);
+            }
+            Recv::Idle => return Turn::Idle,
+            Recv::Closed | Recv::Timeout => return Turn::Done,
+        }
+        if self.router.stopped.is_some() {
+            Turn::Done
+        } else {
+            Turn::Busy
+        }
     }
 
     /// Runs `f` on the stage with the router, catching a panic: the stage then stops with
@@ -612,7 +643,8 @@ impl<T: Spawn> Driver<T> {
 
     /// The stage stopped: close the mailbox, account for what was still queued, tell every
     /// peer, publish the exit.
-    fn teardown(mut self, mut batch: VecDeque<Input<T::In, T::Out, T::Msg>>) {
+    pub(super) fn teardown(mut self) {
+        let mut batch = core::mem::take(&mut self.inbox);
         let me = self.router.me.clone();
         let reason = self.router.stopped.unwrap_or(Reason::Shutdown);
         trace::stopped(&me.name, reason);
@@ -688,5 +720,51 @@ fn panic_message(payload: &(dyn core::any::Any + Send)) -> String {
         s.clone()
     } else {
         String::from("a callback panicked with a non-string payload")
+    }
+}
+
+/// Turns a task takes in one run before it goes to the back of the queue.
+#[cfg(not(loom))]
+const TASK_TURNS: u32 = 8;
+
+/// A stage as a task on a runtime's workers ([`Runtime::with_workers`]): its driver, taken
+/// out when the stage has stopped and torn down.
+#[cfg(not(loom))]
+pub(super) struct Task<T: Spawn> {
+    driver: super::sync::Mutex<Option<Driver<T>>>,
+    runtime: Runtime,
+}
+
+#[cfg(not(loom))]
+impl<T: Spawn> Task<T> {
+    pub(super) fn new(driver: Driver<T>, runtime: Runtime) -> Self {
+        Self {
+            driver: super::sync::Mutex::new(Some(driver)),
+            runtime,
+        }
+    }
+}
+
+#[cfg(not(loom))]
+impl<T: Spawn> super::pool::Job for Task<T> {
+    fn run(&self) -> bool {
+        let mut slot = self.driver.lock();
+        let Some(driver) = slot.as_mut() else {
+            return false; // woken once more on its way down: nothing left to do
+        };
+        for _ in 0..TASK_TURNS {
+            match driver.turn(&self.runtime, false) {
+                Turn::Busy => {}
+                Turn::Idle => return false,
+                Turn::Done => {
+                    let driver = slot.take().expect("checked above");
+                    drop(slot);
+                    driver.teardown();
+                    self.runtime.thread_done();
+                    return false;
+                }
+            }
+        }
+        true
     }
 }

@@ -42,7 +42,14 @@ pub enum Recv {
     Closed,
     /// Nothing came before the deadline ([`recv_until`](Mailbox::recv_until)).
     Timeout,
+    /// Nothing is pending ([`try_recv`](Mailbox::try_recv)): the receiver is marked idle, so
+    /// the next send (or the last owner leaving) calls its [waker](Mailbox::set_waker).
+    Idle,
 }
+
+/// What a send calls instead of the condition variable once the receiver is a task that a
+/// scheduler runs rather than a thread that parks ([`Mailbox::set_waker`]).
+pub type Waker = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 struct State<T> {
     queue: VecDeque<T>,
@@ -50,6 +57,7 @@ struct State<T> {
     closed: bool,
     owners: usize,
     wakeups: u64,
+    waker: Option<Waker>,
 }
 
 /// A multi-producer, single-consumer mailbox. See the [module docs](self).
@@ -77,6 +85,7 @@ impl<T> Mailbox<T> {
                 closed: false,
                 owners: 1,
                 wakeups: 0,
+                waker: None,
             }),
             ready: Condvar::new(),
             pending: Hint::new(),
@@ -97,11 +106,61 @@ impl<T> Mailbox<T> {
             st.parked = false;
             st.wakeups += 1;
         }
-        drop(st);
-        if wake {
-            self.ready.notify_one();
-        }
+        self.wake(st, wake);
         Ok(wake)
+    }
+
+    /// Releases the lock, then wakes the receiver when `wake`: its waker when it has one,
+    /// else the condition variable.
+    fn wake(&self, st: super::sync::MutexGuard<'_, State<T>>, wake: bool) {
+        let waker = if wake { st.waker.clone() } else { None };
+        drop(st);
+        match waker {
+            Some(w) => w(),
+            None if wake => self.ready.notify_one(),
+            None => {}
+        }
+    }
+
+    /// Makes the receiver a task run by a scheduler: from now on a send that finds it idle
+    /// (after [`try_recv`](Self::try_recv) answered [`Recv::Idle`]) calls `waker` instead of
+    /// notifying a parked thread. The receiver starts idle when nothing is pending; when
+    /// something is, `waker` is called at once. [`close`](Self::close) drops the waker.
+    pub fn set_waker(&self, waker: Waker) {
+        let mut st = self.state.lock();
+        st.waker = Some(waker);
+        let wake = !st.queue.is_empty() || st.owners == 0;
+        st.parked = !wake;
+        self.wake(st, wake);
+    }
+
+    /// Moves everything pending into `into`, never waiting: [`Recv::Items`], or
+    /// [`Recv::Closed`] / [`Recv::Unowned`] as [`recv`](Self::recv) would answer, or
+    /// [`Recv::Idle`] after marking the receiver idle, so that the next send wakes it.
+    /// Only one thread may receive.
+    pub fn try_recv(&self, into: &mut VecDeque<T>, may_stop: bool) -> Recv {
+        let mut st = self.state.lock();
+        if !st.queue.is_empty() {
+            Self::take(&mut st, into);
+            self.pending.set(false);
+            return Recv::Items;
+        }
+        if st.closed {
+            return Recv::Closed;
+        }
+        if may_stop && st.owners == 0 {
+            return Recv::Unowned;
+        }
+        st.parked = true;
+        Recv::Idle
+    }
+
+    fn take(st: &mut State<T>, into: &mut VecDeque<T>) {
+        if into.is_empty() {
+            core::mem::swap(&mut st.queue, into);
+        } else {
+            into.append(&mut st.queue);
+        }
     }
 
     /// Queues `item` without waking the receiver: it finds the item with its next input
@@ -130,11 +189,7 @@ impl<T> Mailbox<T> {
         let mut waited = false;
         loop {
             if !st.queue.is_empty() {
-                if into.is_empty() {
-                    core::mem::swap(&mut st.queue, into);
-                } else {
-                    into.append(&mut st.queue);
-                }
+                Self::take(&mut st, into);
                 self.pending.set(false);
                 return Recv::Items;
             }
@@ -184,7 +239,11 @@ impl<T> Mailbox<T> {
         let mut st = self.state.lock();
         st.closed = true;
         self.pending.set(false);
-        core::mem::take(&mut st.queue)
+        let waker = st.waker.take();
+        let pending = core::mem::take(&mut st.queue);
+        drop(st);
+        drop(waker); // outside the lock: it may own the receiver's task, and with it this
+        pending
     }
 
     /// True once closed.
@@ -220,10 +279,7 @@ impl<T> Mailbox<T> {
         if wake {
             st.parked = false;
         }
-        drop(st);
-        if wake {
-            self.ready.notify_one();
-        }
+        self.wake(st, wake);
     }
 
     /// Owners left.

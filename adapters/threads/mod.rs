@@ -128,6 +128,8 @@ mod handle;
 pub mod kind;
 pub mod mailbox;
 #[cfg(not(loom))]
+mod pool;
+#[cfg(not(loom))]
 mod push;
 mod raw;
 mod reply;
@@ -226,7 +228,8 @@ pub fn next_id() -> StageId {
 
 struct RtState {
     live: usize,
-    threads: Vec<(JoinHandle, Arc<dyn Control>)>,
+    /// Every stage started, with its thread (none for a task on the workers).
+    threads: Vec<(Option<JoinHandle>, Arc<dyn Control>)>,
 }
 
 struct RtInner {
@@ -234,10 +237,27 @@ struct RtInner {
     idle: Condvar,
     /// When it was made: stages see the time since then ([`Runtime::now`]).
     started: std::time::Instant,
+    /// The workers that run its stages as tasks ([`Runtime::with_workers`]); none when each
+    /// stage has a thread of its own.
+    #[cfg(not(loom))]
+    pool: Option<Arc<pool::Pool>>,
 }
 
-/// A set of stage threads that can be waited for together. Cheap to clone (clones share the
-/// set). The free functions ([`spawn_producer`], ...) use [`Runtime::global`].
+#[cfg(not(loom))]
+impl Drop for RtInner {
+    fn drop(&mut self) {
+        // Every stage holds its runtime, so nothing runs on the workers any more.
+        if let Some(pool) = &self.pool {
+            pool.close();
+        }
+    }
+}
+
+/// A set of stages that can be waited for together. Cheap to clone (clones share the set).
+/// The free functions ([`spawn_producer`], ...) use [`Runtime::global`].
+///
+/// [`Runtime::new`] gives every stage an OS thread of its own; [`Runtime::with_workers`]
+/// runs its stages as tasks on a fixed number of worker threads instead.
 #[derive(Clone)]
 pub struct Runtime {
     inner: Arc<RtInner>,
@@ -256,7 +276,7 @@ impl fmt::Debug for Runtime {
 }
 
 impl Runtime {
-    /// An empty runtime.
+    /// An empty runtime that starts every stage on an OS thread of its own.
     pub fn new() -> Self {
         Self {
             inner: Arc::new(RtInner {
@@ -266,7 +286,79 @@ impl Runtime {
                 }),
                 idle: Condvar::new(),
                 started: std::time::Instant::now(),
+                #[cfg(not(loom))]
+                pool: None,
             }),
+        }
+    }
+
+    /// An empty runtime that runs its stages as tasks on `workers` threads (at least one),
+    /// as the BEAM runs processes on one scheduler per core: a stage with inputs is
+    /// scheduled, takes them, and leaves its worker when its mailbox is empty.
+    ///
+    /// A stage woken by a stage running on a worker runs next on that same worker, so a
+    /// batch and the ask that answers it change hands without waking a thread; with one
+    /// worker per core this is the fastest way to run a pipeline of light stages (see
+    /// `docs/performance.md`). Everything else is as with [`new`](Self::new): the same
+    /// handles, shutdown, failure containment and counters.
+    ///
+    /// **A callback holds its worker while it runs.** Stages that block (sleep, wait on I/O,
+    /// wait for another stage with [`Handle::call`]) belong on a runtime made with
+    /// [`new`](Self::new): with `workers` of them blocked, no other stage of this runtime
+    /// runs. The workers end once the runtime (every clone, and every stage it started) is
+    /// gone.
+    ///
+    /// ```
+    /// use genstage::{threads::Runtime, FromIter, ProducerOptions, Subscribe};
+    /// use genstage::prelude::*;
+    ///
+    /// struct Count(std::sync::Arc<std::sync::atomic::AtomicU64>);
+    /// impl Consumer for Count {
+    ///     type Event = u64;
+    ///     fn handle_events(&mut self, events: Batch<'_, u64>, _: &mut Ctx<'_>) -> Flow {
+    ///         self.0.fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    ///         Flow::Continue
+    ///     }
+    /// }
+    ///
+    /// let rt = Runtime::with_workers(2);
+    /// let seen = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    /// let source = rt.spawn_producer(FromIter::new(0..100_000u64), ProducerOptions::default())?;
+    /// let sink = rt.spawn_consumer(Count(seen.clone()));
+    /// sink.subscribe(&source, Subscribe::new())?;
+    /// drop((source, sink));
+    /// rt.wait(); // the source runs dry, stops, and its consumer stops after it
+    /// assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 100_000);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Panics
+    /// When the OS cannot start a thread.
+    #[cfg(not(loom))]
+    pub fn with_workers(workers: usize) -> Self {
+        Self {
+            inner: Arc::new(RtInner {
+                state: Mutex::new(RtState {
+                    live: 0,
+                    threads: Vec::new(),
+                }),
+                idle: Condvar::new(),
+                started: std::time::Instant::now(),
+                pool: Some(pool::Pool::start(workers)),
+            }),
+        }
+    }
+
+    /// How many worker threads run its stages: `None` when each stage has a thread of its
+    /// own ([`new`](Self::new)).
+    pub fn workers(&self) -> Option<usize> {
+        #[cfg(not(loom))]
+        {
+            self.inner.pool.as_ref().map(|p| p.workers())
+        }
+        #[cfg(loom)]
+        {
+            None
         }
     }
 
@@ -278,19 +370,31 @@ impl Runtime {
         u64::try_from(self.inner.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// The process-wide runtime the free functions use.
+    /// The process-wide runtime the free functions use: a thread per stage
+    /// ([`new`](Self::new)), or, when the environment variable `GENSTAGE_WORKERS` holds a
+    /// number of workers when it is first used, [`with_workers`](Self::with_workers) of
+    /// that many (`0` means one per core). Any other value of the variable is ignored.
     #[cfg(not(loom))]
     pub fn global() -> &'static Self {
         static GLOBAL: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
-        GLOBAL.get_or_init(Self::new)
+        GLOBAL.get_or_init(|| {
+            match std::env::var("GENSTAGE_WORKERS").ok().and_then(|v| v.trim().parse().ok()) {
+                Some(0) => Self::with_workers(
+                    std::thread::available_parallelism().map_or(1, core::num::NonZero::get),
+                ),
+                Some(n) => Self::with_workers(n),
+                None => Self::new(),
+            }
+        })
     }
 
-    /// Stage threads started and not yet ended.
+    /// Stages started and not yet ended (for a stage thread: its thread has not ended).
     pub fn live(&self) -> usize {
         self.inner.state.lock().live
     }
 
-    /// Waits until every stage this runtime started has stopped and its thread has ended.
+    /// Waits until every stage this runtime started has stopped (and its thread, if it has
+    /// one, has ended).
     pub fn wait(&self) {
         let mut st = self.inner.state.lock();
         while st.live > 0 {
@@ -298,7 +402,7 @@ impl Runtime {
         }
         let threads = core::mem::take(&mut st.threads);
         drop(st);
-        for (t, _) in threads {
+        for (t, _) in threads.into_iter().filter_map(|(t, c)| Some((t?, c))) {
             sync::join(t);
         }
     }
@@ -314,7 +418,7 @@ impl Runtime {
         }
         let threads = core::mem::take(&mut st.threads);
         drop(st);
-        for (t, _) in threads {
+        for (t, _) in threads.into_iter().filter_map(|(t, c)| Some((t?, c))) {
             sync::join(t);
         }
         true
@@ -473,11 +577,30 @@ impl Builder {
             .partition(|(_, c)| c.exit().is_some());
         st.threads = running;
         st.live += 1;
-        let thread = sync::spawn(name, move || driver.run(runtime))
-            .expect("the OS could not start a stage thread");
+        #[cfg(not(loom))]
+        let thread = match &self.runtime.inner.pool {
+            Some(pool) => {
+                // The mailbox owns the task through its waker until it closes (teardown).
+                let task: Arc<dyn pool::Job> = Arc::new(driver::Task::new(driver, runtime));
+                let pool = pool.clone();
+                shared
+                    .mailbox
+                    .set_waker(Arc::new(move || pool.schedule(task.clone())));
+                None
+            }
+            None => Some(
+                sync::spawn(name, move || driver.run(runtime))
+                    .expect("the OS could not start a stage thread"),
+            ),
+        };
+        #[cfg(loom)]
+        let thread = Some(
+            sync::spawn(name, move || driver.run(runtime))
+                .expect("the OS could not start a stage thread"),
+        );
         st.threads.push((thread, shared.clone()));
         drop(st);
-        for (t, _) in done {
+        for (t, _) in done.into_iter().filter_map(|(t, c)| Some((t?, c))) {
             sync::join(t);
         }
         Handle::new(shared)

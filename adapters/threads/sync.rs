@@ -180,20 +180,7 @@ impl Hint {
     /// that an idle stage still parks at once after.
     #[cfg(not(loom))]
     pub(super) fn wait_briefly(&self) -> bool {
-        use core::sync::atomic::Ordering;
-        for round in 0..SPIN_ROUNDS + YIELD_ROUNDS {
-            if self.0.load(Ordering::Acquire) {
-                return true;
-            }
-            if round < SPIN_ROUNDS {
-                for _ in 0..1u32 << round {
-                    core::hint::spin_loop();
-                }
-            } else {
-                std::thread::yield_now();
-            }
-        }
-        self.0.load(Ordering::Acquire)
+        spin_until(|| self.0.load(core::sync::atomic::Ordering::Acquire))
     }
 
     /// Under loom: no waiting (the models explore the locked state only).
@@ -201,6 +188,25 @@ impl Hint {
     pub(super) fn wait_briefly(&self) -> bool {
         false
     }
+}
+
+/// Waits a short, bounded while for `done`: spins with growing pauses (127 in all), then
+/// yields the processor a few times; never longer. True when `done` held.
+#[cfg(not(loom))]
+pub(super) fn spin_until(done: impl Fn() -> bool) -> bool {
+    for round in 0..SPIN_ROUNDS + YIELD_ROUNDS {
+        if done() {
+            return true;
+        }
+        if round < SPIN_ROUNDS {
+            for _ in 0..1u32 << round {
+                core::hint::spin_loop();
+            }
+        } else {
+            std::thread::yield_now();
+        }
+    }
+    done()
 }
 
 /// The deadline `timeout` from now (far in the future when that overflows).
