@@ -326,8 +326,10 @@ impl Runtime {
     /// let source = rt.spawn_producer(FromIter::new(0..100_000u64), ProducerOptions::default())?;
     /// let sink = rt.spawn_consumer(Count(seen.clone()));
     /// sink.subscribe(&source, Subscribe::new())?;
+    /// // The source runs dry and stops; its permanent subscription stops the consumer.
+    /// assert_eq!(sink.join(), genstage::Reason::Normal);
     /// drop((source, sink));
-    /// rt.wait(); // the source runs dry, stops, and its consumer stops after it
+    /// rt.wait(); // every stage it started has ended
     /// assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 100_000);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -370,22 +372,30 @@ impl Runtime {
         u64::try_from(self.inner.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// The process-wide runtime the free functions use: a thread per stage
-    /// ([`new`](Self::new)), or, when the environment variable `GENSTAGE_WORKERS` holds a
-    /// number of workers when it is first used, [`with_workers`](Self::with_workers) of
-    /// that many (`0` means one per core). Any other value of the variable is ignored.
+    /// The process-wide runtime the free functions use, made by [`from_env`](Self::from_env)
+    /// when first used.
     #[cfg(not(loom))]
     pub fn global() -> &'static Self {
         static GLOBAL: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
-        GLOBAL.get_or_init(|| {
-            match std::env::var("GENSTAGE_WORKERS").ok().and_then(|v| v.trim().parse().ok()) {
-                Some(0) => Self::with_workers(
-                    std::thread::available_parallelism().map_or(1, core::num::NonZero::get),
-                ),
-                Some(n) => Self::with_workers(n),
-                None => Self::new(),
-            }
-        })
+        GLOBAL.get_or_init(Self::from_env)
+    }
+
+    /// A runtime as the environment asks: [`with_workers`](Self::with_workers) when the
+    /// variable `GENSTAGE_WORKERS` holds a number of workers (`0`: one per core), else a
+    /// thread per stage ([`new`](Self::new)); any other value is ignored. This lets a whole
+    /// program (or test suite) switch how its stages run without a change of code.
+    #[cfg(not(loom))]
+    pub fn from_env() -> Self {
+        match std::env::var("GENSTAGE_WORKERS")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+        {
+            Some(0) => Self::with_workers(
+                std::thread::available_parallelism().map_or(1, core::num::NonZero::get),
+            ),
+            Some(n) => Self::with_workers(n),
+            None => Self::new(),
+        }
     }
 
     /// Stages started and not yet ended (for a stage thread: its thread has not ended).
@@ -452,6 +462,7 @@ impl Runtime {
         Builder {
             runtime: self.clone(),
             name: None,
+            own_thread: false,
         }
     }
 
@@ -544,9 +555,20 @@ impl Runtime {
 pub struct Builder {
     runtime: Runtime,
     name: Option<String>,
+    own_thread: bool,
 }
 
 impl Builder {
+    /// Gives the stage an OS thread of its own even on a runtime with workers
+    /// ([`Runtime::with_workers`]): for a stage whose callbacks block (sleep, wait on I/O or
+    /// on the calling thread), which would otherwise hold a worker. It still belongs to the
+    /// runtime ([`Runtime::wait`], [`Runtime::stages`]). On a runtime made with
+    /// [`Runtime::new`] every stage has its own thread already.
+    pub fn own_thread(mut self) -> Self {
+        self.own_thread = true;
+        self
+    }
+
     /// The stage's (and its thread's) name.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
@@ -570,6 +592,8 @@ impl Builder {
         let shared = Arc::new(Shared::new(id, name.clone(), stage.summary()));
         let driver = driver::Driver::new(stage, shared.clone());
         let runtime = self.runtime.clone();
+        #[cfg(loom)]
+        let _ = self.own_thread;
         let mut st = self.runtime.inner.state.lock();
         // Threads of stages that have ended are joined here, so the list stays short.
         let (done, running): (Vec<_>, Vec<_>) = core::mem::take(&mut st.threads)
@@ -579,7 +603,7 @@ impl Builder {
         st.live += 1;
         #[cfg(not(loom))]
         let thread = match &self.runtime.inner.pool {
-            Some(pool) => {
+            Some(pool) if !self.own_thread => {
                 // The mailbox owns the task through its waker until it closes (teardown).
                 let task: Arc<dyn pool::Job> = Arc::new(driver::Task::new(driver, runtime));
                 let pool = pool.clone();
@@ -588,7 +612,7 @@ impl Builder {
                     .set_waker(Arc::new(move || pool.schedule(task.clone())));
                 None
             }
-            None => Some(
+            _ => Some(
                 sync::spawn(name, move || driver.run(runtime))
                     .expect("the OS could not start a stage thread"),
             ),

@@ -159,14 +159,19 @@ impl<E: Send + 'static> StreamBuilder<E> {
         let (tx, rx) = sync_channel(0);
         let (subscribed, subs) = channel();
         let spare = Arc::new(Mutex::new(Vec::with_capacity(SPARE_CHUNKS)));
-        let consumer = self.runtime.spawn_consumer::<Feed<E>, ()>(Feed {
-            tx,
-            spare: spare.clone(),
-            subs: Vec::new(),
-            subscribed,
-            to_subscribe: self.connects.len(),
-            closed: false,
-        });
+        // It waits for the iterator's pulls: a thread of its own, never a worker.
+        let consumer = self
+            .runtime
+            .builder()
+            .own_thread()
+            .spawn_consumer::<Feed<E>, ()>(Feed {
+                tx,
+                spare: spare.clone(),
+                subs: Vec::new(),
+                subscribed,
+                to_subscribe: self.connects.len(),
+                closed: false,
+            });
         let mut stream = Stream {
             rx: Some(rx),
             batch: VecDeque::new(),

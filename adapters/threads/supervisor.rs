@@ -506,9 +506,10 @@ impl<E: Send + 'static> SupervisorBuilder<E> {
             next_id: 0,
             stats: stats.clone(),
         };
+        // Its stop waits for its children: a thread of its own, never a worker.
         let builder = match self.name {
-            Some(name) => self.runtime.builder().name(name),
-            None => self.runtime.builder(),
+            Some(name) => self.runtime.builder().own_thread().name(name),
+            None => self.runtime.builder().own_thread(),
         };
         let handle = builder.spawn_consumer::<Sup<E>, SupervisorMsg<E>>(sup);
         // Before anything can reach the stage: nobody else has its handle yet.

@@ -12,6 +12,13 @@ use std::time::Duration;
 /// a pause: every wait returns as soon as the awaited thing happens.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
+/// The runtime a test runs its stages on: [`Runtime::from_env`], a thread per stage unless
+/// `GENSTAGE_WORKERS` is set (as it is in passes of `.ci/run`), so that every test of this
+/// target also runs with its stages as tasks on workers.
+pub fn runtime() -> Runtime {
+    Runtime::from_env()
+}
+
 /// Subscribe options that end cleanly when a finite source stops `Normal`.
 pub fn transient() -> Subscribe<u64> {
     Subscribe::new().cancel(CancelMode::Transient)

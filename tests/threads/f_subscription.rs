@@ -3,7 +3,7 @@
 use crate::common::*;
 use genstage::error::*;
 use genstage::runtime::*;
-use genstage::threads::{RawPeer, Received, Runtime};
+use genstage::threads::{RawPeer, Received};
 use genstage::*;
 
 fn options_error(r: Result<SubId, SubscribeError>) -> OptionsError {
@@ -15,7 +15,7 @@ fn options_error(r: Result<SubId, SubscribeError>) -> OptionsError {
 
 #[test]
 fn f1_bad_max_demand_is_an_error_and_the_consumer_keeps_running() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer(&rt, silent(&log, "p"));
     let c = consumer(&rt, recorder(&log, "c"));
@@ -38,7 +38,7 @@ fn f1_bad_max_demand_is_an_error_and_the_consumer_keeps_running() {
 
 #[test]
 fn f2_min_demand_bound_is_max_minus_1() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let log = Log::new();
     let p = producer(&rt, silent(&log, "p"));
     let c = consumer(&rt, recorder(&log, "c"));
@@ -58,7 +58,7 @@ fn f2_min_demand_bound_is_max_minus_1() {
 /// F3: C subscribes with `mode` to a producer that has stopped: the subscribe returns its id,
 /// the producer answers with a down of reason `NoProc`, `handle_cancel` runs, the mode decides.
 fn f3(mode: CancelMode) -> (C, Log) {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer(&rt, silent(&log, "p"));
     assert_eq!(p.call(Msg::Stop(Reason::Normal), PATIENCE), Ok(Msg::Ok));
@@ -98,7 +98,7 @@ fn f3_producer_not_alive_temporary_consumer_stays_alive() {
 
 #[test]
 fn f4_duplicate_tag_is_cancelled_and_the_first_subscription_stays() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer(&rt, silent(&log, "p"));
     let mut x = RawPeer::<u64>::new();
@@ -124,7 +124,7 @@ fn f4_duplicate_tag_is_cancelled_and_the_first_subscription_stays() {
 
 #[test]
 fn f4_ask_for_an_unknown_tag_is_answered_with_a_cancel() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let log = Log::new();
     let p = producer(&rt, silent(&log, "p"));
     let mut x = RawPeer::<u64>::new();
@@ -159,7 +159,7 @@ fn f4_ask_for_an_unknown_tag_is_answered_with_a_cancel() {
 
 #[test]
 fn f4_events_for_an_unknown_tag_are_dropped_and_counted() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let c = consumer(&rt, recorder(&log, "c"));
     let x = RawPeer::<u64>::new();
@@ -181,7 +181,7 @@ fn f4_subscribe_sent_to_a_consumer_is_not_answered() {
     // ```
     //
     // What remains at run time: a consumer-role stage refuses a subscribe once stopped.
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let log = Log::new();
     let p = producer(&rt, silent(&log, "p"));
     let c = consumer(&rt, recorder(&log, "c"));
@@ -195,7 +195,7 @@ fn f4_subscribe_sent_to_a_consumer_is_not_answered() {
 
 #[test]
 fn f6_resubscribe_from_a_temporary_subscription() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer(&rt, silent(&log, "p"));
     let c = consumer(&rt, recorder(&log, "c"));
@@ -223,7 +223,7 @@ fn f6_resubscribe_from_a_temporary_subscription() {
 
 #[test]
 fn f6_resubscribe_with_an_unknown_old_tag() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer(&rt, silent(&log, "p"));
     let c = consumer(&rt, recorder(&log, "c"));
@@ -238,7 +238,7 @@ fn f6_resubscribe_with_an_unknown_old_tag() {
 
 #[test]
 fn f7_resubscribe_from_a_permanent_subscription_stops_the_consumer() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer(&rt, silent(&log, "p"));
     let c = consumer(&rt, recorder(&log, "c"));
@@ -266,7 +266,7 @@ fn f7_resubscribe_from_a_permanent_subscription_stops_the_consumer() {
 
 #[test]
 fn f8_invalid_options_are_an_err_from_spawn_not_a_panic() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let log = Log::new();
     let e = rt
         .spawn_producer(silent(&log, "p"), ProducerOptions::new().buffer_size(0))
@@ -285,7 +285,7 @@ fn f8_invalid_options_are_an_err_from_spawn_not_a_panic() {
 
 #[test]
 fn f8_consumer_handle_subscribe_stop_stops_the_consumer_and_the_producer_sees_it_go() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer(&rt, silent(&log, "p"));
     let why = Reason::Custom("unknown");
@@ -298,7 +298,7 @@ fn f8_consumer_handle_subscribe_stop_stops_the_consumer_and_the_producer_sees_it
 
 #[test]
 fn f8_bad_subscribe_entries_are_refused_and_the_good_ones_go_through() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer(&rt, silent(&log, "p"));
     let results: Vec<_> = [

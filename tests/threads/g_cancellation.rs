@@ -14,7 +14,7 @@ const MODES: [CancelMode; 3] = [
 
 /// G1: C subscribes to Counter P with `mode`, then cancels with `reason`.
 fn g1(mode: CancelMode, reason: Reason) -> Option<Reason> {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer(&rt, counter(&log, "p", 0));
     let c = consumer(&rt, recorder(&log, "c"));
@@ -65,7 +65,7 @@ fn g1_permanent_exits_with_the_reason_itself() {
 /// producer_consumer subscribed with `mode` each run `handle_cancel(Down(reason))` and then
 /// stop with the reason or keep running.
 fn producer_exits(mode: CancelMode, reason: Reason) {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer(&rt, silent(&log, "p"));
     let c = consumer(&rt, recorder(&log, "c"));
@@ -127,7 +127,7 @@ fn spec_15_table_every_mode_and_exit_reason() {
 fn spec_15_table_already_subscribed_never_stops_the_consumer() {
     // G5: a broadcast producer refuses a second subscription from the same consumer.
     for mode in MODES {
-        let rt = Runtime::new();
+        let rt = crate::common::runtime();
         let mut log = Log::new();
         let p = rt
             .spawn_producer_with(
@@ -153,7 +153,7 @@ fn spec_15_table_already_subscribed_never_stops_the_consumer() {
 }
 
 fn g3_setup() -> (Runtime, Log, P, C, SubId) {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer(&rt, silent(&log, "p"));
     let c = consumer(&rt, recorder(&log, "c"));
@@ -187,7 +187,7 @@ fn g3_consumer_killed_producer_sees_handle_cancel_down() {
 #[test]
 fn g4_events_emitted_in_a_producers_handle_cancel_never_reach_the_departing_consumer() {
     // Port stance (spec §21 Q6): they are buffered, not sent to the departing consumer.
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let mut b = silent(&log, "p");
     b.cancel_emits = vec![99];
@@ -227,7 +227,7 @@ fn g4_events_emitted_in_a_producers_handle_cancel_never_reach_the_departing_cons
 
 /// G7: a finite source (10 items, then stop when drained) and a consumer with `mode`.
 fn g7(mode: CancelMode) -> (C, Log) {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer(&rt, counter(&log, "p", 0).limit(10));
     let c = consumer(&rt, recorder(&log, "c"));

@@ -73,7 +73,7 @@ fn arm<K: threads_kind::Kind, I: Send + 'static, O: Send + 'static>(
 
 /// A producer with three watchers panics in `callback`.
 fn producer_panics_in(callback: &'static str) {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let log = Log::new();
     let opts = ProducerOptions::new().buffer_size(1);
     let p = producer_with(&rt, silent(&log, "p").panic_in(callback), opts);
@@ -138,7 +138,7 @@ fn producer_panics_in_format_discarded() {
 /// A producer_consumer between a Counter and three watchers panics in `callback`; its
 /// upstream producer sees it go down and keeps running.
 fn producer_consumer_panics_in(callback: &'static str) {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let up = producer(&rt, silent(&log, "up"));
     let pc = rt
@@ -216,7 +216,7 @@ fn producer_consumer_panics_in_format_discarded() {
 /// A consumer panics in `callback`; its producer sees it go down and keeps running, and the
 /// events it had in flight are accounted for.
 fn consumer_panics_in(callback: &'static str) {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer(&rt, silent(&log, "p"));
     let c = consumer(&rt, recorder(&log, "c").panic_in(callback));
@@ -290,7 +290,7 @@ fn consumer_panics_in_handle_call() {
 
 #[test]
 fn a_panic_leaves_the_rest_of_the_process_alone() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let healthy_p = producer(&rt, counter(&log, "hp", 0).limit(100));
     let healthy_c = consumer(&rt, recorder(&log, "hc"));

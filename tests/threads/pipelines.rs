@@ -4,7 +4,6 @@
 use crate::common::{PATIENCE, all_joined, joined};
 use genstage::dispatcher::PartitionDispatcher;
 use genstage::dispatcher::*;
-use genstage::threads::Runtime;
 use genstage::*;
 use std::sync::mpsc::{Sender, channel};
 
@@ -58,7 +57,7 @@ fn collect(tx: &Sender<Vec<u64>>) -> Collect {
 #[test]
 fn demand_dispatcher_four_consumers_a_million_events_each_exactly_once_in_fifo_order() {
     const N: u64 = 1_000_000;
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let p = rt
         .spawn_producer(Numbers { next: 0, n: N }, ProducerOptions::new())
         .unwrap();
@@ -95,7 +94,7 @@ fn demand_dispatcher_four_consumers_a_million_events_each_exactly_once_in_fifo_o
 #[test]
 fn broadcast_pipeline_delivers_every_event_to_every_consumer() {
     const N: u64 = 100_000;
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     // Accumulate until every consumer has subscribed (the broadcast late-subscriber remedy).
     let p = rt
         .spawn_producer_with(
@@ -129,7 +128,7 @@ fn broadcast_pipeline_delivers_every_event_to_every_consumer() {
 #[test]
 fn partition_pipeline_routes_each_event_to_its_partition_in_order() {
     const N: u64 = 200_000;
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let dispatcher =
         PartitionDispatcher::<u64>::new(4, |e: u64| Some((e, (e % 4) as usize))).unwrap();
     let p = rt
@@ -179,7 +178,7 @@ impl ProducerConsumer for Double {
 
 #[test]
 fn a_finite_pipeline_ends_with_every_stage_joined_in_order() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let p = rt
         .spawn_producer(Numbers { next: 0, n: 10_000 }, ProducerOptions::new())
         .unwrap();
@@ -222,7 +221,7 @@ impl Producer for Endless {
 
 #[test]
 fn dropping_every_handle_of_a_running_pipeline_ends_every_thread() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let p = rt
         .spawn_producer(Endless(0), ProducerOptions::new())
         .unwrap();
@@ -246,7 +245,7 @@ fn dropping_every_handle_of_a_running_pipeline_ends_every_thread() {
 
 #[test]
 fn dropping_the_handles_of_idle_stages_ends_their_threads() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let p = rt
         .spawn_producer(Endless(0), ProducerOptions::new())
         .unwrap();
@@ -284,7 +283,7 @@ impl Drop for Times {
 
 #[test]
 fn callbacks_read_the_runtime_clock_in_nanoseconds_since_it_started_never_going_back() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let p = rt
         .spawn_producer(Numbers { next: 0, n: 5_000 }, ProducerOptions::new())
         .unwrap();

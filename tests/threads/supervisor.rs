@@ -159,7 +159,7 @@ fn m1_max_1_min_0_starts_one_child_at_a_time_and_failed_or_ignored_starts_free_t
     const OK0: u64 = 0;
     const ERROR: u64 = 1;
     const IGNORE: u64 = 2;
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer(&rt, counter(&log, "p", 0));
     let (ctl, child) = gated();
@@ -229,7 +229,7 @@ fn m1_max_1_min_0_starts_one_child_at_a_time_and_failed_or_ignored_starts_free_t
 
 #[test]
 fn m3_min_0_an_ask_of_0_is_suppressed() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer(&rt, silent(&log, "p"));
     let (ctl, child) = gated();
@@ -252,7 +252,7 @@ fn m3_min_0_an_ask_of_0_is_suppressed() {
 
 #[test]
 fn m4_a_permanent_child_is_refused_at_construction_with_a_typed_error() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let (_ctl, child) = gated();
     let err = supervisor(&rt, child)
         .restart(Restart::Permanent)
@@ -289,7 +289,7 @@ fn m4_defaults_are_temporary_children_3_restarts_in_5_seconds_and_5_seconds_to_s
 
 #[test]
 fn m4_temporary_children_are_never_restarted() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer(&rt, silent(&log, "p"));
     let (ctl, child) = gated();
@@ -314,7 +314,7 @@ fn m4_temporary_children_are_never_restarted() {
 
 #[test]
 fn m4_transient_children_are_restarted_only_on_an_abnormal_end_with_the_same_event_in_their_slot() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer(&rt, silent(&log, "p"));
     let (ctl, child) = gated();
@@ -368,7 +368,7 @@ fn m4_transient_children_are_restarted_only_on_an_abnormal_end_with_the_same_eve
 
 #[test]
 fn m4_a_restarting_child_keeps_its_slot_is_not_active_and_terminate_child_frees_it() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer(&rt, counter(&log, "p", 0));
     let (ctl, child) = gated();
@@ -425,7 +425,7 @@ fn m4_a_restarting_child_keeps_its_slot_is_not_active_and_terminate_child_frees_
 
 #[test]
 fn m4_going_over_max_restarts_within_max_seconds_stops_the_supervisor_with_shutdown() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let log = Log::new();
     let p = producer(&rt, silent(&log, "p"));
     let (ctl, child) = gated();
@@ -460,7 +460,7 @@ fn m4_going_over_max_restarts_within_max_seconds_stops_the_supervisor_with_shutd
 
 #[test]
 fn m4_children_outlive_their_producer_their_ends_ask_nothing_and_terminate_child_still_works() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let log = Log::new();
     let p = producer(&rt, silent(&log, "p"));
     let (ctl, child) = gated();
@@ -496,7 +496,7 @@ fn m4_children_outlive_their_producer_their_ends_ask_nothing_and_terminate_child
 
 #[test]
 fn asks_follow_spec_19_4_max_10_min_5_asks_5_at_a_time() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer(&rt, silent(&log, "p"));
     let (ctl, child) = gated();
@@ -528,7 +528,7 @@ fn asks_follow_spec_19_4_max_10_min_5_asks_5_at_a_time() {
 
 #[test]
 fn with_max_1000_and_min_500_every_ask_after_the_first_is_500() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer(&rt, counter(&log, "p", 0).limit(5_000));
     let sup = threads::consumer_supervisor(|_: &u64, _: &ChildCtx| Ok(()))
@@ -547,7 +547,7 @@ fn with_max_1000_and_min_500_every_ask_after_the_first_is_500() {
 
 #[test]
 fn start_child_runs_outside_any_demand_and_its_end_asks_nothing() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer(&rt, silent(&log, "p"));
     let (ctl, child) = gated();
@@ -601,7 +601,7 @@ fn start_child_runs_outside_any_demand_and_its_end_asks_nothing() {
 
 #[test]
 fn terminate_child_frees_the_slot_at_once_raises_its_cancel_flag_and_ignores_its_end() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer(&rt, counter(&log, "p", 0));
     let (saw_tx, saw) = channel();
@@ -679,7 +679,7 @@ fn until_cancelled(done: Sender<u64>) -> impl Fn(&u64, &ChildCtx) -> Result<(), 
 
 #[test]
 fn a_permanent_producer_going_down_stops_the_supervisor_which_cancels_and_waits_for_its_children() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let log = Log::new();
     let p = producer(&rt, silent(&log, "p"));
     let (done_tx, done) = channel();
@@ -706,7 +706,7 @@ fn a_permanent_producer_going_down_stops_the_supervisor_which_cancels_and_waits_
 
 #[test]
 fn a_supervisor_without_shutdown_time_leaves_running_children_and_counts_them() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let (release_tx, release) = channel::<()>();
     let release = Mutex::new(release);
     let (done_tx, done) = channel();
@@ -739,7 +739,7 @@ fn a_supervisor_without_shutdown_time_leaves_running_children_and_counts_them() 
 
 #[test]
 fn events_beyond_the_demand_asked_are_counted_as_excess_and_still_started() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let log = Log::new();
     let p = producer(&rt, silent(&log, "p"));
     let (ctl, child) = gated();
@@ -759,7 +759,7 @@ fn events_beyond_the_demand_asked_are_counted_as_excess_and_still_started() {
 
 #[test]
 fn several_producers_are_asked_each_for_their_own_freed_slots() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p1 = producer(&rt, silent(&log, "p1"));
     let p2 = producer(&rt, silent(&log, "p2"));
@@ -796,7 +796,7 @@ fn several_producers_are_asked_each_for_their_own_freed_slots() {
 #[test]
 fn errors_say_what_went_wrong_and_are_std_errors() {
     let id = {
-        let rt = Runtime::new();
+        let rt = crate::common::runtime();
         let (ctl, child) = gated();
         let sup = supervisor(&rt, child).start().unwrap();
         let id = sup.start_child(1).unwrap().unwrap();
@@ -879,7 +879,7 @@ fn never_more_than_max_demand_children_live_over_100_000_events_with_random_dura
     let (all_done_tx, all_done) = channel();
     let all_done_tx = Mutex::new(all_done_tx);
     let s = shared.clone();
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let sup = threads::consumer_supervisor(move |e: &u64, ctx: &ChildCtx| {
         let from = (*e / PER) as usize;
         let _live = Live::enter(&s.live[from], &s.high[from]);
@@ -961,7 +961,7 @@ fn never_more_than_max_demand_children_live_over_100_000_events_with_random_dura
 
 #[test]
 fn a_panicking_start_hook_stops_the_supervisor_and_its_children_get_their_cancel_flags() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let (done_tx, done) = channel();
     let sup = threads::consumer_supervisor(until_cancelled(done_tx))
         .before_start(|e: &u64| {

@@ -4,14 +4,14 @@
 use crate::common::*;
 use genstage::error::*;
 use genstage::runtime::*;
-use genstage::threads::{CallError, Runtime};
+use genstage::threads::CallError;
 use genstage::*;
 use std::sync::mpsc::channel;
 use std::time::Duration;
 
 #[test]
 fn sync_subscribe_returns_after_the_consumer_side_ran_handle_subscribe_and_asked() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer(&rt, silent(&log, "p"));
     let c = consumer(&rt, recorder(&log, "c"));
@@ -25,7 +25,7 @@ fn sync_subscribe_returns_after_the_consumer_side_ran_handle_subscribe_and_asked
 
 #[test]
 fn async_subscribe_subscribes_when_the_stage_gets_to_it() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer(&rt, counter(&log, "p", 0));
     let c = consumer(&rt, recorder(&log, "c"));
@@ -42,7 +42,7 @@ fn async_subscribe_subscribes_when_the_stage_gets_to_it() {
 
 #[test]
 fn subscribing_to_a_stopped_producer_gets_noproc_never_a_hang() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer(&rt, silent(&log, "p"));
     p.stop(Reason::Shutdown);
@@ -56,7 +56,7 @@ fn subscribing_to_a_stopped_producer_gets_noproc_never_a_hang() {
 
 #[test]
 fn a_call_that_times_out_is_an_error_and_the_stage_keeps_running() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let log = Log::new();
     let (release, gate) = channel();
     let p = producer(&rt, silent(&log, "p").gate(gate));
@@ -71,7 +71,7 @@ fn a_call_that_times_out_is_an_error_and_the_stage_keeps_running() {
 
 #[test]
 fn a_call_without_a_reply_and_a_call_to_a_stopped_stage_are_errors() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let log = Log::new();
     let c = consumer(&rt, recorder(&log, "c"));
     assert_eq!(c.call(Msg::Silent, PATIENCE), Err(CallError::NoReply));
@@ -95,7 +95,7 @@ fn a_call_without_a_reply_and_a_call_to_a_stopped_stage_are_errors() {
 
 #[test]
 fn cast_runs_the_call_without_waiting() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let c = consumer(&rt, recorder(&log, "c"));
     c.cast(Msg::Info("cast")).unwrap();
@@ -106,7 +106,7 @@ fn cast_runs_the_call_without_waiting() {
 fn an_info_is_handled_after_the_events_buffered_before_it() {
     // E1: P buffered [1, 2, 3] with no consumer; an info waits behind them; a manual
     // consumer takes two, then one more: the info runs only after the third was dispatched.
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer(&rt, silent(&log, "p"));
     assert_eq!(p.call(Msg::Emit(vec![1, 2, 3]), PATIENCE), Ok(Msg::Ok));
@@ -132,7 +132,7 @@ fn an_info_is_handled_after_the_events_buffered_before_it() {
 
 #[test]
 fn accumulate_mode_holds_demand_until_switched_to_forward() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer_with(
         &rt,
@@ -151,7 +151,7 @@ fn accumulate_mode_holds_demand_until_switched_to_forward() {
 
 #[test]
 fn a_producer_consumer_refuses_accumulate_mode() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let log = Log::new();
     let pc = producer_consumer(&rt, doubler(&log, "pc"));
     assert_eq!(
@@ -163,7 +163,7 @@ fn a_producer_consumer_refuses_accumulate_mode() {
 
 #[test]
 fn stats_and_summaries_are_readable_while_it_runs() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let mut log = Log::new();
     let p = producer(&rt, counter(&log, "p", 0));
     let c = consumer(&rt, recorder(&log, "c"));
@@ -189,7 +189,7 @@ fn stats_and_summaries_are_readable_while_it_runs() {
 
 #[test]
 fn a_stop_from_outside_is_the_exit_reason_and_events_sent_after_are_counted_as_lost() {
-    let rt = Runtime::new();
+    let rt = crate::common::runtime();
     let log = Log::new();
     let c = consumer(&rt, recorder(&log, "c"));
     c.stop(Reason::Custom("enough"));
