@@ -1,7 +1,8 @@
 //! Steady state allocates nothing: a counting global allocator shows that, once a pipeline has
 //! warmed up, moving a million events through it allocates a constant number of times (not
-//! once per event, not once per batch), on the simulator and on threads, at `max_demand` 1000
-//! and 10, and through `threads::stream` into the calling thread.
+//! once per event, not once per batch), on the simulator and on threads (a thread per stage,
+//! and the stages as tasks on 2 and on 1 workers), at `max_demand` 1000 and 10, and through
+//! `threads::stream` into the calling thread.
 //!
 //! A binary of its own (the allocator is global), with one test that runs every case in turn,
 //! so that nothing else in the process allocates meanwhile. The consumer reads the allocation
@@ -159,7 +160,8 @@ fn on_the_simulator(demand: usize) -> [u64; 2] {
     windows(&seen)
 }
 
-fn on_threads(demand: usize) -> [u64; 2] {
+/// On threads: a thread per stage (`workers` `None`), or the stages as tasks on workers.
+fn on_threads(demand: usize, workers: Option<usize>) -> [u64; 2] {
     let seen = Arc::new(Mutex::new([0; 3]));
     let (tx, rx) = std::sync::mpsc::channel();
     struct Report(Sum, std::sync::mpsc::Sender<(u64, u64)>);
@@ -174,7 +176,7 @@ fn on_threads(demand: usize) -> [u64; 2] {
             let _ = self.1.send((self.0.count, self.0.sum));
         }
     }
-    let rt = Runtime::new();
+    let rt = workers.map_or_else(Runtime::new, Runtime::with_workers);
     let p = rt
         .spawn_producer(Numbers { next: 0, n: EVENTS }, ProducerOptions::new())
         .unwrap();
@@ -235,7 +237,9 @@ fn after_warm_up_a_million_events_allocate_a_constant_number_of_times_sim_and_th
     for demand in [1000, 10] {
         for (runtime, windows) in [
             ("simulator", on_the_simulator(demand)),
-            ("threads", on_threads(demand)),
+            ("threads", on_threads(demand, None)),
+            ("threads, 2 workers", on_threads(demand, Some(2))),
+            ("threads, 1 worker", on_threads(demand, Some(1))),
             ("threads::stream", through_a_stream(demand)),
         ] {
             report += &format!(

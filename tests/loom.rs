@@ -5,6 +5,8 @@
 //!
 //! (a) the mailbox handoff: a send racing the receiver's park is never lost, a wake-up is
 //!     sent only to a parked receiver, and close hands back what was pending;
+//! (a') the same handoff to a receiver run as a task (`try_recv` and a waker): a send racing
+//!     its idle turn is taken or wakes it, once;
 //! (b) a producer and a consumer on their own threads exchanging asks and events until the
 //!     producer stops when drained, and a stop racing a send: every event is delivered or
 //!     counted as lost, and every thread ends.
@@ -72,6 +74,55 @@ fn close_racing_a_send_hands_every_item_back_once() {
         // Accepted items are handed back by close; refused ones went back to the sender.
         assert_eq!(accepted, left.len() == 1);
         assert_eq!(mailbox.send(8), Err(8));
+    });
+}
+
+/// A receiver run as a task (a runtime with workers): it never parks, it marks itself idle
+/// with `try_recv`, and a send that finds it idle calls its waker. Two sends racing its
+/// turns: every item is taken, a turn that found nothing is always followed by a wake-up,
+/// and no idle period is woken twice.
+#[test]
+fn a_send_racing_a_tasks_idle_turn_is_taken_or_wakes_it_exactly_once() {
+    use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    model(|| {
+        let mailbox = Arc::new(Mailbox::new());
+        let woken = Arc::new(AtomicUsize::new(0));
+        let w = woken.clone();
+        mailbox.set_waker(std::sync::Arc::new(move || {
+            w.fetch_add(1, SeqCst);
+        }));
+        let senders: Vec<_> = (0..2)
+            .map(|i| {
+                let m = mailbox.clone();
+                loom::thread::spawn(move || m.send(i).unwrap())
+            })
+            .collect();
+        let mut got = VecDeque::new();
+        let mut idle_turns = 0;
+        let mut seen = 0;
+        while got.len() < 2 {
+            match mailbox.try_recv(&mut got, false) {
+                Recv::Items => {}
+                Recv::Idle => {
+                    // Idle: only a wake-up brings it back, so one must come.
+                    idle_turns += 1;
+                    while woken.load(SeqCst) == seen {
+                        loom::thread::yield_now();
+                    }
+                    seen = woken.load(SeqCst);
+                }
+                other => panic!("a task's turn found {other:?}"),
+            }
+        }
+        let woke: Vec<bool> = senders.into_iter().map(|s| s.join().unwrap()).collect();
+        let mut got: Vec<_> = got.into_iter().collect();
+        got.sort();
+        assert_eq!(got, [0, 1]);
+        // Each wake-up ended one idle period (the first began when the waker was set).
+        let wakes = woken.load(SeqCst);
+        assert_eq!(wakes, woke.iter().filter(|w| **w).count());
+        assert!(wakes <= idle_turns + 1 && wakes >= 1);
+        assert_eq!(mailbox.try_recv(&mut VecDeque::new(), false), Recv::Idle);
     });
 }
 

@@ -11,3 +11,4 @@ mod pipelines;
 mod push;
 mod supervisor;
 mod talk;
+mod workers;

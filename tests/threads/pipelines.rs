@@ -8,9 +8,9 @@ use genstage::*;
 use std::sync::mpsc::{Sender, channel};
 
 /// Emits `0..n`, then stops when drained.
-struct Numbers {
-    next: u64,
-    n: u64,
+pub(crate) struct Numbers {
+    pub(crate) next: u64,
+    pub(crate) n: u64,
 }
 
 impl Producer for Numbers {
@@ -28,7 +28,7 @@ impl Producer for Numbers {
 
 /// Collects everything it gets and hands it over when dropped (on its own thread, before
 /// its exit is published).
-struct Collect {
+pub(crate) struct Collect {
     got: Vec<u64>,
     out: Sender<Vec<u64>>,
 }
@@ -47,7 +47,7 @@ impl Drop for Collect {
     }
 }
 
-fn collect(tx: &Sender<Vec<u64>>) -> Collect {
+pub(crate) fn collect(tx: &Sender<Vec<u64>>) -> Collect {
     Collect {
         got: Vec::new(),
         out: tx.clone(),
@@ -166,7 +166,7 @@ fn partition_pipeline_routes_each_event_to_its_partition_in_order() {
     all_joined(&rt);
 }
 
-struct Double;
+pub(crate) struct Double;
 impl ProducerConsumer for Double {
     type In = u64;
     type Out = u64;
@@ -210,7 +210,7 @@ fn a_finite_pipeline_ends_with_every_stage_joined_in_order() {
 }
 
 /// Emits for ever.
-struct Endless(u64);
+pub(crate) struct Endless(pub(crate) u64);
 impl Producer for Endless {
     type Event = u64;
     fn handle_demand(&mut self, demand: usize, out: &mut Emit<'_, u64>) -> Flow {
