@@ -6,9 +6,10 @@
 //! number of chocolates anywhere between the machine and the boxes stays bounded, and so does
 //! the program's memory, however many are made.
 //!
-//! `cargo run --release --example lucy [chocolates] [--sim]`: 10 million by default; `--sim`
-//! runs the same three behaviours on the single-threaded simulator instead, on its virtual
-//! clock (the machine 1 tick a chocolate, the wrapper 2, Lucy 5).
+//! `cargo run --release --example lucy [chocolates] [--sim] [--workers N]`: 10 million by
+//! default; `--sim` runs the same three behaviours on the single-threaded simulator instead,
+//! on its virtual clock (the machine 1 tick a chocolate, the wrapper 2, Lucy 5); `--workers N`
+//! runs the three stages as tasks on N worker threads instead of a thread each.
 
 use genstage::sim::Sim;
 use genstage::threads;
@@ -113,17 +114,40 @@ const WRAPPER_DEMAND: usize = 500;
 const LUCY_DEMAND: usize = 100;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let sim = args.iter().any(|a| a == "--sim");
-    let order: u64 = args
-        .iter()
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(10_000_000);
+    let (mut sim, mut workers, mut order) = (false, None, 10_000_000u64);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--sim" => sim = true,
+            "--workers" => {
+                let n = args.next().and_then(|n| n.parse::<usize>().ok());
+                workers = Some(n.filter(|n| *n > 0).unwrap_or_else(|| {
+                    usage("--workers takes a number of worker threads, 1 or more")
+                }));
+            }
+            n => {
+                order = n
+                    .parse()
+                    .unwrap_or_else(|_| usage(&format!("not a number of chocolates: {n:?}")))
+            }
+        }
+    }
     if sim {
         on_the_simulator(order);
     } else {
-        on_threads(order);
+        let rt = workers.map_or_else(
+            || threads::Runtime::global().clone(),
+            threads::Runtime::with_workers,
+        );
+        on_threads(order, &rt);
     }
+}
+
+/// Says what went wrong and how to call the program, and exits.
+fn usage(problem: &str) -> ! {
+    eprintln!("{problem}");
+    eprintln!("usage: lucy [chocolates] [--sim] [--workers N]");
+    std::process::exit(2)
 }
 
 fn bar(order: u64) -> ProgressBar {
@@ -137,17 +161,22 @@ fn bar(order: u64) -> ProgressBar {
     bar
 }
 
-fn on_threads(order: u64) {
-    println!("Lucy's factory on threads: {order} chocolates");
-    let machine = threads::builder()
+fn on_threads(order: u64, rt: &threads::Runtime) {
+    match rt.workers() {
+        Some(n) => println!("Lucy's factory on {n} worker threads: {order} chocolates"),
+        None => println!("Lucy's factory on threads, one per stage: {order} chocolates"),
+    }
+    let machine = rt
+        .builder()
         .name("machine")
         .spawn_producer(Machine { made: 0, order }, ProducerOptions::default())
         .expect("valid options");
-    let wrapper = threads::builder()
+    let wrapper = rt
+        .builder()
         .name("wrapper")
         .spawn_producer_consumer(Wrapper, ProducerOptions::default())
         .expect("valid options");
-    let lucy = threads::builder().name("lucy").spawn_consumer(Lucy {
+    let lucy = rt.builder().name("lucy").spawn_consumer(Lucy {
         boxed: 0,
         boxes: 0,
         checksum: 0,
