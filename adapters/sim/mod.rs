@@ -237,12 +237,12 @@ impl Sim {
     /// Sets how the next message is picked (see [`Mode`]). The schedule recorded so far is
     /// kept.
     pub fn set_mode(&mut self, mode: Mode) {
-        self.sched.mode = mode;
+        self.sched.set_mode(mode);
     }
 
     /// The scheduling mode.
     pub fn mode(&self) -> &Mode {
-        &self.sched.mode
+        self.sched.mode()
     }
 
     /// The choices the scheduler made so far (recorded while tracing is on): print it, or

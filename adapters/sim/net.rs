@@ -210,6 +210,7 @@ impl Net {
         self.generations.get(stage.0 as usize).copied().unwrap_or(0)
     }
     /// Queues a message, sent now.
+    #[inline]
     pub(super) fn push(&mut self, from: StageId, to: StageId, body: Body) {
         let events = body.events_len();
         if events > 0
@@ -242,6 +243,7 @@ impl Net {
         });
     }
     /// Takes the message at `i` off the queue.
+    #[inline]
     pub(super) fn take(&mut self, i: usize) -> Envelope {
         let env = if i == 0 {
             self.queue.pop_front()
@@ -263,6 +265,7 @@ impl Net {
         }
     }
     /// Adds an entry to the trace, when tracing is on.
+    #[inline]
     pub(super) fn record(&mut self, stage: StageId, kind: TraceKind) {
         let entry = TraceEntry {
             step: self.step,

@@ -85,7 +85,9 @@ impl Sim {
             Body::ToConsumer(msg) => self.net.books.close_at_consumer(msg.sub()),
             Body::Down(gone, _) => self.net.books.on_down(to, *gone),
             Body::Events { sub, len, events } => {
-                self.net.books.on_receive(to, &**events);
+                if self.net.books.enabled {
+                    self.net.books.on_receive(to, &**events);
+                }
                 if self.net.books.closed_at_consumer(*sub) {
                     closed_events = Some((*sub, *len, self.slots[to.0 as usize].node.stats()));
                 }
@@ -187,7 +189,7 @@ impl Sim {
     }
 
     pub(super) fn mode_name(&self) -> &'static str {
-        match self.sched.mode {
+        match self.sched.mode() {
             Mode::Fifo => "fifo",
             Mode::RoundRobin => "round-robin",
             Mode::Seeded => "seeded",
@@ -239,7 +241,16 @@ impl Sim {
         }
     }
 
+    #[inline]
     pub(super) fn settle_stops(&mut self) {
+        // Called after every delivery: a look at an empty list, inlined, is all it costs then.
+        if !self.net.stops.is_empty() {
+            self.settle_stops_now();
+        }
+    }
+
+    #[inline(never)]
+    fn settle_stops_now(&mut self) {
         while !self.net.stops.is_empty() {
             for (id, reason) in core::mem::take(&mut self.net.stops) {
                 let Some(slot) = self.slots.get_mut(id.0 as usize) else {

@@ -135,7 +135,7 @@ impl FromStr for Schedule {
 
 /// The scheduler's state inside a simulator.
 pub(super) struct Scheduler {
-    pub(super) mode: Mode,
+    mode: Mode,
     rng: SplitMix64,
     /// Round-robin: the pair served last.
     cursor: Option<Pick>,
@@ -147,6 +147,9 @@ pub(super) struct Scheduler {
     pub(super) slow: Vec<(StageId, u32)>,
     /// Scratch: the heads of the non-empty mailboxes, (pair, index in the queue, when due).
     heads: Vec<(Pick, usize, u64)>,
+    /// True while the next pick is the oldest message of all: FIFO mode, or a replay whose
+    /// recorded choices are used up (kept by [`set_mode`](Self::set_mode) and the replay).
+    fifo: bool,
 }
 
 /// The scheduler's stream of random numbers, apart from the faults' stream.
@@ -162,7 +165,24 @@ impl Scheduler {
             record: Schedule::default(),
             slow: Vec::new(),
             heads: Vec::new(),
+            fifo: true,
         }
+    }
+
+    /// The mode.
+    pub(super) fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    /// Sets the mode (and whether picks are plain FIFO).
+    pub(super) fn set_mode(&mut self, mode: Mode) {
+        self.mode = mode;
+        self.update_fifo();
+    }
+
+    fn update_fifo(&mut self) {
+        self.fifo = matches!(self.mode, Mode::Fifo)
+            || matches!(&self.mode, Mode::Replay(s) if self.replay_at >= s.len());
     }
 
     /// Picks the index in `queue` of the message to deliver next and the time it is
@@ -175,21 +195,35 @@ impl Scheduler {
     /// # Panics
     /// In replay mode, when the recorded pair has no message due: the run diverged from the
     /// one recorded.
+    #[inline]
     pub(super) fn pick(
+        &mut self,
+        mut msgs: impl Iterator<Item = (StageId, StageId, u64)>,
+        now: u64,
+        timed: bool,
+        step: u64,
+    ) -> Option<(usize, u64)> {
+        // Inlined into the simulator's step: the plain FIFO schedule (the common case) costs
+        // a look at the queue's front and no call.
+        if self.fifo && !timed {
+            // The oldest message of all: no need to look further.
+            let (from, to, _) = msgs.next()?;
+            self.cursor = Some(Pick { from, to });
+            return Some((0, now));
+        }
+        self.pick_among(msgs, now, timed, step)
+    }
+
+    /// [`pick`](Self::pick) for every mode but plain FIFO: among the heads of the mailboxes
+    /// due first.
+    #[inline(never)]
+    fn pick_among(
         &mut self,
         msgs: impl Iterator<Item = (StageId, StageId, u64)>,
         now: u64,
         timed: bool,
         step: u64,
     ) -> Option<(usize, u64)> {
-        let fifo = matches!(self.mode, Mode::Fifo)
-            || matches!(&self.mode, Mode::Replay(s) if self.replay_at >= s.len());
-        if fifo && !timed {
-            // The oldest message of all: no need to look further.
-            let (from, to, _) = msgs.into_iter().next()?;
-            self.cursor = Some(Pick { from, to });
-            return Some((0, now));
-        }
         self.heads.clear();
         for (i, (from, to, due)) in msgs.enumerate() {
             let p = Pick { from, to };
@@ -216,6 +250,7 @@ impl Scheduler {
             Mode::Replay(s) => {
                 let want = s.picks[self.replay_at];
                 self.replay_at += 1;
+                self.fifo = self.replay_at >= s.len();
                 self.heads
                     .iter()
                     .position(|(p, ..)| *p == want)

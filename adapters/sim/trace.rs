@@ -152,18 +152,15 @@ impl TraceHash {
     /// Mixes in one trace entry. The deliveries of a running pipeline (events, asks) mix in
     /// their fields as numbers, behind a tag no text line starts with; every other entry
     /// mixes in its `Display` line and a newline.
+    #[inline]
     pub fn entry(&mut self, e: &TraceEntry) {
-        use fmt::Write as _;
         let (tag, sub, n) = match &e.kind {
             TraceKind::Events { sub, len } => (1, sub, *len as u64),
             TraceKind::ToProducer {
                 sub,
                 kind: ToProducerKind::Ask(n),
             } => (2, sub, *n as u64),
-            _ => {
-                let _ = writeln!(self, "{e}");
-                return;
-            }
+            _ => return self.line(e),
         };
         for word in [
             FIELDS_TAG | tag,
@@ -176,6 +173,13 @@ impl TraceHash {
         ] {
             self.word(word);
         }
+    }
+    /// Mixes in an entry's text line and a newline (every entry but a delivery of events or
+    /// of an ask).
+    #[inline(never)]
+    fn line(&mut self, e: &TraceEntry) {
+        use fmt::Write as _;
+        let _ = writeln!(self, "{e}");
     }
     /// Mixes in one number (a multiply and a shift: a short dependency chain).
     fn word(&mut self, w: u64) {
