@@ -15,10 +15,11 @@
 //!
 //! Each workload runs on:
 //!
-//! - genstage's thread runtime (`threads`), every stage on its own thread, `max_demand` 1000
-//!   (for the pipeline also 10, and 4000: as many events in flight per link as the
-//!   hand-batched 4 slots of 1000); and, for the pipeline, genstage's single-threaded
-//!   simulator;
+//! - genstage's thread runtime (`threads`), both ways it runs stages: as tasks on 2 workers
+//!   (`Runtime::with_workers(2)`, one per core: the reference row of each workload) and on a
+//!   thread each (`Runtime::new`), `max_demand` 1000 (for the pipeline also 10, and, a thread
+//!   each, 4000: as many events in flight per link as the hand-batched 4 slots of 1000); and,
+//!   for the pipeline, genstage's single-threaded simulator;
 //! - per-item channels: `std::sync::mpsc::sync_channel`, `crossbeam-channel` and `flume`,
 //!   bounded to 1000 (and to 10, to compare with `max_demand` 10), one thread per stage, one
 //!   send per event per consumer (work sharing: one shared channel; for std, whose receiver
@@ -34,8 +35,8 @@
 //! Every run checks its result (sums, counts, partition membership), so no system can skip
 //! work. Runs are interleaved (run 1 of every row, then run 2, …) and each figure is the
 //! median; events/s counts the events the producer made (a broadcast delivers each 4 times).
-//! The last column is genstage's threads figure for the workload (`max_demand` 10 for the rows
-//! with a window of 10) divided by the row's: above 1, genstage is faster.
+//! The last column is genstage's figure on 2 workers for the workload (`max_demand` 10 for the
+//! rows with a window of 10) divided by the row's: above 1, genstage is faster.
 
 use genstage::dispatcher::{BroadcastDispatcher, PartitionDispatcher};
 use genstage::sim::Sim;
