@@ -12,7 +12,8 @@
 //! by its consumer at once, and a consumer's ask reaches its producer the same way. When the
 //! slot is taken (one task woke two), the older one goes to the shared queue, where an idle
 //! worker finds it: that is how the work spreads over the workers. A worker with nothing to
-//! do spins briefly on the queue, then sleeps; a push wakes a worker only when one sleeps.
+//! do spins briefly on the queue (tens of microseconds at most), then sleeps; a push wakes a
+//! worker only when one sleeps.
 
 use super::sync::{self, Arc, Condvar, Mutex};
 use core::cell::RefCell;
@@ -27,6 +28,13 @@ pub(super) trait Job: Send + Sync {
 
 type Task = Arc<dyn Job>;
 
+/// Brief waits ([`sync::spin_until`]: 127 pauses, then 4 yields) an idle worker makes on the
+/// queue before it sleeps: a few tens of microseconds, about what a busy pipeline takes to
+/// hand over its next batch, and far less than being woken costs the stage that pushes. Workers
+/// are as many as the cores they were made for, so the spin holds no core another stage of the
+/// runtime needs. Measured on the 2-core machine (2 workers): 1 wait gave 382 M events/s on
+/// the 3-stage pipeline and 196 M on broadcast, 8 gave 414 M and 234 M, 64 no better.
+const IDLE_SPINS: u32 = 8;
 /// Turns a task takes from its next slot in a row before the worker looks at the queue.
 const SLOT_RUNS: u32 = 64;
 
@@ -129,7 +137,11 @@ impl Pool {
                 // cheaper to look again than to sleep and be woken.
                 spun = true;
                 drop(st);
-                sync::spin_until(|| self.queued.load(Ordering::Acquire) > 0);
+                for _ in 0..IDLE_SPINS {
+                    if sync::spin_until(|| self.queued.load(Ordering::Acquire) > 0) {
+                        break;
+                    }
+                }
                 st = self.state.lock();
                 continue;
             }

@@ -382,8 +382,43 @@ impl<E, S: Storage> PartitionDispatcher<E, S> {
     }
 
     fn route(&self, event: E) -> Route<E> {
-        let n = self.partitions.len();
-        let routed = match &self.hash {
+        self.hash.route(self.partitions.len(), event)
+    }
+
+    /// The bulk path of [`dispatch`](Dispatcher::dispatch), for growable queues offered no
+    /// more events than are owed: every event is routed and taken. One loop with the
+    /// dispatcher's fields borrowed apart, so nothing is reloaded per event. Returns the
+    /// events dropped (by the hash, for an unknown partition, for an orphaned one).
+    fn take_all<Q: Deque<E>>(&mut self, events: &mut Q) -> (usize, usize, usize) {
+        let (mut by_hash, mut unknown, mut orphaned, mut taken) = (0, 0, 0, 0);
+        let parts = self.partitions.as_mut_slice();
+        let n = parts.len();
+        for event in events.drain_front(usize::MAX) {
+            match self.hash.route(n, event) {
+                Route::To(e, i) => {
+                    let p = &mut parts[i];
+                    if p.orphaned {
+                        orphaned += 1;
+                    } else {
+                        let queued = p.queue.push_back(e);
+                        debug_assert!(queued.is_ok(), "a growable queue takes every event");
+                        taken += 1;
+                    }
+                }
+                Route::Dropped => by_hash += 1,
+                Route::Unknown => unknown += 1,
+            }
+        }
+        self.waiting -= taken;
+        (by_hash, unknown, orphaned)
+    }
+}
+
+impl<E> Hasher<E> {
+    /// Where `event` goes among `n` partitions.
+    #[inline(always)]
+    fn route(&self, n: usize, event: E) -> Route<E> {
+        let routed = match self {
             #[cfg(not(feature = "alloc"))]
             Hasher::Custom(f) => f(event),
             #[cfg(feature = "alloc")]
@@ -399,7 +434,9 @@ impl<E, S: Storage> PartitionDispatcher<E, S> {
             Some(_) => Route::Unknown,
         }
     }
+}
 
+impl<E, S: Storage> PartitionDispatcher<E, S> {
     /// True while some partition still holds `marker`.
     fn holds(&self, marker: MarkerId) -> bool {
         self.partitions
@@ -594,18 +631,7 @@ impl<E, S: Storage> Dispatcher<E> for PartitionDispatcher<E, S> {
         if !bounded && events.len() <= self.waiting {
             // Growable queues take every event, and no more are offered than are owed: the
             // loop below would take them all, so take them in one go.
-            for event in events.drain_front(usize::MAX) {
-                match self.route(event) {
-                    Route::To(_, i) if self.partitions.as_slice()[i].orphaned => orphaned += 1,
-                    Route::To(e, i) => {
-                        let queued = self.partitions.as_mut_slice()[i].queue.push_back(e);
-                        debug_assert!(queued.is_ok(), "a growable queue takes every event");
-                        self.waiting -= 1;
-                    }
-                    Route::Dropped => by_hash += 1,
-                    Route::Unknown => unknown += 1,
-                }
-            }
+            (by_hash, unknown, orphaned) = self.take_all(events);
         }
         while self.waiting > 0 {
             if bounded && !self.make_room(ctx) {
