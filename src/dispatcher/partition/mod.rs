@@ -420,10 +420,10 @@ impl<E> Hasher<E> {
     fn route(&self, n: usize, event: E) -> Route<E> {
         let routed = match self {
             #[cfg(not(feature = "alloc"))]
-            Hasher::Custom(f) => f(event),
+            Self::Custom(f) => f(event),
             #[cfg(feature = "alloc")]
-            Hasher::Shared(f) => f(event),
-            Hasher::Key(key) => {
+            Self::Shared(f) => f(event),
+            Self::Key(key) => {
                 let p = (splitmix64(key(&event)) % n as u64) as usize;
                 return Route::To(event, p);
             }
