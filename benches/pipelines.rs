@@ -30,7 +30,9 @@
 //!
 //! genstage's behaviours are the ones a user would write: the producer emits with
 //! `out.extend(range)`, the producer_consumer with `out.extend_map(events, |x| x + 1)` (the
-//! bulk way to transform a batch), the consumers fold the batch (`events.sum()`).
+//! bulk way to transform a batch), the consumers fold the batch (`events.sum()`); partition
+//! names each event's partition with `PartitionDispatcher::by(4, |e| e % 4)` (one more row
+//! uses the general hash, `PartitionDispatcher::new(4, |e| Some((e, e % 4)))`).
 //!
 //! Every run checks its result (sums, counts, partition membership), so no system can skip
 //! work. Runs are interleaved (run 1 of every row, then run 2, …) and each figure is the
@@ -219,7 +221,10 @@ fn gs_pipeline(n: u64, demand: usize, workers: Option<usize>) -> Duration {
     took
 }
 
-fn gs_fan_out(n: u64, workload: Fan, workers: Option<usize>) -> Duration {
+/// `moving_hash`: partition with `PartitionDispatcher::new` (a hash the event moves through,
+/// which may rewrite or drop it) instead of `PartitionDispatcher::by` (a function that reads
+/// the partition off the event).
+fn gs_fan_out(n: u64, workload: Fan, workers: Option<usize>, moving_hash: bool) -> Duration {
     let rt = runtime(workers);
     let (tx, rx) = channel();
     let start = Instant::now();
@@ -232,8 +237,12 @@ fn gs_fan_out(n: u64, workload: Fan, workers: Option<usize>) -> Duration {
         Fan::Partition => rt.spawn_producer_with(
             numbers,
             opts,
-            PartitionDispatcher::<u64>::new(4, |e: u64| Some((e, (e % 4) as usize)))
-                .expect("4 partitions"),
+            if moving_hash {
+                PartitionDispatcher::<u64>::new(4, |e: u64| Some((e, (e % 4) as usize)))
+            } else {
+                PartitionDispatcher::<u64>::by(4, |e: &u64| (e % 4) as usize)
+            }
+            .expect("4 partitions"),
         ),
         Fan::Share => rt.spawn_producer(numbers, opts),
     }
@@ -822,15 +831,25 @@ fn rows(quick: bool) -> Vec<Row> {
             fast,
             false,
             true,
-            Box::new(move |n| gs_fan_out(n, fan, Some(2))),
+            Box::new(move |n| gs_fan_out(n, fan, Some(2), false)),
         );
+        if fan == Fan::Partition {
+            row(
+                w,
+                "genstage 2 workers, max_demand 1000, hash through new()",
+                fast,
+                false,
+                false,
+                Box::new(move |n| gs_fan_out(n, fan, Some(2), true)),
+            );
+        }
         row(
             w,
             "genstage thread per stage, max_demand 1000",
             fast,
             false,
             false,
-            Box::new(move |n| gs_fan_out(n, fan, None)),
+            Box::new(move |n| gs_fan_out(n, fan, None, false)),
         );
         row(
             w,

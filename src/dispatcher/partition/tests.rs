@@ -336,3 +336,80 @@ fn events_for_a_partition_whose_consumer_left_are_dropped_counted_and_replaced()
     d.dispatch(&mut q, &mut ctx);
     assert_eq!(ctx.sent.last(), Some(&(sub(3), vec![5])));
 }
+
+/// `by(n, f)` routes exactly as `new(n, |e| Some((e, f(&e))))`: the same messages, discards,
+/// replaced demand and counters, over asks and dispatches of many sizes (both paths of
+/// `dispatch`: the bulk one when no more events are offered than are owed, the one event at a
+/// time otherwise), with a partition function that also names partitions that do not exist.
+#[test]
+fn by_routes_exactly_as_new_with_the_same_partition_function() {
+    fn part(x: &u32) -> usize {
+        (x.wrapping_mul(2_654_435_761) >> 7) as usize % 5 // 5 names: partition 4 is unknown
+    }
+    fn moving(x: u32) -> Option<(u32, usize)> {
+        let p = part(&x);
+        Some((x, p))
+    }
+    let mut by: PartitionDispatcher<u32> = PartitionDispatcher::by(4, part).unwrap();
+    let mut new: PartitionDispatcher<u32> = PartitionDispatcher::new(4, moving).unwrap();
+    let (mut a, mut b) = (Recorded::default(), Recorded::default());
+    for p in 0..4 {
+        by.subscribe(sub(p as u32), &on(p), &mut a).unwrap();
+        new.subscribe(sub(p as u32), &on(p), &mut b).unwrap();
+    }
+    let mut next = 0u32;
+    let mut rng = 0x9e37_79b9u32;
+    for round in 0..400 {
+        rng ^= rng << 13;
+        rng ^= rng >> 17;
+        rng ^= rng << 5;
+        let p = (rng % 4) as usize;
+        let n = (rng >> 8) as usize % 40;
+        assert_eq!(
+            by.ask(sub(p as u32), n, &mut a),
+            new.ask(sub(p as u32), n, &mut b)
+        );
+        // Offer fewer, as many or more events than are owed.
+        let offered = (rng >> 16) as usize % (by.waiting() + 8);
+        let (mut qa, mut qb): (VecDeque<u32>, VecDeque<u32>) = (
+            (next..next + offered as u32).collect(),
+            (next..next + offered as u32).collect(),
+        );
+        next += offered as u32;
+        by.dispatch(&mut qa, &mut a);
+        new.dispatch(&mut qb, &mut b);
+        assert_eq!(qa, qb, "round {round}: leftovers");
+        assert_eq!(a.sent, b.sent, "round {round}: messages");
+        assert_eq!(a.discarded, b.discarded, "round {round}: discards");
+        assert_eq!(a.replaced, b.replaced, "round {round}: replaced demand");
+        assert_eq!(by.waiting(), new.waiting());
+        assert_eq!(by.discards(), new.discards());
+        for p in 0..4 {
+            assert_eq!(by.queued(p), new.queued(p));
+            assert_eq!(by.demand(p), new.demand(p));
+        }
+    }
+    // It did meet unknown partitions, on both paths.
+    assert!(by.discards().unknown_partition > 0);
+    assert!(a.sent.len() > 100);
+}
+
+#[test]
+fn by_drops_and_counts_an_event_for_a_partition_that_does_not_exist() {
+    let mut d: PartitionDispatcher<u32> =
+        PartitionDispatcher::by(2, |x: &u32| if *x == 13 { 7 } else { 0 }).unwrap();
+    let mut ctx = Recorded::default();
+    d.subscribe(sub(1), &on(0), &mut ctx).unwrap();
+    assert_eq!(d.ask(sub(1), 3, &mut ctx), 3);
+    let mut q: VecDeque<u32> = [12, 13, 14].into_iter().collect();
+    d.dispatch(&mut q, &mut ctx);
+    assert_eq!(ctx.sent, vec![(sub(1), vec![12, 14])]);
+    assert_eq!(ctx.discarded, vec![(1, DiscardReason::Dispatcher)]);
+    assert_eq!(d.discards().unknown_partition, 1);
+    // The dropped event's demand is still owed: the producer is asked to make up for it.
+    assert_eq!(ctx.replaced, vec![1]);
+    assert_eq!(
+        PartitionDispatcher::<u32>::by(0, |_: &u32| 0).err(),
+        Some(PartitionsError::NoPartitions)
+    );
+}
