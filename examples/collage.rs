@@ -129,9 +129,6 @@ fn main() {
         .name("image-search")
         .spawn_producer_consumer(ImageSearch, ProducerOptions::default())
         .expect("valid options");
-    search
-        .subscribe(&tweets, Subscribe::new().max_demand(64))
-        .expect("valid options");
     let mut stream = StreamBuilder::new();
     let makers: Vec<_> = (0..makers)
         .map(|name| {
@@ -161,6 +158,12 @@ fn main() {
     let mut seen = vec![false; total as usize];
     let mut per_maker = vec![(0u64, 0usize); makers.len()];
     let mut collages = stream.start().expect("subscribed");
+    // Subscribed from the end of the line, the tweets flow only now: a producer_consumer asks
+    // its producer as soon as it subscribes, and a finite source that ran dry into the search
+    // before the makers subscribed would take it down with what it held.
+    search
+        .subscribe(&tweets, Subscribe::new().max_demand(64))
+        .expect("valid options");
     for collage in collages.by_ref() {
         per_maker[collage.maker].0 += 1;
         per_maker[collage.maker].1 += collage.tweets.len();

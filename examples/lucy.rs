@@ -182,10 +182,11 @@ fn on_threads(order: u64, rt: &threads::Runtime) {
         checksum: 0,
     });
     let started = Instant::now();
+    // From the end of the line: the wrapper asks the machine as soon as it subscribes.
+    lucy.subscribe(&wrapper, Subscribe::new().max_demand(LUCY_DEMAND))
+        .expect("valid options");
     wrapper
         .subscribe(&machine, Subscribe::new().max_demand(WRAPPER_DEMAND))
-        .expect("valid options");
-    lucy.subscribe(&wrapper, Subscribe::new().max_demand(LUCY_DEMAND))
         .expect("valid options");
 
     // The live display: each stage publishes its counters as it goes.

@@ -42,8 +42,9 @@
 //! let maker = threads::spawn_producer(Maker(0), ProducerOptions::default())?;
 //! let double = threads::spawn_producer_consumer(Double, ProducerOptions::default())?;
 //! let sum = threads::spawn_consumer(Sum(tx, 0));
-//! double.subscribe(&maker, Subscribe::new().max_demand(50))?;
+//! // From the end of the line: `double` asks `maker` as soon as it subscribes.
 //! sum.subscribe(&double, Subscribe::new().max_demand(10))?;
+//! double.subscribe(&maker, Subscribe::new().max_demand(50))?;
 //! // The source runs dry and stops; permanent subscriptions carry the stop downstream.
 //! let exits = threads::join_all([maker.any(), double.any(), sum.any()]);
 //! assert!(exits.iter().all(|e| e.reason == Reason::Normal));
@@ -142,7 +143,12 @@
 //! A finite pipeline ends by itself, in order: the source returns
 //! `Flow::StopWhenDrained(Reason::Normal)`, stops once every event it emitted was taken, and
 //! permanent subscriptions carry the stop down the line. [`join_all`] waits for a list of
-//! stages, [`Runtime::wait`] for every stage a runtime started.
+//! stages, [`Runtime::wait`] for every stage a runtime started. **Wire such a pipeline from its
+//! end**, consumers first (as GenStage's own examples do): a `producer_consumer` asks its
+//! producer as soon as it subscribes, so a finite source subscribed first may run dry into it,
+//! and stop it, before its consumers arrive (they then get [`Reason::NoProc`]); a producer
+//! with several consumers can start in
+//! [`DemandMode::Accumulate`](genstage::DemandMode) and switch to `Forward` once all are in.
 //!
 //! ## Ids
 //!

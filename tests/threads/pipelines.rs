@@ -58,8 +58,13 @@ pub(crate) fn collect(tx: &Sender<Vec<u64>>) -> Collect {
 fn demand_dispatcher_four_consumers_a_million_events_each_exactly_once_in_fifo_order() {
     const N: u64 = 1_000_000;
     let rt = crate::common::runtime();
+    // Accumulate until all four have subscribed: otherwise, on a loaded machine, the first
+    // ones could take every event and the producer stop before the last one subscribes.
     let p = rt
-        .spawn_producer(Numbers { next: 0, n: N }, ProducerOptions::new())
+        .spawn_producer(
+            Numbers { next: 0, n: N },
+            ProducerOptions::new().demand(DemandMode::Accumulate),
+        )
         .unwrap();
     let (tx, rx) = channel();
     let consumers: Vec<_> = (0..4)
@@ -74,6 +79,7 @@ fn demand_dispatcher_four_consumers_a_million_events_each_exactly_once_in_fifo_o
         })
         .collect();
     drop(tx);
+    p.set_demand_mode(DemandMode::Forward).unwrap();
     assert_eq!(joined(&p), Reason::Normal);
     for c in &consumers {
         assert_eq!(joined(c), Reason::Normal);
@@ -187,8 +193,10 @@ fn a_finite_pipeline_ends_with_every_stage_joined_in_order() {
         .unwrap();
     let (tx, rx) = channel();
     let c = rt.spawn_consumer(collect(&tx));
-    d.subscribe(&p, Subscribe::new().max_demand(50)).unwrap();
+    // From the end of the line: `d` asks `p` as soon as it subscribes, and a source that
+    // runs dry before `c` arrives would take `d` down with what it holds.
     c.subscribe(&d, Subscribe::new().max_demand(10)).unwrap();
+    d.subscribe(&p, Subscribe::new().max_demand(50)).unwrap();
     let exits = genstage::threads::join_all([p.any(), d.any(), c.any()]);
     assert!(
         exits.iter().all(|e| e.reason == Reason::Normal),

@@ -32,7 +32,6 @@ fn on_one_and_on_two_workers_finite_pipelines_of_every_dispatcher_deliver_everyt
         let d = rt
             .spawn_producer_consumer(Double, ProducerOptions::new())
             .unwrap();
-        d.subscribe(&p, Subscribe::new().max_demand(100)).unwrap();
         let (tx, rx) = channel();
         let cs: Vec<_> = (0..3)
             .map(|i| {
@@ -43,6 +42,9 @@ fn on_one_and_on_two_workers_finite_pipelines_of_every_dispatcher_deliver_everyt
             })
             .collect();
         drop(tx);
+        // Only now does the data flow: a producer_consumer whose source ends before it has
+        // any consumer stops with what it holds (a consumer subscribing later gets `NoProc`).
+        d.subscribe(&p, Subscribe::new().max_demand(100)).unwrap();
         for c in &cs {
             assert_eq!(joined(c), Reason::Normal, "{workers} workers");
         }
