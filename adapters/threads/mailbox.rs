@@ -140,27 +140,29 @@ impl<T> Mailbox<T> {
     /// Only one thread may receive.
     pub fn try_recv(&self, into: &mut VecDeque<T>, may_stop: bool) -> Recv {
         let mut st = self.state.lock();
-        if !st.queue.is_empty() {
-            Self::take(&mut st, into);
-            self.pending.set(false);
-            return Recv::Items;
-        }
-        if st.closed {
-            return Recv::Closed;
-        }
-        if may_stop && st.owners == 0 {
-            return Recv::Unowned;
+        if let Some(got) = self.poll(&mut st, into, may_stop) {
+            return got;
         }
         st.parked = true;
         Recv::Idle
     }
 
-    fn take(st: &mut State<T>, into: &mut VecDeque<T>) {
-        if into.is_empty() {
-            core::mem::swap(&mut st.queue, into);
-        } else {
-            into.append(&mut st.queue);
+    /// What a receive finds without waiting, under the lock: the pending items (moved into
+    /// `into`), or the end, or `None` when it would have to wait.
+    fn poll(&self, st: &mut State<T>, into: &mut VecDeque<T>, may_stop: bool) -> Option<Recv> {
+        if !st.queue.is_empty() {
+            if into.is_empty() {
+                core::mem::swap(&mut st.queue, into);
+            } else {
+                into.append(&mut st.queue);
+            }
+            self.pending.set(false);
+            return Some(Recv::Items);
         }
+        if st.closed {
+            return Some(Recv::Closed);
+        }
+        (may_stop && st.owners == 0).then_some(Recv::Unowned)
     }
 
     /// Queues `item` without waking the receiver: it finds the item with its next input
@@ -188,16 +190,8 @@ impl<T> Mailbox<T> {
         let mut st = self.state.lock();
         let mut waited = false;
         loop {
-            if !st.queue.is_empty() {
-                Self::take(&mut st, into);
-                self.pending.set(false);
-                return Recv::Items;
-            }
-            if st.closed {
-                return Recv::Closed;
-            }
-            if may_stop && st.owners == 0 {
-                return Recv::Unowned;
+            if let Some(got) = self.poll(&mut st, into, may_stop) {
+                return got;
             }
             if !waited {
                 waited = true;

@@ -310,6 +310,13 @@ impl fmt::Debug for Runtime {
 impl Runtime {
     /// An empty runtime that starts every stage on an OS thread of its own.
     pub fn new() -> Self {
+        Self::made(
+            #[cfg(not(loom))]
+            None,
+        )
+    }
+
+    fn made(#[cfg(not(loom))] pool: Option<Arc<pool::Pool>>) -> Self {
         Self {
             inner: Arc::new(RtInner {
                 state: Mutex::new(RtState {
@@ -319,7 +326,7 @@ impl Runtime {
                 idle: Condvar::new(),
                 started: std::time::Instant::now(),
                 #[cfg(not(loom))]
-                pool: None,
+                pool,
             }),
         }
     }
@@ -370,17 +377,7 @@ impl Runtime {
     /// When the OS cannot start a thread.
     #[cfg(not(loom))]
     pub fn with_workers(workers: usize) -> Self {
-        Self {
-            inner: Arc::new(RtInner {
-                state: Mutex::new(RtState {
-                    live: 0,
-                    threads: Vec::new(),
-                }),
-                idle: Condvar::new(),
-                started: std::time::Instant::now(),
-                pool: Some(pool::Pool::start(workers)),
-            }),
-        }
+        Self::made(Some(pool::Pool::start(workers)))
     }
 
     /// How many worker threads run its stages: `None` when each stage has a thread of its

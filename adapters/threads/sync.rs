@@ -159,8 +159,10 @@ impl Condvar {
 pub(super) struct Hint(core::sync::atomic::AtomicBool);
 
 /// Rounds of a brief wait ([`Hint::wait_briefly`]) that spin, with 1, 2, 4, … pauses.
+#[cfg(not(loom))]
 const SPIN_ROUNDS: u32 = 7;
 /// Rounds after those that yield the processor to another thread instead.
+#[cfg(not(loom))]
 const YIELD_ROUNDS: u32 = 4;
 
 impl Hint {

@@ -99,12 +99,18 @@ fn demand_dispatcher_four_consumers_a_million_events_each_exactly_once_in_fifo_o
 
 #[test]
 fn broadcast_pipeline_delivers_every_event_to_every_consumer() {
-    const N: u64 = 100_000;
     let rt = crate::common::runtime();
+    broadcast_to_three(&rt, 100_000);
+    all_joined(&rt);
+}
+
+/// A broadcast producer of `0..n` and three consumers on `rt`: every consumer gets every
+/// event, in order, and every stage ends `Normal`.
+pub(crate) fn broadcast_to_three(rt: &genstage::threads::Runtime, n: u64) {
     // Accumulate until every consumer has subscribed (the broadcast late-subscriber remedy).
     let p = rt
         .spawn_producer_with(
-            Numbers { next: 0, n: N },
+            Numbers { next: 0, n },
             ProducerOptions::new().demand(DemandMode::Accumulate),
             BroadcastDispatcher::<u64>::new(),
         )
@@ -123,12 +129,12 @@ fn broadcast_pipeline_delivers_every_event_to_every_consumer() {
     for c in &consumers {
         assert_eq!(joined(c), Reason::Normal);
     }
+    assert_eq!(joined(&p), Reason::Normal);
     let all: Vec<Vec<u64>> = rx.iter().collect();
     assert_eq!(all.len(), 3);
     for got in all {
-        assert!(got.iter().copied().eq(0..N));
+        assert!(got.iter().copied().eq(0..n));
     }
-    all_joined(&rt);
 }
 
 #[test]

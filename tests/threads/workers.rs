@@ -3,8 +3,8 @@
 //! target with 1 and with 2); these run on workers always.
 
 use crate::common::{PATIENCE, all_joined, joined};
-use crate::pipelines::{Collect, Double, Endless, Numbers, collect};
-use genstage::dispatcher::{BroadcastDispatcher, PartitionDispatcher};
+use crate::pipelines::{Collect, Double, Endless, Numbers, broadcast_to_three, collect};
+use genstage::dispatcher::PartitionDispatcher;
 use genstage::threads::Runtime;
 use genstage::*;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,30 +57,7 @@ fn on_one_and_on_two_workers_finite_pipelines_of_every_dispatcher_deliver_everyt
         );
 
         // Broadcast: every consumer gets every event, in order.
-        let p = rt
-            .spawn_producer_with(
-                Numbers { next: 0, n: N },
-                ProducerOptions::new().demand(DemandMode::Accumulate),
-                BroadcastDispatcher::<u64>::new(),
-            )
-            .unwrap();
-        let (tx, rx) = channel();
-        let cs: Vec<_> = (0..3)
-            .map(|i| {
-                let c = rt.spawn_consumer(collect(&tx));
-                c.subscribe(&p, Subscribe::new().max_demand(50 * (i + 1)))
-                    .unwrap();
-                c
-            })
-            .collect();
-        drop(tx);
-        p.set_demand_mode(DemandMode::Forward).unwrap();
-        for c in &cs {
-            assert_eq!(joined(c), Reason::Normal, "{workers} workers");
-        }
-        let got = gathered(rx);
-        assert_eq!(got.len(), 3);
-        assert!(got.iter().all(|g| g.iter().copied().eq(0..N)));
+        broadcast_to_three(&rt, N);
 
         // Partition: each event to its partition, in order.
         let p = rt
