@@ -236,7 +236,9 @@ impl<T> Mailbox<T> {
         let waker = st.waker.take();
         let pending = core::mem::take(&mut st.queue);
         drop(st);
-        drop(waker); // outside the lock: it may own the receiver's task, and with it this
+        // Dropped outside the lock: it owns a reference to the receiver's task, whose drop runs
+        // code (the stage's) that must not run under this lock.
+        drop(waker);
         pending
     }
 
