@@ -79,7 +79,7 @@
 //! answers it change hands with no OS wake-up and the events still in cache; a task that has
 //! taken a few turns goes to the back of the shared queue, where the other workers take work
 //! from. On the 2-core benchmark machine this makes the 3-stage pipeline at `max_demand` 1000
-//! about 4.8× faster than a thread per stage (384 M against 81 M events/s,
+//! 4.8–6.7× faster than a thread per stage (415 M against 62 M events/s in the last run,
 //! `docs/performance.md`). The price: **a callback holds its worker while it runs**, so a
 //! stage that blocks belongs on its own thread, [`Builder::own_thread`] (the stream's feeding
 //! consumer and the consumer supervisor always take one). Everything else (handles, shutdown,
