@@ -44,7 +44,8 @@ impl Drop for Sum {
 }
 
 #[test]
-fn workers_start_with_their_runtime_and_end_once_it_and_its_stages_are_gone() {
+fn workers_start_with_their_runtime_and_end_once_it_and_its_stages_are_gone_and_zero_means_one_per_core()
+ {
     assert_eq!(workers_alive(), 0);
     let rt = Runtime::with_workers(3);
     assert_eq!(until_alive(3), 3);
@@ -62,4 +63,13 @@ fn workers_start_with_their_runtime_and_end_once_it_and_its_stages_are_gone() {
     assert_eq!(until_alive(3), 3);
     drop(clone);
     assert_eq!(until_alive(0), 0, "the workers end with their runtime");
+
+    // Zero workers means one per core (in this test: the count above must not see them).
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let rt = Runtime::with_workers(0);
+    assert_eq!(rt.workers(), Some(cores));
+    assert_eq!(until_alive(cores), cores);
+    drop(rt);
+    assert_eq!(until_alive(0), 0);
+    assert_eq!(Runtime::new().workers(), None);
 }

@@ -331,7 +331,8 @@ impl Runtime {
         }
     }
 
-    /// An empty runtime that runs its stages as tasks on `workers` threads (at least one),
+    /// An empty runtime that runs its stages as tasks on `workers` threads (`0`: one per core,
+    /// as [`std::thread::available_parallelism`] counts them),
     /// as the BEAM runs processes on one scheduler per core: a stage with inputs is
     /// scheduled, takes them, and leaves its worker when its mailbox is empty.
     ///
@@ -419,9 +420,6 @@ impl Runtime {
             .ok()
             .and_then(|v| v.trim().parse::<usize>().ok())
         {
-            Some(0) => Self::with_workers(
-                std::thread::available_parallelism().map_or(1, core::num::NonZero::get),
-            ),
             Some(n) => Self::with_workers(n),
             None => Self::new(),
         }

@@ -59,12 +59,15 @@ std::thread_local! {
 }
 
 impl Pool {
-    /// Starts `workers` threads (at least one) named `genstage-worker-<i>`.
+    /// Starts `workers` threads (`0`: one per core) named `genstage-worker-<i>`.
     ///
     /// # Panics
     /// When the OS cannot start a thread.
     pub(super) fn start(workers: usize) -> Arc<Self> {
-        let workers = workers.max(1);
+        let workers = match workers {
+            0 => std::thread::available_parallelism().map_or(1, core::num::NonZero::get),
+            n => n,
+        };
         let pool = Arc::new(Self {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
