@@ -257,6 +257,34 @@ impl<T, const N: usize> Deque<T> for heapless::Deque<T, N> {
     }
 }
 
+/// The [`Deque`] methods that a vector (`heapless::Vec`, `Vec`) answers alike, through the
+/// slice it derefs to: written once for both impls.
+macro_rules! vec_as_deque {
+    () => {
+        fn pop_front(&mut self) -> Option<T> {
+            (!self.is_empty()).then(|| self.remove(0))
+        }
+        fn pop_back(&mut self) -> Option<T> {
+            self.pop()
+        }
+        fn front(&self) -> Option<&T> {
+            self.first()
+        }
+        fn front_mut(&mut self) -> Option<&mut T> {
+            self.first_mut()
+        }
+        fn back_mut(&mut self) -> Option<&mut T> {
+            self.last_mut()
+        }
+        fn get(&self, index: usize) -> Option<&T> {
+            self.as_slice().get(index)
+        }
+        fn clear(&mut self) {
+            Self::clear(self)
+        }
+    };
+}
+
 impl<T, const N: usize> Deque<T> for heapless::Vec<T, N> {
     fn len(&self) -> usize {
         self.as_slice().len()
@@ -267,27 +295,7 @@ impl<T, const N: usize> Deque<T> for heapless::Vec<T, N> {
     fn push_front(&mut self, item: T) -> Result<(), T> {
         self.insert(0, item)
     }
-    fn pop_front(&mut self) -> Option<T> {
-        (!self.is_empty()).then(|| self.remove(0))
-    }
-    fn pop_back(&mut self) -> Option<T> {
-        self.pop()
-    }
-    fn front(&self) -> Option<&T> {
-        self.first()
-    }
-    fn front_mut(&mut self) -> Option<&mut T> {
-        self.first_mut()
-    }
-    fn back_mut(&mut self) -> Option<&mut T> {
-        self.last_mut()
-    }
-    fn get(&self, index: usize) -> Option<&T> {
-        self.as_slice().get(index)
-    }
-    fn clear(&mut self) {
-        Self::clear(self)
-    }
+    vec_as_deque!();
     fn is_full(&self) -> bool {
         Self::is_full(self)
     }
@@ -498,27 +506,7 @@ mod heap {
             self.insert(0, item);
             Ok(())
         }
-        fn pop_front(&mut self) -> Option<T> {
-            (!self.is_empty()).then(|| self.remove(0))
-        }
-        fn pop_back(&mut self) -> Option<T> {
-            self.pop()
-        }
-        fn front(&self) -> Option<&T> {
-            self.first()
-        }
-        fn front_mut(&mut self) -> Option<&mut T> {
-            self.first_mut()
-        }
-        fn back_mut(&mut self) -> Option<&mut T> {
-            self.last_mut()
-        }
-        fn get(&self, index: usize) -> Option<&T> {
-            self.as_slice().get(index)
-        }
-        fn clear(&mut self) {
-            Self::clear(self)
-        }
+        vec_as_deque!();
         fn is_full(&self) -> bool {
             false
         }

@@ -248,6 +248,18 @@ enum Route<E> {
     Unknown,
 }
 
+impl<E> Route<E> {
+    /// `event` to partition `p` of `n`, or unknown.
+    #[inline(always)]
+    fn index(p: usize, n: usize, event: E) -> Self {
+        if p < n {
+            Self::To(event, p)
+        } else {
+            Self::Unknown
+        }
+    }
+}
+
 /// One partition. Invariant outside `dispatch`: a non-empty queue means demand 0, and every
 /// marker has at least one queued event ahead of it.
 struct Partition<E, S: Storage> {
@@ -464,17 +476,11 @@ impl<E> Hasher<E> {
                 let p = (splitmix64(key(&event)) % n as u64) as usize;
                 return Route::To(event, p);
             }
+            // A partition read off the event: no `Option` to build and take apart.
             #[cfg(not(feature = "alloc"))]
-            Self::IndexFn(f) => Some((f(&event), event)).map(|(p, e)| (e, p)),
+            Self::IndexFn(f) => return Route::index(f(&event), n, event),
             #[cfg(feature = "alloc")]
-            Self::Index(f) => {
-                let p = f(&event);
-                return if p < n {
-                    Route::To(event, p)
-                } else {
-                    Route::Unknown
-                };
-            }
+            Self::Index(f) => return Route::index(f(&event), n, event),
         };
         match routed {
             None => Route::Dropped,
