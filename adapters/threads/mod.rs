@@ -608,7 +608,7 @@ impl Builder {
     /// When the OS cannot start a thread (as `std::thread::spawn`).
     pub fn spawn<T: Spawn>(self, stage: T) -> Handle<T::Kind, T::In, T::Out, T::Msg> {
         let id = stage.id();
-        let name = self.name.clone().unwrap_or_else(|| {
+        let name = self.name.unwrap_or_else(|| {
             let kind = match <T::Kind as kind::Kind>::KIND {
                 genstage::runtime::StageKind::Producer => "producer",
                 genstage::runtime::StageKind::ProducerConsumer => "producer_consumer",
@@ -619,6 +619,8 @@ impl Builder {
         let shared = Arc::new(Shared::new(id, name.clone(), stage.summary()));
         let driver = driver::Driver::new(stage, shared.clone());
         let runtime = self.runtime.clone();
+        #[cfg(loom)]
+        let _ = self.own_thread;
         let mut st = self.runtime.inner.state.lock();
         // Threads of stages that have ended are joined here, so the list stays short.
         let (done, running): (Vec<_>, Vec<_>) = core::mem::take(&mut st.threads)
@@ -626,39 +628,33 @@ impl Builder {
             .partition(|(_, c)| c.exit().is_some());
         st.threads = running;
         st.live += 1;
-        let thread = self
-            .as_task(driver, runtime, &shared)
-            .map(|(driver, runtime)| {
+        #[cfg(not(loom))]
+        let thread = match &self.runtime.inner.pool {
+            Some(pool) if !self.own_thread => {
+                // The mailbox owns the task through its waker until it closes (teardown).
+                let task: Arc<dyn pool::Job> = Arc::new(driver::Task::new(driver, runtime));
+                let pool = pool.clone();
+                shared
+                    .mailbox
+                    .set_waker(Arc::new(move || pool.schedule(task.clone())));
+                None
+            }
+            _ => Some(
                 sync::spawn(name, move || driver.run(runtime))
-                    .expect("the OS could not start a stage thread")
-            });
+                    .expect("the OS could not start a stage thread"),
+            ),
+        };
+        #[cfg(loom)]
+        let thread = Some(
+            sync::spawn(name, move || driver.run(runtime))
+                .expect("the OS could not start a stage thread"),
+        );
         st.threads.push((thread, shared.clone()));
         drop(st);
         for (t, _) in done.into_iter().filter_map(|(t, c)| Some((t?, c))) {
             sync::join(t);
         }
         Handle::new(shared)
-    }
-
-    /// Hands the stage to the runtime's workers, unless it has none or the stage keeps a
-    /// thread of its own: then the driver comes back, for a thread.
-    fn as_task<T: Spawn>(
-        &self,
-        driver: driver::Driver<T>,
-        runtime: Runtime,
-        shared: &Shared<T::In, T::Out, T::Msg>,
-    ) -> Option<(driver::Driver<T>, Runtime)> {
-        #[cfg(not(loom))]
-        if let Some(pool) = self.runtime.inner.pool.clone().filter(|_| !self.own_thread) {
-            // The mailbox owns the task through its waker until it closes (teardown).
-            let task: Arc<dyn pool::Job> = Arc::new(driver::Task::new(driver, runtime));
-            shared
-                .mailbox
-                .set_waker(Arc::new(move || pool.schedule(task.clone())));
-            return None;
-        }
-        let _ = (shared, self.own_thread);
-        Some((driver, runtime))
     }
 
     /// Starts a producer with the default dispatcher.
